@@ -1,0 +1,1 @@
+"""Pure domain: models and rules. Imports nothing of Slack, httpx, SQL or the project."""

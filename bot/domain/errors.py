@@ -1,0 +1,50 @@
+"""Typed domain errors, turned into what a person sees in one place of the Slack layer.
+
+Imports nothing but the domain models (for ``Conflict.current``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.domain.models import Task
+
+
+class DomainError(Exception):
+    """Base of every error a person can act on; ``message`` is written for that person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    """The task (or mapping) does not exist in this workspace, or was deleted."""
+
+
+class NotPermitted(DomainError):
+    """The actor may not do this to this task (DESIGN.md "Who may do what")."""
+
+
+class Conflict(DomainError):
+    """The change was based on a stale version; ``current`` is the task as it is now."""
+
+    def __init__(self, message: str, current: Task) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class InvalidInput(DomainError):
+    """Bad input, per field, so a modal can show each message beside its field.
+
+    ``errors`` maps a field name (``title``, ``due``, ``assignees``, …) to a message.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = dict(errors)
+
+
+class BackendUnavailable(DomainError):
+    """The task system did not answer usefully (timeout, 5xx, refused credentials, …)."""

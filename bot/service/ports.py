@@ -1,0 +1,103 @@
+"""Ports: what the service needs from the outside world, as Protocols.
+
+Adapters implement them structurally (no import of this module needed): ``bot.backends`` the
+``TaskBackend``, ``storage`` the repositories, ``bot.slack`` the ``Notifier`` and ``Directory``.
+Imports only ``bot.domain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain.events import TaskEvent
+from bot.domain.models import (
+    BackendCapabilities,
+    CardRef,
+    Task,
+    TaskDraft,
+    TaskQuery,
+)
+
+Clock = Callable[[], datetime]
+"""Returns an aware UTC ``datetime``; tests pass a fake one."""
+
+
+class TaskBackend(Protocol):
+    """One task system. Every call is scoped by workspace (Slack team id).
+
+    The service computes a task's new state with the domain rules and hands it to ``save``;
+    a backend that lacks a rule natively drives its system to that end state.
+    """
+
+    name: str
+    capabilities: BackendCapabilities
+
+    def create(self, draft: TaskDraft, now: datetime) -> Task:
+        """Store a validated draft; the backend gives the id and the workspace handle (``T-n``)."""
+        ...
+
+    def get(self, team_id: str, handle: str) -> Task:
+        """The task with this handle; NotFound if none. Deleted tasks raise NotFound too."""
+        ...
+
+    def save(self, task: Task, expected_version: int) -> Task:
+        """Write ``task`` if the stored version is still ``expected_version``, else Conflict."""
+        ...
+
+    def delete(self, team_id: str, handle: str, expected_version: int) -> None:
+        """Delete the task; Conflict on a stale version, NotFound if already gone."""
+        ...
+
+    def list(self, query: TaskQuery) -> list[Task]:
+        """Open tasks for a view, soonest due first, then by handle."""
+        ...
+
+    def find_user_by_email(self, team_id: str, email: str) -> str | None:
+        """The backend's assignee id for an email, if its directory knows exactly one."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells people what happened (DMs, card updates); implemented by ``bot.slack``.
+
+    Called after the change is stored; a failure to notify never undoes the change.
+    """
+
+    def notify(self, events: Sequence[TaskEvent]) -> None: ...
+
+
+class Person(BaseModel):
+    """What the service needs to know about a Slack user."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    tz: str | None = None
+    is_admin: bool = False
+    email: str | None = None
+    name: str | None = None
+    is_bot: bool = False
+
+
+class Directory(Protocol):
+    """Who people are (Slack users.info, user groups); implemented by ``bot.slack``."""
+
+    def person(self, team_id: str, user_id: str) -> Person: ...
+
+    def group_members(self, team_id: str, group_id: str) -> frozenset[str]: ...
+
+    def groups_of(self, team_id: str, user_id: str) -> frozenset[str]: ...
+
+
+class TaskCards(Protocol):
+    """Which Slack messages show which task, so every copy can be updated (``storage``)."""
+
+    def add(self, card: CardRef) -> None: ...
+
+    def for_task(self, team_id: str, task_id: str) -> list[CardRef]: ...
+
+    def remove(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
