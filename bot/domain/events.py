@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     COMMENTED = "commented"
     EDITED = "edited"
     DELETED = "deleted"
+    CLAIMED = "claimed"
 
 
 class TaskEvent(BaseModel):

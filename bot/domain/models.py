@@ -99,6 +99,7 @@ class CommentEvent(StrEnum):
     COMPLETED = "completed"
     REOPENED = "reopened"
     EDITED = "edited"
+    CLAIMED = "claimed"
 
 
 class Comment(_Frozen):
@@ -231,6 +232,16 @@ class Task(_Frozen):
 
     def part_of(self, assignee: Assignee) -> Part | None:
         return next((p for p in self.parts if p.assignee == assignee), None)
+
+    @property
+    def claimed_by(self) -> str | None:
+        """Who said "I'm on it" since the task was last reopened, if anyone."""
+        for comment in reversed(self.comments):
+            if comment.event is CommentEvent.REOPENED:
+                return None
+            if comment.event is CommentEvent.CLAIMED:
+                return comment.author
+        return None
 
     def due_instant(self, reader_tz: str | None = None) -> datetime | None:
         return self.due.instant(reader_tz) if self.due else None

@@ -182,6 +182,7 @@ def _system(actor: Actor, event: CommentEvent, now: datetime, *subjects: str) ->
         CommentEvent.COMPLETED: "completed the task",
         CommentEvent.REOPENED: "reopened the task",
         CommentEvent.EDITED: "edited {}",
+        CommentEvent.CLAIMED: "is on it",
     }[event].format(", ".join(subjects))
     return Comment(
         author=actor.user_id, text=text, created_at=now, event=event, subjects=tuple(subjects)
@@ -273,6 +274,26 @@ def set_own_parts(task: Task, actor: Actor, state: PartState, now: datetime) -> 
     event = CommentEvent.PART_DONE if state is PartState.DONE else CommentEvent.PART_UNDONE
     names = [a.id for a in task.assignees if a in targets]
     return _changed(task, actor, now, [_system(actor, event, now, *names)], parts=parts)
+
+
+def claim(task: Task, actor: Actor, now: datetime) -> Task:
+    """An assignee of an open ANY_ONE task says "I'm on it", so the others know.
+
+    The task goes IN_PROGRESS; claiming again, or a task already claimed by the actor, is a no-op.
+    """
+    ensure_live(task)
+    if task.condition is not CompletionCondition.ANY_ONE:
+        raise InvalidInput(
+            {"task": f"{task.handle} needs every assignee, so there is nothing to claim."}
+        )
+    if not task.is_open:
+        raise InvalidInput({"task": f"{task.handle} is already completed."})
+    if not any(p.state is PartState.TODO for p in own_parts(task, actor)):
+        raise NotPermitted(f"Only an assignee with a pending part can claim {task.handle}.")
+    if task.claimed_by == actor.user_id:
+        return task
+    comment = _system(actor, CommentEvent.CLAIMED, now, actor.user_id)
+    return _changed(task, actor, now, [comment], status=Status.IN_PROGRESS)
 
 
 def complete_task(task: Task, actor: Actor, now: datetime) -> Task:

@@ -1,0 +1,79 @@
+"""The Bolt app: built once by ``bot.bootstrap`` with its dependencies, never at import time.
+
+Listeners run on a thread pool and Bolt answers Slack as soon as a listener calls ``ack()``
+(``process_before_response=False``), so a slow task backend never makes Slack time out.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners import actions, commands, events, shortcuts, views
+from bot.slack.registrar import Registered, Registrar
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 32  # listeners mostly wait on HTTP (Slack, task APIs)
+
+
+@dataclass
+class SlackApp:
+    bolt: App
+    registered: Registered
+    executor: ThreadPoolExecutor
+
+    def wsgi(self) -> SlackRequestHandler:
+        """The WSGI callable that serves ``POST /slack/events``."""
+        return SlackRequestHandler(self.bolt, path="/slack/events")
+
+    def close(self, wait: bool = True) -> None:
+        """Finish listeners already running (their work was acknowledged to Slack)."""
+        self.executor.shutdown(wait=wait, cancel_futures=False)
+
+
+def build_slack_app(
+    *,
+    client: WebClient,
+    signing_secret: str | None,
+    deps: SlackDeps,
+    socket_mode: bool = False,
+    token_verification: bool = True,
+    workers: int = DEFAULT_WORKERS,
+) -> SlackApp:
+    """Register every listener on a new Bolt app.
+
+    ``token_verification`` calls ``auth.test`` now, so a bad token fails at start, not at the
+    first request. Request signatures are verified in HTTP mode (Socket Mode has none).
+    """
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-listener")
+    bolt = App(
+        client=client,
+        signing_secret=signing_secret or "",
+        process_before_response=False,
+        request_verification_enabled=not socket_mode,
+        token_verification_enabled=token_verification,
+        listener_executor=executor,
+        logger=logging.getLogger("taskbot.bolt"),
+    )
+    registrar = Registrar(bolt)
+    for module in (commands, actions, views, shortcuts, events):
+        module.register(registrar, deps)
+
+    @bolt.error
+    def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error(
+            "unhandled error in listener type=%s team=%s",
+            body.get("type"),
+            (body.get("team") or {}).get("id") if isinstance(body.get("team"), dict) else None,
+            exc_info=error,
+        )
+
+    return SlackApp(bolt=bolt, registered=registrar.registered, executor=executor)

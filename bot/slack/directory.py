@@ -1,0 +1,101 @@
+"""The ``Directory`` port on Slack's Web API: users.info and user groups, cached briefly.
+
+Caches are per process and short-lived (a profile for 10 minutes, groups for 1 minute), so a
+change in Slack shows within a minute and nothing in memory is needed by another request.
+May import slack_sdk, ``bot.service.ports`` and ``bot.domain``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cachetools import TTLCache
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.errors import BackendUnavailable, NotFound
+from bot.service.ports import Person
+from bot.slack.clients import ClientProvider
+
+log = logging.getLogger(__name__)
+
+_GROUPS_UNAVAILABLE = {"plan_upgrade_required", "missing_scope", "not_allowed_token_type"}
+
+
+class SlackDirectory:
+    """Who people are and which groups they are in, read from Slack."""
+
+    def __init__(self, clients: ClientProvider, *, admins: frozenset[str] = frozenset()) -> None:
+        self._clients = clients
+        self._admins = admins
+        self._lock = threading.Lock()
+        self._people: TTLCache[tuple[str, str], Person] = TTLCache(maxsize=10_000, ttl=600)
+        self._groups: TTLCache[str, dict[str, tuple[str, frozenset[str]]]] = TTLCache(
+            maxsize=1_000, ttl=60
+        )
+
+    def person(self, team_id: str, user_id: str) -> Person:
+        key = (team_id, user_id)
+        with self._lock:
+            cached = self._people.get(key)
+        if cached is not None:
+            return cached
+        try:
+            user = self._clients(team_id).users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("user_not_found", "users_not_found"):
+                raise NotFound(f"I can't find the Slack user <@{user_id}>.") from exc
+            raise BackendUnavailable(
+                f"Slack didn't tell me who <@{user_id}> is ({exc.response.get('error')})."
+            ) from exc
+        person = Person(
+            user_id=user_id,
+            tz=user.get("tz"),
+            is_admin=bool(user.get("is_admin") or user.get("is_owner")) or user_id in self._admins,
+            email=(user.get("profile") or {}).get("email"),
+            name=user.get("real_name") or user.get("name"),
+            is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
+        )
+        with self._lock:
+            self._people[key] = person
+        return person
+
+    def groups(self, team_id: str) -> dict[str, tuple[str, frozenset[str]]]:
+        """Group id → (handle, members); empty where the plan or scopes have no user groups."""
+        with self._lock:
+            cached = self._groups.get(team_id)
+        if cached is not None:
+            return cached
+        try:
+            answer = self._clients(team_id).usergroups_list(include_users=True)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _GROUPS_UNAVAILABLE:
+                raise BackendUnavailable(
+                    f"Slack didn't list the user groups ({exc.response.get('error')})."
+                ) from exc
+            log.warning("user groups unavailable team=%s: %s", team_id, exc.response.get("error"))
+            answer = {"usergroups": []}
+        groups = {
+            g["id"]: (g.get("handle") or g.get("name") or g["id"], frozenset(g.get("users") or ()))
+            for g in answer.get("usergroups") or []
+            if not g.get("date_delete")
+        }
+        with self._lock:
+            self._groups[team_id] = groups
+        return groups
+
+    def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
+        groups = self.groups(team_id)
+        if group_id not in groups:
+            raise NotFound(f"I can't find the user group <!subteam^{group_id}>.")
+        return groups[group_id][1]
+
+    def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
+        return frozenset(
+            gid for gid, (_, members) in self.groups(team_id).items() if user_id in members
+        )
+
+    def forget(self, team_id: str) -> None:
+        """Drop a workspace's cached groups (after ``subteam_*`` events, for instance)."""
+        with self._lock:
+            self._groups.pop(team_id, None)

@@ -1,0 +1,69 @@
+"""Every Slack id taskbot registers or renders: command, action_id, callback_id, block_id.
+
+One module so listeners, Block Kit builders and ``manifest.yml`` cannot drift apart
+(tests/test_manifest.py checks the manifest against what the app registers).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+COMMAND: Final = "/task"
+
+# Buttons on task cards (value: ``encode_ref(handle, version)``).
+ACTION_DONE: Final = "task_done"
+ACTION_UNDO: Final = "task_undo"
+ACTION_REOPEN: Final = "task_reopen"
+ACTION_COMPLETE: Final = "task_complete"  # the assignor completes the whole task
+ACTION_COMMENT: Final = "task_comment"  # opens the comment modal
+ACTION_REASSIGN: Final = "task_reassign"  # opens the reassign modal
+ACTION_CLAIM: Final = "task_claim"  # "I'm on it" (ANY_ONE)
+ACTION_OPEN_CREATE: Final = "task_open_create"  # App Home "New task" button
+
+CARD_ACTIONS: Final = (
+    ACTION_DONE,
+    ACTION_UNDO,
+    ACTION_REOPEN,
+    ACTION_COMPLETE,
+    ACTION_COMMENT,
+    ACTION_REASSIGN,
+    ACTION_CLAIM,
+)
+
+# Modals (view callback_id).
+VIEW_CREATE: Final = "task_create"
+VIEW_COMMENT: Final = "task_comment_submit"
+VIEW_REASSIGN: Final = "task_reassign_submit"
+
+# Shortcuts (callback_id).
+SHORTCUT_FROM_MESSAGE: Final = "task_from_message"
+
+# Events.
+EVENT_APP_HOME_OPENED: Final = "app_home_opened"
+
+# Input blocks of the create modal: block_id == the domain field name, so InvalidInput.errors
+# keys map straight onto modal field errors. The element inside each has action_id "value".
+BLOCK_TITLE: Final = "title"
+BLOCK_DESCRIPTION: Final = "description"
+BLOCK_ASSIGNEES: Final = "assignees"
+BLOCK_GROUPS: Final = "groups"
+BLOCK_DUE_DATE: Final = "due"
+BLOCK_DUE_TIME: Final = "due_time"
+BLOCK_CONDITION: Final = "condition"
+BLOCK_CHANNEL: Final = "channel"
+BLOCK_COMMENT: Final = "comment"
+ELEMENT: Final = "value"
+
+# Blocks of a task card that tests and updates look for.
+BLOCK_CARD_ACTIONS: Final = "card_actions"
+
+
+def encode_ref(handle: str, version: int) -> str:
+    """Button value: which task, and the version the reader saw."""
+    return f"{handle}:{version}"
+
+
+def decode_ref(value: str) -> tuple[str, int | None]:
+    """``"T-4:3"`` → ``("T-4", 3)``; a value without a version → ``(value, None)``."""
+    handle, _, version = value.partition(":")
+    return handle, int(version) if version.isdigit() else None

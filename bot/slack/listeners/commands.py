@@ -1,0 +1,211 @@
+"""``/task`` and its subcommands.
+
+Usage problems are answered in the ack itself (instant, ephemeral); anything that touches the task
+backend is acknowledged first and answered through the response_url afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, Respond
+from slack_sdk import WebClient
+
+from bot.domain.errors import InvalidInput
+from bot.domain.models import (
+    Actor,
+    Assignee,
+    CardKind,
+    ListView,
+    PartState,
+    Task,
+    TaskDraft,
+)
+from bot.slack import ids
+from bot.slack.blocks.card import task_card
+from bot.slack.blocks.modals import create_task_modal
+from bot.slack.blocks.task_list import task_list
+from bot.slack.command_text import (
+    SUBCOMMANDS,
+    Command,
+    UsageError,
+    help_text,
+    parse,
+    parse_quick_add,
+)
+from bot.slack.deps import SlackDeps
+from bot.slack.mentions import render_assignee
+from bot.slack.metadata import CreateContext
+from bot.slack.registrar import Registrar
+from bot.slack.reply import Reply
+
+LIST_VIEWS = {
+    "list": (ListView.INVOLVED, "Your open tasks"),
+    "mine": (ListView.MINE, "Assigned to you"),
+    "assigned": (ListView.ASSIGNED, "Assigned by you"),
+    "overdue": (ListView.OVERDUE, "Overdue"),
+}
+
+
+def register(registrar: Registrar, deps: SlackDeps) -> None:
+    def on_task_command(
+        ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
+        try:
+            parsed = parse(command.get("text") or "")
+        except UsageError as exc:
+            ack(text=f"{exc.message} Usage: {exc.usage}" if exc.usage else _unknown(exc.message))
+            return
+        if parsed.name == "help":
+            ack(text=help_text())
+            return
+        if parsed.name == "new":
+            ack()
+            open_create_modal(deps, client, command, title=parsed.rest)
+            return
+        ack()
+        reply = Reply(client=client, user_id=command["user_id"], respond=respond)
+        actor = Actor(team_id=command["team_id"], user_id=command["user_id"])
+        reply.attempt(
+            lambda: _run(deps, actor, parsed, command, reply),
+            command=parsed.name,
+            team=actor.team_id,
+        )
+
+    registrar.command(ids.COMMAND, on_task_command)
+
+
+def _unknown(message: str) -> str:
+    return f"{message} Try `/task help` to see what I can do."
+
+
+def open_create_modal(
+    deps: SlackDeps,
+    client: WebClient,
+    body: dict[str, Any],
+    *,
+    title: str = "",
+    description: str = "",
+    context: CreateContext | None = None,
+) -> None:
+    """Open the create modal right away: the trigger_id lives 3 seconds and works once."""
+    team_id = body.get("team_id") or body["team"]["id"]
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    ctx = context or CreateContext(channel_id=_postable(channel))
+    reply = Reply(client=client, user_id=body.get("user_id") or body["user"]["id"])
+    reply.attempt(
+        lambda: client.views_open(
+            trigger_id=body["trigger_id"],
+            view=create_task_modal(
+                title=title,
+                description=description,
+                channel_id=ctx.channel_id,
+                attachments=ctx.attachments(),
+                capabilities=deps.service.capabilities,
+                groups=_group_options(deps, team_id),
+                private_metadata=ctx.dump(),
+            ),
+        ),
+        action="open create modal",
+    )
+
+
+def _group_options(deps: SlackDeps, team_id: str) -> list[tuple[str, str]]:
+    if not deps.service.capabilities.groups:
+        return []
+    try:
+        groups = deps.directory.groups(team_id)
+    except Exception:  # no groups in the form is better than no form
+        return []
+    return sorted(((gid, name) for gid, (name, _) in groups.items()), key=lambda g: g[1])
+
+
+def _postable(channel: str | None) -> str | None:
+    """A card can go to a channel, not to a DM with the bot (``D…``)."""
+    return channel if channel and not channel.startswith("D") else None
+
+
+def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], reply: Reply) -> None:
+    service, now = deps.service, deps.clock()
+    if cmd.name == "add":
+        person = deps.directory.person(actor.team_id, actor.user_id)
+        quick = parse_quick_add(cmd.rest, now, person.tz)
+        if quick.problems:
+            raise InvalidInput(quick.problems)
+        draft = TaskDraft(
+            team_id=actor.team_id,
+            assignor=actor.user_id,
+            title=quick.title,
+            due=quick.due,
+            condition=quick.condition,
+            assignees=quick.assignees or (Assignee.user(actor.user_id),),
+            channel_id=_postable(body.get("channel_id")),
+        )
+        task = service.create_task(actor, draft)
+        where = f" and posted it in <#{task.channel_id}>" if task.channel_id else ""
+        reply.send(f":white_check_mark: Created *{task.handle}* {task.title}{where}.")
+    elif cmd.name in LIST_VIEWS:
+        view, heading = LIST_VIEWS[cmd.name]
+        tasks = service.list_tasks(actor, view, channel_id=body.get("channel_id"))
+        message = task_list(tasks, heading=heading, viewer=actor.user_id, now=now)
+        reply.send(message.text, message.blocks)
+    elif cmd.name == "show":
+        task = service.show(actor, cmd.handle or "", channel_id=body.get("channel_id"))
+        _send_card(deps, reply, task, actor.user_id)
+    elif cmd.name == "done":
+        _report(reply, service.complete_part(actor, cmd.handle or ""), actor, PartState.DONE)
+    elif cmd.name == "undo":
+        _report(reply, service.undo_part(actor, cmd.handle or ""), actor, PartState.TODO)
+    elif cmd.name == "reopen":
+        task = service.reopen(actor, cmd.handle or "")
+        reply.send(f":leftwards_arrow_with_hook: Reopened *{task.handle}* {task.title}.")
+    elif cmd.name == "assign":
+        task = service.assign(actor, cmd.handle or "", cmd.mentions)
+        reply.send(f":busts_in_silhouette: *{task.handle}* now has {_who(task)}.")
+    elif cmd.name == "unassign":
+        task = service.unassign(actor, cmd.handle or "", cmd.mentions)
+        reply.send(f":busts_in_silhouette: *{task.handle}* now has {_who(task)}.")
+    elif cmd.name == "comment":
+        task, _ = service.comment(actor, cmd.handle or "", cmd.rest)
+        reply.send(f":speech_balloon: Commented on *{task.handle}* {task.title}.")
+    elif cmd.name == "delete":
+        task = service.delete(actor, cmd.handle or "")
+        reply.send(f":wastebasket: Deleted *{task.handle}* {task.title}.")
+    elif cmd.name in ("link", "whoami"):
+        reply.send(_user_map_answer(cmd, actor))
+    else:  # parse() only returns known names; this keeps the table and the code honest
+        reply.send(_unknown(f"`/task {cmd.name}` isn't available yet."))
+
+
+def _send_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
+    kind = CardKind.ASSIGNOR_DM if viewer == task.assignor else CardKind.ASSIGNEE_DM
+    card = task_card(
+        task, viewer=viewer, kind=kind, capabilities=deps.service.capabilities, now=deps.clock()
+    )
+    reply.send(card.text, card.blocks)
+
+
+def _report(reply: Reply, task: Task, actor: Actor, state: PartState) -> None:
+    if task.is_completed and state is PartState.DONE:
+        reply.send(f":white_check_mark: *{task.handle}* {task.title} is completed.")
+        return
+    progress = f"{task.done_count} of {len(task.parts)} done"
+    verb = "done" if state is PartState.DONE else "not done"
+    reply.send(f"Marked your part of *{task.handle}* {verb} ({progress}).")
+
+
+def _who(task: Task) -> str:
+    names = [render_assignee(a) for a in task.assignees]
+    return ", ".join(names) if names else "no assignees"
+
+
+def _user_map_answer(cmd: Command, actor: Actor) -> str:
+    if cmd.name == "whoami":
+        return (
+            f"On the embedded task store you are <@{actor.user_id}>: tasks are assigned to your "
+            "Slack id directly, so there is nothing to link."
+        )
+    return (
+        "The embedded task store uses Slack ids directly, so no link is needed. "
+        f"Links map people to an external task system's ids. {SUBCOMMANDS['link']}"
+    )

@@ -1,0 +1,162 @@
+"""Modal submissions: create, comment, reassign.
+
+Whatever can be checked without the task backend (parsing, the domain's validation) is answered
+before the ack as field errors. Then the modal is acknowledged and the slow work runs; its outcome
+replaces the modal's content (create) or reaches the person by DM (comment, reassign).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain import rules
+from bot.domain.errors import Conflict, InvalidInput
+from bot.domain.models import Actor, Attachment, AttachmentKind, TaskDraft
+from bot.slack import ids
+from bot.slack.blocks.modals import create_task_modal, message_view
+from bot.slack.deps import SlackDeps
+from bot.slack.errors import field_errors, person_message
+from bot.slack.forms import (
+    field_block_id,
+    parse_comment_form,
+    parse_create_form,
+    parse_reassign_form,
+)
+from bot.slack.listeners.commands import _group_options
+from bot.slack.metadata import CreateContext, TaskRefContext
+from bot.slack.registrar import Registrar
+from bot.slack.reply import Reply
+
+CREATE_FIELDS = ("title", "description", "assignees", "due", "condition", "channel")
+COMMENT_FIELDS = ("comment",)
+REASSIGN_FIELDS = ("assignees",)
+
+
+def _errors(error: InvalidInput, fields: tuple[str, ...]) -> dict[str, str]:
+    return field_errors(error, {f: field_block_id(f) for f in (*fields, *error.errors)})
+
+
+def register(registrar: Registrar, deps: SlackDeps) -> None:
+    def on_create_submit(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
+        context = CreateContext.load(view.get("private_metadata"))
+        now = deps.clock()
+        try:
+            tz = deps.directory.person(actor.team_id, actor.user_id).tz
+        except Exception:  # an unknown zone reads times as UTC; the card shows each reader's
+            tz = None
+        try:
+            draft = parse_create_form(
+                view["state"]["values"],
+                team_id=actor.team_id,
+                assignor=actor.user_id,
+                assignor_tz=tz,
+                now=now,
+                default_channel=context.channel_id,
+                attachments=context.attachments(),
+            )
+            rules.validate_draft(draft, now)
+        except InvalidInput as error:
+            ack(response_action="errors", errors=_errors(error, CREATE_FIELDS))
+            return
+        ack(response_action="update", view=message_view("New task", "Creating your task…"))
+        _create(deps, client, actor, draft, context, view_id=body["view"]["id"])
+
+    def on_comment_submit(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        ref = TaskRefContext.load(view.get("private_metadata"))
+        try:
+            text = parse_comment_form(view["state"]["values"])
+            if ref is None:
+                raise InvalidInput({"comment": "This form lost track of its task; reopen it."})
+        except InvalidInput as error:
+            ack(response_action="errors", errors=_errors(error, COMMENT_FIELDS))
+            return
+        ack()
+        actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
+        reply = Reply(client=client, user_id=actor.user_id)
+        reply.attempt(lambda: deps.service.comment(actor, ref.handle, text), task=ref.handle)
+
+    def on_reassign_submit(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        ref = TaskRefContext.load(view.get("private_metadata"))
+        try:
+            assignees = parse_reassign_form(view["state"]["values"])
+            if ref is None:
+                raise InvalidInput({"assignees": "This form lost track of its task; reopen it."})
+        except InvalidInput as error:
+            ack(response_action="errors", errors=_errors(error, REASSIGN_FIELDS))
+            return
+        ack()
+        actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
+        reply = Reply(client=client, user_id=actor.user_id)
+        try:
+            task = deps.service.reassign(actor, ref.handle, assignees, ref.version)
+        except Conflict as conflict:
+            reply.send(f":arrows_counterclockwise: {conflict.message}")
+            return
+        except Exception as exc:  # every failure becomes a message for the person
+            reply.send(person_message(exc, context={"task": ref.handle}))
+            return
+        reply.send(f":busts_in_silhouette: Reassigned *{task.handle}* {task.title}.")
+
+    registrar.view(ids.VIEW_CREATE, on_create_submit)
+    registrar.view(ids.VIEW_COMMENT, on_comment_submit)
+    registrar.view(ids.VIEW_REASSIGN, on_reassign_submit)
+
+
+def _create(
+    deps: SlackDeps,
+    client: WebClient,
+    actor: Actor,
+    draft: TaskDraft,
+    context: CreateContext,
+    *,
+    view_id: str,
+) -> None:
+    draft = _with_permalink(client, draft, context)
+    try:
+        task = deps.service.create_task(actor, draft)
+    except Exception as exc:  # keep what they typed: show the form again with the reason
+        outcome = person_message(exc, context={"action": "create", "team": actor.team_id})
+        view = create_task_modal(
+            title=draft.title,
+            description=draft.description,
+            channel_id=draft.channel_id,
+            attachments=draft.attachments,
+            capabilities=deps.service.capabilities,
+            groups=_group_options(deps, actor.team_id),
+            private_metadata=context.dump(),
+            draft=draft,
+            error=outcome,
+        )
+    else:
+        where = f" and posted it in <#{task.channel_id}>" if task.channel_id else ""
+        outcome = f"Created *{task.handle}* {task.title}{where}."
+        view = message_view("Task created", outcome)
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError:  # the modal was closed meanwhile: tell them by DM instead
+        Reply(client=client, user_id=actor.user_id).send(outcome)
+
+
+def _with_permalink(client: WebClient, draft: TaskDraft, context: CreateContext) -> TaskDraft:
+    """Attach the source message's permalink (message shortcut); without it, say so."""
+    if not (context.source_channel and context.source_ts) or context.permalink:
+        return draft
+    try:
+        url = client.chat_getPermalink(
+            channel=context.source_channel, message_ts=context.source_ts
+        )["permalink"]
+    except SlackApiError:
+        return draft
+    link = Attachment(kind=AttachmentKind.SLACK_MESSAGE, url=url, title="Message")
+    return draft.model_copy(update={"attachments": (*draft.attachments, link)})

@@ -1,0 +1,294 @@
+"""The ``Notifier`` port on Slack: post and update task cards, DM the people concerned.
+
+Runs after a change is stored. Every Slack failure is logged with its context and, where a person
+should know (the card could not be posted in a channel), that person is told by DM; a failure
+never undoes the change. May import slack_sdk, ``bot.service.ports`` and ``bot.domain``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.events import EventKind, TaskEvent
+from bot.domain.models import (
+    AssigneeKind,
+    BackendCapabilities,
+    CardKind,
+    CardRef,
+    PartState,
+    Task,
+)
+from bot.service.ports import Clock, Directory, TaskCards
+from bot.slack.blocks.card import task_card
+from bot.slack.clients import ClientProvider
+from bot.slack.mentions import render_assignee, render_user
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_DMS = 25  # a group's members each get a DM, up to this many
+
+
+class SlackNotifier:
+    """Tells assignees and assignors what happened and keeps every card of a task current."""
+
+    def __init__(
+        self,
+        clients: ClientProvider,
+        cards: TaskCards,
+        directory: Directory,
+        capabilities: BackendCapabilities,
+        clock: Clock,
+        *,
+        after_change: Callable[[Task], None] | None = None,
+    ) -> None:
+        self._clients = clients
+        self._cards = cards
+        self._directory = directory
+        self._capabilities = capabilities
+        self._clock = clock
+        self._after_change = after_change
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def notify(self, events: Sequence[TaskEvent]) -> None:
+        if not events:
+            return
+        task = events[-1].task
+        with self._lock_for(task):
+            posted: set[tuple[str, str]] = set()
+            created = any(e.kind is EventKind.CREATED for e in events)
+            for event in events:
+                if created and event.kind is EventKind.ASSIGNED:
+                    continue  # the initial assignees are reached with the new task's cards
+                posted |= self._handle(event)
+            self._refresh_cards(task, skip=posted)
+        if self._after_change is not None:
+            try:
+                self._after_change(task)
+            except Exception:  # the change is stored; a stale App Home is not worth failing for
+                log.exception("after-change hook failed team=%s task=%s", task.team_id, task.handle)
+
+    def _lock_for(self, task: Task) -> threading.Lock:
+        # Serialises card updates of one task in this process, so an older render never lands
+        # after a newer one; across processes the newest writer wins the next update.
+        with self._locks_guard:
+            return self._locks.setdefault((task.team_id, task.id), threading.Lock())
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _handle(self, event: TaskEvent) -> set[tuple[str, str]]:
+        task, actor = event.task, event.actor.user_id
+        if event.kind is EventKind.CREATED:
+            return self._post_new_task(task, actor)
+        if event.kind is EventKind.ASSIGNED:
+            return self._dm_assignees(task, event.assignees, actor, intro="assigned you")
+        if event.kind is EventKind.UNASSIGNED:
+            for user in self._users_of(task.team_id, event.assignees):
+                self._dm_text(
+                    task.team_id,
+                    user,
+                    f"{render_user(actor)} unassigned you from *{task.handle}* {task.title}.",
+                )
+        elif event.kind is EventKind.PART_DONE and actor != task.assignor:
+            self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=True))
+        elif event.kind is EventKind.PART_UNDONE and actor != task.assignor:
+            self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=False))
+        elif event.kind is EventKind.COMPLETED and actor != task.assignor:
+            self._dm_text(
+                task.team_id,
+                task.assignor,
+                f":white_check_mark: *{task.handle}* {task.title} is completed "
+                f"(last by {render_user(actor)}).",
+            )
+        elif event.kind is EventKind.REOPENED:
+            for user in self._users_of(task.team_id, task.assignees):
+                if user != actor:
+                    self._dm_text(
+                        task.team_id,
+                        user,
+                        f":leftwards_arrow_with_hook: {render_user(actor)} reopened "
+                        f"*{task.handle}* {task.title}.",
+                    )
+        elif event.kind is EventKind.COMMENTED and event.comment is not None:
+            self._post_comment(task, actor, event.comment.text)
+        return set()
+
+    def _post_new_task(self, task: Task, actor: str) -> set[tuple[str, str]]:
+        posted: set[tuple[str, str]] = set()
+        if task.channel_id:
+            card = self._post_card(task, task.channel_id, CardKind.CHANNEL, viewer=None)
+            if card is None:
+                self._dm_text(
+                    task.team_id,
+                    actor,
+                    f":warning: I saved *{task.handle}* but couldn't post its card in "
+                    f"<#{task.channel_id}>. Invite me there with `/invite @taskbot`, "
+                    f"or use `/task show {task.handle}`.",
+                )
+            else:
+                posted.add((card.channel_id, card.message_ts))
+        else:
+            card = self._post_card(task, task.assignor, CardKind.ASSIGNOR_DM, viewer=task.assignor)
+            if card is not None:
+                posted.add((card.channel_id, card.message_ts))
+        posted |= self._dm_assignees(task, task.assignees, actor, intro="assigned you")
+        return posted
+
+    def _dm_assignees(
+        self, task: Task, assignees: Iterable[object], actor: str, *, intro: str
+    ) -> set[tuple[str, str]]:
+        posted: set[tuple[str, str]] = set()
+        for user in self._users_of(task.team_id, assignees):
+            if user == actor and user == task.assignor:
+                continue  # you don't need a DM about what you just did to yourself
+            card = self._post_card(
+                task,
+                user,
+                CardKind.ASSIGNEE_DM,
+                viewer=user,
+                text=f"{render_user(actor)} {intro} *{task.handle}* {task.title}",
+            )
+            if card is not None:
+                posted.add((card.channel_id, card.message_ts))
+        return posted
+
+    def _post_comment(self, task: Task, author: str, text: str) -> None:
+        cards = self._cards.for_task(task.team_id, task.id)
+        threads = [c for c in cards if c.kind is CardKind.CHANNEL] or [
+            c for c in cards if c.user_id != author and c.kind is not CardKind.REMINDER_DM
+        ]
+        for card in threads:
+            self._call(
+                task,
+                "chat.postMessage",
+                lambda c=card: self._clients(task.team_id).chat_postMessage(
+                    channel=c.channel_id,
+                    thread_ts=c.message_ts,
+                    text=f"{render_user(author)}: {text}",
+                ),
+            )
+
+    # --- cards ------------------------------------------------------------------------------------
+
+    def _post_card(
+        self,
+        task: Task,
+        channel: str,
+        kind: CardKind,
+        *,
+        viewer: str | None,
+        text: str | None = None,
+    ) -> CardRef | None:
+        message = task_card(
+            task, viewer=viewer, kind=kind, capabilities=self._capabilities, now=self._clock()
+        )
+        answer, _ = self._call(
+            task,
+            "chat.postMessage",
+            lambda: self._clients(task.team_id).chat_postMessage(
+                channel=channel, text=text or message.text, blocks=message.blocks
+            ),
+        )
+        if answer is None:
+            return None
+        card = CardRef(
+            team_id=task.team_id,
+            task_id=task.id,
+            channel_id=answer["channel"],
+            message_ts=answer["ts"],
+            kind=kind,
+            user_id=viewer,
+        )
+        self._cards.add(card)
+        return card
+
+    def _refresh_cards(self, task: Task, *, skip: set[tuple[str, str]]) -> None:
+        for card in self._cards.for_task(task.team_id, task.id):
+            if (card.channel_id, card.message_ts) in skip:
+                continue
+            message = task_card(
+                task,
+                viewer=card.user_id,
+                kind=card.kind,
+                capabilities=self._capabilities,
+                now=self._clock(),
+            )
+            _, error = self._call(
+                task,
+                "chat.update",
+                lambda c=card, m=message: self._clients(task.team_id).chat_update(
+                    channel=c.channel_id, ts=c.message_ts, text=m.text, blocks=m.blocks
+                ),
+                quiet={"message_not_found", "channel_not_found", "cant_update_message"},
+            )
+            if error in ("message_not_found", "channel_not_found"):
+                self._cards.remove(card.team_id, card.channel_id, card.message_ts)
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _users_of(self, team_id: str, assignees: Iterable[object]) -> list[str]:
+        """User assignees, and the members of group assignees (up to MAX_GROUP_DMS each)."""
+        users: list[str] = []
+        for assignee in assignees:
+            kind = getattr(assignee, "kind", None)
+            ident = getattr(assignee, "id", "")
+            if kind is AssigneeKind.USER:
+                members: Iterable[str] = [ident]
+            else:
+                try:
+                    members = sorted(self._directory.group_members(team_id, ident))[:MAX_GROUP_DMS]
+                except Exception:
+                    log.warning("could not expand group team=%s group=%s", team_id, ident)
+                    members = []
+            users.extend(m for m in members if m not in users)
+        return users
+
+    def _dm_text(self, team_id: str, user: str, text: str) -> None:
+        try:
+            self._clients(team_id).chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            log.warning(
+                "DM failed team=%s user=%s error=%s", team_id, user, exc.response.get("error")
+            )
+
+    def _call(
+        self,
+        task: Task,
+        method: str,
+        call: Callable[[], object],
+        *,
+        quiet: set[str] | None = None,
+    ) -> tuple[dict[str, str] | None, str | None]:
+        """Run one Web API call; a Slack error is logged and returned, never raised."""
+        try:
+            answer = call()
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            level = logging.INFO if quiet and error in quiet else logging.WARNING
+            log.log(
+                level,
+                "%s failed team=%s task=%s error=%s",
+                method,
+                task.team_id,
+                task.handle,
+                error,
+            )
+            return None, str(error)
+        return answer, None  # type: ignore[return-value]
+
+
+def _progress_text(task: Task, actor: str, *, done: bool) -> str:
+    verb = "marked their part done on" if done else "marked their part not done on"
+    parts = ", ".join(
+        f"{render_assignee(p.assignee)} {'done' if p.state is PartState.DONE else 'pending'}"
+        for p in task.parts
+    )
+    progress = f"{task.done_count} of {len(task.parts)} done: {parts}"
+    head = f"{render_user(actor)} {verb} *{task.handle}* {task.title}."
+    if task.is_completed:
+        return f":white_check_mark: {head} {progress}"
+    return f"{head} {progress}"

@@ -1,0 +1,63 @@
+"""Telling the person who acted what came of it, wherever Slack lets us.
+
+A slash command or a message button comes with a ``response_url`` (ephemeral replies); a modal or
+App Home click does not, so the reply goes by DM. Every failure of the work is turned into a
+message by ``bot.slack.errors``. May import slack_bolt/slack_sdk and ``bot.domain``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+
+from bot.slack.errors import person_message
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Reply:
+    """Ephemeral via ``respond`` when there is a response_url, else a DM from the bot."""
+
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        user_id: str,
+        respond: Respond | None = None,
+        replace_original: bool = False,
+    ) -> None:
+        self._client = client
+        self._user_id = user_id
+        self._respond = respond
+        self._replace = replace_original
+
+    def send(self, text: str, blocks: Sequence[Block | dict[str, Any]] | None = None) -> None:
+        try:
+            if self._respond is not None:
+                self._respond(
+                    text=text,
+                    blocks=list(blocks) if blocks else None,
+                    response_type="ephemeral",
+                    replace_original=self._replace,
+                )
+            else:
+                self._client.chat_postMessage(
+                    channel=self._user_id, text=text, blocks=list(blocks) if blocks else None
+                )
+        except (SlackApiError, OSError) as exc:  # the reply itself failed: only the log is left
+            log.warning("reply to user=%s failed: %s", self._user_id, exc)
+
+    def attempt(self, work: Callable[[], T], **context: object) -> T | None:
+        """Run ``work``; on failure tell the person why and return None."""
+        try:
+            return work()
+        except Exception as exc:  # every failure becomes a message for the person
+            self.send(person_message(exc, context={"user": self._user_id, **context}))
+            return None
