@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from bot.domain.models import Assignee, CompletionCondition, Due, zone
+from bot.slack.mentions import MENTION_RE, parse_mentions
 
-MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>")
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
 # ``<day>@HH:MM`` or ISO ``YYYY-MM-DDTHH:MM``.
 _DATE_TIME_RE = re.compile(r"(.+?)(?:@|(?<=\d)t)(\d{1,2}[:.h]\d{2})")
@@ -69,13 +69,7 @@ class UsageError(ValueError):
 
 
 def mentions(text: str) -> tuple[Assignee, ...]:
-    found: list[Assignee] = []
-    for match in MENTION_RE.finditer(text):
-        user, group = match.groups()
-        assignee = Assignee.user(user) if user else Assignee.group(group)
-        if assignee not in found:
-            found.append(assignee)
-    return tuple(found)
+    return parse_mentions(text)
 
 
 def parse(text: str) -> Command:

@@ -1,0 +1,85 @@
+"""The task card: the one message that shows a task, in a channel or a DM, with its buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.domain.models import AttachmentKind, BackendCapabilities, CardKind, Task
+from bot.slack import ids
+from bot.slack.blocks.buttons import card_buttons
+from bot.slack.blocks.text import (
+    due_text,
+    part_lines,
+    progress_text,
+    status_words,
+    truncate,
+)
+from bot.slack.mentions import render_user
+
+MAX_PART_LINES = 30  # keeps a card well inside Slack's 50 blocks and 3000 chars a section
+
+
+@dataclass(frozen=True)
+class CardMessage:
+    text: str  # notification and screen-reader fallback
+    blocks: list[Block]
+
+
+def task_card(
+    task: Task,
+    *,
+    viewer: str | None,
+    kind: CardKind,
+    capabilities: BackendCapabilities,
+    now: datetime,
+) -> CardMessage:
+    blocks: list[Block] = [HeaderBlock(text=truncate(f"{task.handle} · {task.title}", 150))]
+    if task.description:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(task.description, 3000))))
+    facts = [
+        f"*Status:* {status_words(task)}",
+        f"*Assigned by:* {render_user(task.assignor)}",
+    ]
+    due = due_text(task, now)
+    if due:
+        facts.append(f"*Due:* {due}")
+    if task.claimed_by and task.is_open:
+        facts.append(f"*On it:* {render_user(task.claimed_by)}")
+    blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f) for f in facts]))
+    parts = "\n".join(part_lines(task, MAX_PART_LINES))
+    blocks.append(
+        SectionBlock(
+            text=MarkdownTextObject(text=truncate(f"*{progress_text(task)}*\n{parts}", 3000))
+        )
+    )
+    context = _context_line(task)
+    if context:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
+    buttons = card_buttons(task, viewer=viewer, kind=kind, capabilities=capabilities)
+    if buttons:
+        blocks.append(ActionsBlock(block_id=ids.BLOCK_CARD_ACTIONS, elements=buttons))
+    text = f"{task.handle} {task.title} — {status_words(task)}"
+    return CardMessage(text=text, blocks=blocks)
+
+
+def _context_line(task: Task) -> str:
+    bits: list[str] = []
+    comments = sum(1 for c in task.comments if not c.system)
+    if comments:
+        bits.append(f"{comments} comment{'s' if comments != 1 else ''}")
+    for attachment in task.attachments[:5]:
+        if attachment.kind is AttachmentKind.SLACK_MESSAGE and attachment.url:
+            bits.append(f"<{attachment.url}|{attachment.title or 'Slack message'}>")
+        elif attachment.entity_type:
+            bits.append(f"{attachment.entity_type} {attachment.entity_id or ''}".strip())
+    return " · ".join(bits)

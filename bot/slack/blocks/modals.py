@@ -1,0 +1,263 @@
+"""Modals: create a task, comment, reassign, and a plain message view for outcomes."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
+    DatePickerElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticMultiSelectElement,
+    TimePickerElement,
+    UserMultiSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.models import (
+    TITLE_MAX,
+    Assignee,
+    AssigneeKind,
+    Attachment,
+    AttachmentKind,
+    BackendCapabilities,
+    CompletionCondition,
+    Task,
+    TaskDraft,
+)
+from bot.slack import ids
+from bot.slack.blocks.text import truncate
+from bot.slack.metadata import TaskRefContext
+
+_CONDITIONS = {
+    CompletionCondition.ANY_ONE: Option(value="ANY_ONE", label="Any one of them"),
+    CompletionCondition.MUST_ALL: Option(value="MUST_ALL", label="Everyone"),
+}
+MAX_GROUP_OPTIONS = 100  # Slack's limit for a static select
+
+
+def _title(text: str) -> str:
+    return truncate(text, 24)
+
+
+def _group_options(groups: list[tuple[str, str]]) -> list[Option]:
+    return [
+        Option(value=gid, label=truncate(f"@{name}", 75))
+        for gid, name in groups[:MAX_GROUP_OPTIONS]
+    ]
+
+
+def _groups_block(
+    groups: list[tuple[str, str]], selected: tuple[Assignee, ...], label: str
+) -> InputBlock | None:
+    options = _group_options(groups)
+    if not options:
+        return None
+    chosen = {a.id for a in selected if a.kind is AssigneeKind.GROUP}
+    initial = [o for o in options if o.value in chosen] or None
+    return InputBlock(
+        block_id=ids.BLOCK_GROUPS,
+        label=label,
+        optional=True,
+        element=StaticMultiSelectElement(
+            action_id=ids.ELEMENT,
+            placeholder="Pick user groups",
+            options=options,
+            initial_options=initial,
+        ),
+        hint="A group's part is done when any one of its members marks it done.",
+    )
+
+
+def create_task_modal(
+    *,
+    title: str = "",
+    description: str = "",
+    channel_id: str | None,
+    attachments: tuple[Attachment, ...] = (),
+    capabilities: BackendCapabilities,
+    groups: list[tuple[str, str]],
+    private_metadata: str,
+    draft: TaskDraft | None = None,
+    error: str | None = None,
+) -> View:
+    """The create form; with ``draft`` it is shown again with everything the person typed."""
+    if draft is not None:
+        title, description, channel_id = draft.title, draft.description, draft.channel_id
+    users = [a.id for a in draft.assignees if a.kind is AssigneeKind.USER] if draft else []
+    blocks: list[Block] = []
+    if error:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(error, 3000))))
+    blocks.append(
+        InputBlock(
+            block_id=ids.BLOCK_TITLE,
+            label="Title",
+            element=PlainTextInputElement(
+                action_id=ids.ELEMENT,
+                initial_value=title[:TITLE_MAX] or None,
+                max_length=TITLE_MAX,
+                placeholder="What needs doing?",
+            ),
+        )
+    )
+    blocks.append(
+        InputBlock(
+            block_id=ids.BLOCK_DESCRIPTION,
+            label="Description",
+            optional=True,
+            element=PlainTextInputElement(
+                action_id=ids.ELEMENT,
+                multiline=True,
+                initial_value=description[:3000] or None,
+                max_length=3000,
+            ),
+        )
+    )
+    assignee_label = "Assignees" if capabilities.multi_assignee else "Assignee"
+    blocks.append(
+        InputBlock(
+            block_id=ids.BLOCK_ASSIGNEES,
+            label=assignee_label,
+            optional=True,
+            element=UserMultiSelectElement(
+                action_id=ids.ELEMENT,
+                placeholder="Pick people (default: you)",
+                initial_users=users or None,
+                max_selected_items=None if capabilities.multi_assignee else 1,
+            ),
+        )
+    )
+    if capabilities.groups:
+        group_block = _groups_block(groups, draft.assignees if draft else (), "Groups")
+        if group_block is not None:
+            blocks.append(group_block)
+    due = draft.due if draft else None
+    blocks.append(
+        InputBlock(
+            block_id=ids.BLOCK_DUE_DATE,
+            label="Due date",
+            optional=True,
+            element=DatePickerElement(
+                action_id=ids.ELEMENT, initial_date=due.date.isoformat() if due else None
+            ),
+        )
+    )
+    if capabilities.due_time:
+        blocks.append(
+            InputBlock(
+                block_id=ids.BLOCK_DUE_TIME,
+                label="Due time",
+                optional=True,
+                element=TimePickerElement(
+                    action_id=ids.ELEMENT,
+                    initial_time=due.time.strftime("%H:%M") if due and due.time else None,
+                ),
+                hint="In your time zone. Without a time, the task is due at the end of the day.",
+            )
+        )
+    if capabilities.multi_assignee:
+        condition = draft.condition if draft else CompletionCondition.ANY_ONE
+        blocks.append(
+            InputBlock(
+                block_id=ids.BLOCK_CONDITION,
+                label="Who has to finish it?",
+                element=RadioButtonsElement(
+                    action_id=ids.ELEMENT,
+                    options=list(_CONDITIONS.values()),
+                    initial_option=_CONDITIONS[condition],
+                ),
+                hint=(
+                    "Any one of them: the first assignee who marks it done completes the task. "
+                    "Everyone: it completes when every assignee has marked their part done."
+                ),
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id=ids.BLOCK_CHANNEL,
+            label="Post the card in",
+            optional=True,
+            element=ConversationSelectElement(
+                action_id=ids.ELEMENT,
+                initial_conversation=channel_id,
+                filter=ConversationFilter(include=["public", "private"]),
+                placeholder="No channel: only DMs",
+            ),
+        )
+    )
+    links = [a for a in attachments if a.kind is AttachmentKind.SLACK_MESSAGE and a.url]
+    if links:
+        text = "Attached: " + ", ".join(f"<{a.url}|{a.title or 'message'}>" for a in links)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+    return View(
+        type="modal",
+        callback_id=ids.VIEW_CREATE,
+        title=_title("New task"),
+        submit="Create",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=blocks,
+    )
+
+
+def comment_modal(*, handle: str, version: int | None) -> View:
+    return View(
+        type="modal",
+        callback_id=ids.VIEW_COMMENT,
+        title=_title(f"Comment on {handle}"),
+        submit="Comment",
+        close="Cancel",
+        private_metadata=TaskRefContext(handle=handle, version=version).dump(),
+        blocks=[
+            InputBlock(
+                block_id=ids.BLOCK_COMMENT,
+                label="Comment",
+                element=PlainTextInputElement(
+                    action_id=ids.ELEMENT, multiline=True, max_length=3000
+                ),
+            )
+        ],
+    )
+
+
+def reassign_modal(task: Task, *, groups: list[tuple[str, str]]) -> View:
+    users = [a.id for a in task.assignees if a.kind is AssigneeKind.USER]
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=truncate(f"*{task.handle}* {task.title}", 3000))),
+        InputBlock(
+            block_id=ids.BLOCK_ASSIGNEES,
+            label="Assignees",
+            optional=True,
+            element=UserMultiSelectElement(
+                action_id=ids.ELEMENT, initial_users=users or None, placeholder="Pick people"
+            ),
+            hint="Parts of people who stay are kept; new people start with a pending part.",
+        ),
+    ]
+    group_block = _groups_block(groups, task.assignees, "Groups")
+    if group_block is not None:
+        blocks.append(group_block)
+    return View(
+        type="modal",
+        callback_id=ids.VIEW_REASSIGN,
+        title=_title(f"Reassign {task.handle}"),
+        submit="Save",
+        close="Cancel",
+        private_metadata=TaskRefContext(handle=task.handle, version=task.version).dump(),
+        blocks=blocks,
+    )
+
+
+def message_view(title: str, text: str) -> View:
+    return View(
+        type="modal",
+        title=_title(title),
+        close="Close",
+        blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))],
+    )
