@@ -1,0 +1,1 @@
+"""Local HTTP servers that stand in for Slack and the task APIs in tests and benchmarks."""
