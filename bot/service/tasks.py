@@ -1,0 +1,408 @@
+"""Task use cases: load, check who may, apply a domain rule, save with a version check, notify.
+
+Imports only ``bot.domain`` and the ports. A Conflict on save with no version given by the person
+(their own part, a typed command) means someone changed the task meanwhile: the rule is applied
+again to the fresh copy, so two assignees pressing Done at the same moment both count.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from bot.domain import rules
+from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from bot.domain.events import EventKind, TaskEvent
+from bot.domain.models import (
+    Actor,
+    Assignee,
+    AssigneeKind,
+    BackendCapabilities,
+    Comment,
+    CommentEvent,
+    ListView,
+    PartState,
+    Status,
+    Task,
+    TaskDraft,
+    TaskEdit,
+    TaskQuery,
+    format_handle,
+    parse_handle,
+)
+from bot.service.ports import Clock, Directory, Notifier, TaskBackend
+
+log = logging.getLogger(__name__)
+
+SAVE_ATTEMPTS = 3
+_GROUP_VIEWS = (ListView.MINE, ListView.OVERDUE, ListView.INVOLVED)
+
+Change = Callable[[Task, Actor], Task]
+
+
+def normalise_handle(text: str) -> str:
+    number = parse_handle(text)
+    if number is None:
+        raise InvalidInput({"task": f"`{text}` isn't a task handle; they look like T-12."})
+    return format_handle(number)
+
+
+class TaskService:
+    """The use cases behind every Slack surface; the only place that applies the rules."""
+
+    def __init__(
+        self,
+        backend: TaskBackend,
+        notifier: Notifier,
+        directory: Directory,
+        clock: Clock,
+        *,
+        admins: frozenset[str] = frozenset(),
+    ) -> None:
+        self._backend = backend
+        self._notifier = notifier
+        self._directory = directory
+        self._clock = clock
+        self._admins = admins
+
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        return self._backend.capabilities
+
+    # --- who is acting ------------------------------------------------------------------------
+
+    def actor(self, team_id: str, user_id: str, task: Task | None = None) -> Actor:
+        """The actor with what the rules need: admin flag and relevant group memberships."""
+        is_admin = user_id in self._admins or self._directory.person(team_id, user_id).is_admin
+        if task is None:
+            groups = self._directory.groups_of(team_id, user_id)
+        else:
+            groups = frozenset(
+                a.id
+                for a in task.assignees
+                if a.kind is AssigneeKind.GROUP and user_id in self._group_members(team_id, a.id)
+            )
+        return Actor(team_id=team_id, user_id=user_id, is_admin=is_admin, group_ids=groups)
+
+    def _group_members(self, team_id: str, group_id: str) -> frozenset[str]:
+        try:
+            return self._directory.group_members(team_id, group_id)
+        except NotFound:
+            return frozenset()
+
+    def _enrich(self, actor: Actor, task: Task) -> Actor:
+        return self.actor(actor.team_id, actor.user_id, task)
+
+    # --- create and read ------------------------------------------------------------------------
+
+    def create_task(self, actor: Actor, draft: TaskDraft) -> Task:
+        """Validate everything before the backend sees it, so a refusal writes nothing."""
+        if draft.team_id != actor.team_id or draft.assignor != actor.user_id:
+            raise NotPermitted("You can only create tasks as yourself, in your own workspace.")
+        now = self._clock()
+        rules.validate_draft(draft, now)
+        self._check_capabilities(draft)
+        self._check_assignees(draft.team_id, draft.assignees)
+        task = self._backend.create(draft, now)
+        self._notify(
+            [
+                TaskEvent(kind=EventKind.CREATED, task=task, actor=actor),
+                TaskEvent(
+                    kind=EventKind.ASSIGNED, task=task, actor=actor, assignees=task.assignees
+                ),
+            ]
+        )
+        return task
+
+    def _check_capabilities(self, draft: TaskDraft) -> None:
+        caps = self.capabilities
+        errors: dict[str, str] = {}
+        if not caps.create:
+            errors["task"] = (
+                f"The {self._backend.name} task system doesn't let taskbot create tasks."
+            )
+        if not caps.groups and any(a.kind is AssigneeKind.GROUP for a in draft.assignees):
+            errors["assignees"] = "This task system has no groups; pick people instead."
+        elif not caps.multi_assignee and len(draft.assignees) > 1:
+            errors["assignees"] = "This task system allows one assignee per task."
+        if not caps.due_time and draft.due is not None and draft.due.has_time:
+            errors["due"] = "This task system keeps due dates without a time; pick a date only."
+        if errors:
+            raise InvalidInput(errors)
+
+    def _check_assignees(self, team_id: str, assignees: Sequence[Assignee]) -> None:
+        unknown: list[str] = []
+        bots: list[str] = []
+        for assignee in assignees:
+            try:
+                if assignee.kind is AssigneeKind.GROUP:
+                    self._directory.group_members(team_id, assignee.id)
+                elif self._directory.person(team_id, assignee.id).is_bot:
+                    bots.append(f"<@{assignee.id}>")
+            except NotFound:
+                mention = (
+                    f"<!subteam^{assignee.id}>"
+                    if assignee.kind is AssigneeKind.GROUP
+                    else f"<@{assignee.id}>"
+                )
+                unknown.append(mention)
+        problems = []
+        if unknown:
+            problems.append(f"I can't find {', '.join(unknown)} in this workspace.")
+        if bots:
+            problems.append(f"Bots can't be assigned tasks: {', '.join(bots)}.")
+        if problems:
+            raise InvalidInput({"assignees": " ".join(problems)})
+
+    def show(self, actor: Actor, handle: str, channel_id: str | None = None) -> Task:
+        """The task, if the actor may see it (participants, admins, its channel)."""
+        task = self._backend.get(actor.team_id, normalise_handle(handle))
+        if not rules.can_see(task, self._enrich(actor, task), channel_id):
+            raise NotPermitted(f"{task.handle} isn't yours to see: you're not part of it.")
+        return task
+
+    def list_tasks(
+        self, actor: Actor, view: ListView, channel_id: str | None = None, limit: int = 50
+    ) -> list[Task]:
+        groups = (
+            self._directory.groups_of(actor.team_id, actor.user_id)
+            if view in _GROUP_VIEWS
+            else frozenset()
+        )
+        query = TaskQuery(
+            team_id=actor.team_id,
+            view=view,
+            user_id=actor.user_id,
+            group_ids=groups,
+            channel_id=channel_id,
+            now=self._clock(),
+            limit=limit,
+        )
+        return self._backend.list(query)
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def complete_part(self, actor: Actor, handle: str, expected_version: int | None = None) -> Task:
+        """Mark the actor's part done; the assignor (not an assignee) completes the whole task."""
+
+        def change(task: Task, who: Actor) -> Task:
+            if rules.own_parts(task, who):
+                return rules.set_own_parts(task, who, PartState.DONE, self._clock())
+            if rules.can_manage(task, who):
+                return rules.complete_task(task, who, self._clock())
+            raise NotPermitted(
+                f"You're not an assignee of {task.handle}, so you can't mark it done."
+            )
+
+        return self._change(actor, handle, expected_version, change)
+
+    def undo_part(self, actor: Actor, handle: str, expected_version: int | None = None) -> Task:
+        """Mark the actor's part not done; the assignor's undo of a completed task reopens it."""
+
+        def change(task: Task, who: Actor) -> Task:
+            if rules.own_parts(task, who):
+                return rules.set_own_parts(task, who, PartState.TODO, self._clock())
+            if rules.can_manage(task, who) and task.is_completed:
+                return rules.reopen(task, who, self._clock())
+            raise NotPermitted(
+                f"You're not an assignee of {task.handle}, so you can't mark it not done."
+            )
+
+        return self._change(actor, handle, expected_version, change)
+
+    def claim(self, actor: Actor, handle: str) -> Task:
+        """An assignee says "I'm on it" on an ANY_ONE task."""
+        return self._change(actor, handle, None, lambda t, who: rules.claim(t, who, self._clock()))
+
+    def complete_task(self, actor: Actor, handle: str, expected_version: int | None = None) -> Task:
+        return self._change(
+            actor,
+            handle,
+            expected_version,
+            lambda t, who: rules.complete_task(t, who, self._clock()),
+        )
+
+    def reopen(self, actor: Actor, handle: str, expected_version: int | None = None) -> Task:
+        return self._change(
+            actor, handle, expected_version, lambda t, who: rules.reopen(t, who, self._clock())
+        )
+
+    def assign(
+        self,
+        actor: Actor,
+        handle: str,
+        assignees: Sequence[Assignee],
+        expected_version: int | None = None,
+    ) -> Task:
+        self._check_assignees(actor.team_id, assignees)
+        return self._change(
+            actor,
+            handle,
+            expected_version,
+            lambda t, who: self._capable(rules.assign(t, who, assignees, self._clock())),
+        )
+
+    def unassign(
+        self,
+        actor: Actor,
+        handle: str,
+        assignees: Sequence[Assignee],
+        expected_version: int | None = None,
+    ) -> Task:
+        return self._change(
+            actor,
+            handle,
+            expected_version,
+            lambda t, who: rules.unassign(t, who, assignees, self._clock()),
+        )
+
+    def reassign(
+        self,
+        actor: Actor,
+        handle: str,
+        assignees: Sequence[Assignee],
+        expected_version: int | None = None,
+    ) -> Task:
+        self._check_assignees(actor.team_id, assignees)
+        return self._change(
+            actor,
+            handle,
+            expected_version,
+            lambda t, who: self._capable(rules.reassign(t, who, assignees, self._clock())),
+        )
+
+    def _capable(self, task: Task) -> Task:
+        """Refuse an assignment the backend can't hold (groups, several assignees)."""
+        caps = self.capabilities
+        if not caps.groups and any(a.kind is AssigneeKind.GROUP for a in task.assignees):
+            raise InvalidInput(
+                {"assignees": "This task system has no groups; pick people instead."}
+            )
+        if not caps.multi_assignee and len(task.parts) > 1:
+            raise InvalidInput({"assignees": "This task system allows one assignee per task."})
+        return task
+
+    def comment(self, actor: Actor, handle: str, text: str) -> tuple[Task, Comment]:
+        """A comment by an assignor, assignee or admin; shown in the card's thread."""
+        if not self.capabilities.comments:
+            raise InvalidInput({"comment": "This task system doesn't keep comments."})
+        added: list[Comment] = []
+
+        def change(task: Task, who: Actor) -> Task:
+            changed, comment = rules.add_comment(task, who, text, self._clock())
+            added[:] = [comment]
+            return changed
+
+        task = self._change(actor, handle, None, change)
+        return task, added[-1]
+
+    def edit(
+        self, actor: Actor, handle: str, change: TaskEdit, expected_version: int | None = None
+    ) -> Task:
+        if change.due is not None and change.due.has_time and not self.capabilities.due_time:
+            raise InvalidInput({"due": "This task system keeps due dates without a time."})
+        return self._change(
+            actor,
+            handle,
+            expected_version,
+            lambda t, who: rules.edit(t, who, change, self._clock()),
+        )
+
+    def delete(self, actor: Actor, handle: str, expected_version: int | None = None) -> Task:
+        """Delete (assignor or admin); returns the task marked deleted so cards can say so."""
+        if not self.capabilities.delete:
+            raise InvalidInput({"task": "This task system doesn't let taskbot delete tasks."})
+        key = normalise_handle(handle)
+        task = self._backend.get(actor.team_id, key)
+        rules.ensure_version(task, expected_version)
+        who = self._enrich(actor, task)
+        deleted = rules.delete(task, who, self._clock())
+        self._backend.delete(actor.team_id, key, task.version)
+        self._notify([TaskEvent(kind=EventKind.DELETED, task=deleted, actor=who)])
+        return deleted
+
+    # --- the one change loop ----------------------------------------------------------------------
+
+    def _change(
+        self, actor: Actor, handle: str, expected_version: int | None, change: Change
+    ) -> Task:
+        key = normalise_handle(handle)
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            before = self._backend.get(actor.team_id, key)
+            rules.ensure_version(before, expected_version)
+            who = self._enrich(actor, before)
+            after = change(before, who)
+            if after is before or after.version == before.version:
+                return before  # nothing to do: no save, no notification
+            try:
+                saved = self._backend.save(after, expected_version=before.version)
+            except Conflict:
+                if expected_version is not None or attempt == SAVE_ATTEMPTS:
+                    raise
+                continue
+            self._notify(_events(before, saved, who))
+            return saved
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _notify(self, events: list[TaskEvent]) -> None:
+        if not events:
+            return
+        try:
+            self._notifier.notify(events)
+        except Exception:  # the change is stored; telling people is best effort
+            task = events[-1].task
+            log.exception("notify failed team=%s task=%s", task.team_id, task.handle)
+
+
+def _events(before: Task, after: Task, actor: Actor) -> list[TaskEvent]:
+    """What changed between two versions of a task, as events for the Notifier."""
+    events: list[TaskEvent] = []
+
+    def add(
+        kind: EventKind, assignees: tuple[Assignee, ...] = (), comment: Comment | None = None
+    ) -> None:
+        events.append(
+            TaskEvent(kind=kind, task=after, actor=actor, assignees=assignees, comment=comment)
+        )
+
+    old = {p.assignee: p for p in before.parts}
+    new = {p.assignee: p for p in after.parts}
+    done = tuple(
+        a
+        for a, p in new.items()
+        if a in old and old[a].state != p.state and p.state is PartState.DONE
+    )
+    undone = tuple(
+        a
+        for a, p in new.items()
+        if a in old and old[a].state != p.state and p.state is PartState.TODO
+    )
+    if done:
+        add(EventKind.PART_DONE, done)
+    if undone and after.status is not Status.REOPENED:
+        add(EventKind.PART_UNDONE, undone)
+    if after.status is Status.COMPLETED and before.status is not Status.COMPLETED:
+        add(EventKind.COMPLETED)
+    if after.status is Status.REOPENED and before.status is not Status.REOPENED:
+        add(EventKind.REOPENED)
+    if after.claimed_by and after.claimed_by != before.claimed_by:
+        add(EventKind.CLAIMED)
+    added = tuple(a for a in new if a not in old)
+    removed = tuple(a for a in old if a not in new)
+    if added:
+        add(EventKind.ASSIGNED, added)
+    if removed:
+        add(EventKind.UNASSIGNED, removed)
+    known = {c.id for c in before.comments}
+    for comment in after.comments:
+        if comment.id not in known and not comment.system:
+            add(EventKind.COMMENTED, comment=comment)
+    if any(
+        c.event is not None and c.event.value == "edited"
+        for c in after.comments
+        if c.id not in known
+    ):
+        add(EventKind.EDITED)
+    if not events:
+        add(EventKind.EDITED)
+    return events
