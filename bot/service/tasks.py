@@ -397,11 +397,7 @@ def _events(before: Task, after: Task, actor: Actor) -> list[TaskEvent]:
     for comment in after.comments:
         if comment.id not in known and not comment.system:
             add(EventKind.COMMENTED, comment=comment)
-    if any(
-        c.event is not None and c.event.value == "edited"
-        for c in after.comments
-        if c.id not in known
-    ):
+    if any(c.event is CommentEvent.EDITED for c in after.comments if c.id not in known):
         add(EventKind.EDITED)
     if not events:
         add(EventKind.EDITED)
