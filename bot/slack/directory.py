@@ -67,17 +67,17 @@ class SlackDirectory:
         if cached is not None:
             return cached
         try:
-            answer = self._clients(team_id).usergroups_list(include_users=True)
+            listed = self._clients(team_id).usergroups_list(include_users=True).get("usergroups")
         except SlackApiError as exc:
             if exc.response.get("error") not in _GROUPS_UNAVAILABLE:
                 raise BackendUnavailable(
                     f"Slack didn't list the user groups ({exc.response.get('error')})."
                 ) from exc
             log.warning("user groups unavailable team=%s: %s", team_id, exc.response.get("error"))
-            answer = {"usergroups": []}
+            listed = []
         groups = {
             g["id"]: (g.get("handle") or g.get("name") or g["id"], frozenset(g.get("users") or ()))
-            for g in answer.get("usergroups") or []
+            for g in listed or []
             if not g.get("date_delete")
         }
         with self._lock:

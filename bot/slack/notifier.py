@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 
 from slack_sdk.errors import SlackApiError
@@ -165,9 +166,10 @@ class SlackNotifier:
             self._call(
                 task,
                 "chat.postMessage",
-                lambda c=card: self._clients(task.team_id).chat_postMessage(
-                    channel=c.channel_id,
-                    thread_ts=c.message_ts,
+                partial(
+                    self._clients(task.team_id).chat_postMessage,
+                    channel=card.channel_id,
+                    thread_ts=card.message_ts,
                     text=f"{render_user(author)}: {text}",
                 ),
             )
@@ -220,8 +222,12 @@ class SlackNotifier:
             _, error = self._call(
                 task,
                 "chat.update",
-                lambda c=card, m=message: self._clients(task.team_id).chat_update(
-                    channel=c.channel_id, ts=c.message_ts, text=m.text, blocks=m.blocks
+                partial(
+                    self._clients(task.team_id).chat_update,
+                    channel=card.channel_id,
+                    ts=card.message_ts,
+                    text=message.text,
+                    blocks=message.blocks,
                 ),
                 quiet={"message_not_found", "channel_not_found", "cant_update_message"},
             )

@@ -14,5 +14,5 @@ from bot.slack.app import SlackApp
 def start_socket_mode(app: SlackApp, app_token: str) -> SocketModeHandler:
     """Connect in background threads; call ``close()`` on the handler to stop."""
     handler = SocketModeHandler(app.bolt, app_token=app_token)
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     return handler

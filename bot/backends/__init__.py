@@ -1,0 +1,40 @@
+"""Task backends behind one protocol, chosen by ``TASK_BACKEND``.
+
+Each module here talks to one task system (httpx for the remote ones) and maps its wire format to
+domain models. Imports ``bot.domain``, ``bot.service.ports`` and, for ``local``, ``storage``;
+never Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.service.ports import TaskBackend
+
+Factory = Callable[[sessionmaker[Session], object | None], TaskBackend]
+
+
+def _local(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+    from bot.backends.local import LocalBackend
+
+    return LocalBackend(sessions)
+
+
+FACTORIES: dict[str, Factory] = {"local": _local}
+
+
+def build_backend(
+    name: str, *, sessions: sessionmaker[Session], settings: object | None = None
+) -> TaskBackend:
+    """The backend named ``name``; ValueError names the ones that exist."""
+    try:
+        factory = FACTORIES[name]
+    except KeyError:
+        known = ", ".join(sorted(FACTORIES))
+        raise ValueError(f"unknown TASK_BACKEND {name!r}; available: {known}") from None
+    return factory(sessions, settings)
+
+
+__all__ = ["TaskBackend", "build_backend", "FACTORIES"]

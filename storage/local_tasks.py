@@ -1,0 +1,275 @@
+"""The embedded task store: whole tasks in, whole tasks out, with optimistic versions.
+
+Every write is one transaction; a save whose version is stale changes nothing and raises
+Conflict carrying the stored task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.domain import rules
+from bot.domain.errors import Conflict, NotFound
+from bot.domain.models import (
+    Assignee,
+    AssigneeKind,
+    Attachment,
+    AttachmentKind,
+    Comment,
+    CommentEvent,
+    CompletionCondition,
+    Due,
+    ListView,
+    Part,
+    PartState,
+    Status,
+    Task,
+    TaskDraft,
+    TaskQuery,
+    format_handle,
+    parse_handle,
+)
+from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
+
+
+class SqlAlchemyTaskStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, draft: TaskDraft, now: datetime) -> Task:
+        with self._sessions.begin() as session:
+            number = _next_number(session, draft.team_id)
+            task = rules.new_task(
+                draft, task_id=uuid.uuid4().hex, handle=format_handle(number), now=now
+            )
+            row = TaskRow(id=task.id, team_id=task.team_id, number=number)
+            _write(row, task)
+            session.add(row)
+        return task
+
+    def get(self, team_id: str, handle: str) -> Task:
+        with self._sessions() as session:
+            return _to_task(_row(session, team_id, handle))
+
+    def save(self, task: Task, expected_version: int) -> Task:
+        with self._sessions.begin() as session:
+            row = _row(session, task.team_id, task.handle, for_update=True)
+            if row.version != expected_version:
+                raise Conflict(
+                    f"{task.handle} changed since you last saw it.", current=_to_task(row)
+                )
+            changed = session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == row.id, TaskRow.version == expected_version)
+                .values(version=task.version)
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(changed) != 1:  # someone saved between our read and our write
+                session.rollback()
+                raise Conflict(
+                    f"{task.handle} changed since you last saw it.",
+                    current=self.get(task.team_id, task.handle),
+                )
+            session.refresh(row)
+            _write(row, task)
+        return task
+
+    def delete(self, team_id: str, handle: str, expected_version: int, now: datetime) -> None:
+        with self._sessions.begin() as session:
+            row = _row(session, team_id, handle, for_update=True)
+            result = session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == row.id, TaskRow.version == expected_version)
+                .values(deleted_at=now, is_open=False, version=expected_version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(result) != 1:
+                session.rollback()
+                raise Conflict(
+                    f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
+                )
+
+    def list(self, query: TaskQuery) -> list[Task]:
+        statement = (
+            select(TaskRow)
+            .where(TaskRow.team_id == query.team_id, TaskRow.is_open.is_(True), _view(query))
+            .order_by(TaskRow.due_at.asc().nulls_last(), TaskRow.number)
+            .limit(query.limit)
+        )
+        with self._sessions() as session:
+            return [_to_task(row) for row in session.scalars(statement)]
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _next_number(session: Session, team_id: str) -> int:
+    """Atomic per-workspace counter: one upsert, serialised by the database."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = (
+        module.insert(HandleCounterRow)
+        .values(team_id=team_id, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[HandleCounterRow.team_id],
+            set_={"last_number": HandleCounterRow.last_number + 1},
+        )
+        .returning(HandleCounterRow.last_number)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def _row(session: Session, team_id: str, handle: str, *, for_update: bool = False) -> TaskRow:
+    number = parse_handle(handle)
+    statement = select(TaskRow).where(TaskRow.team_id == team_id, TaskRow.number == number)
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.scalars(statement).one_or_none() if number is not None else None
+    if row is None:
+        raise NotFound(f"There is no task {handle} in this workspace.")
+    if row.deleted_at is not None:
+        raise NotFound(f"{format_handle(row.number)} was deleted.")
+    return row
+
+
+def _assigned(query: TaskQuery) -> ColumnElement[bool]:
+    who = [
+        and_(PartRow.assignee_kind == AssigneeKind.USER.value, PartRow.assignee_id == query.user_id)
+    ]
+    if query.group_ids:
+        who.append(
+            and_(
+                PartRow.assignee_kind == AssigneeKind.GROUP.value,
+                PartRow.assignee_id.in_(sorted(query.group_ids)),
+            )
+        )
+    parts = select(PartRow.task_id).where(PartRow.team_id == query.team_id, or_(*who))
+    return TaskRow.id.in_(parts)
+
+
+def _view(query: TaskQuery) -> ColumnElement[bool]:
+    if query.view is ListView.MINE:
+        return _assigned(query)
+    if query.view is ListView.ASSIGNED:
+        return TaskRow.assignor == query.user_id
+    if query.view is ListView.CHANNEL:
+        return TaskRow.channel_id == query.channel_id
+    involved = or_(TaskRow.assignor == query.user_id, _assigned(query))
+    if query.view is ListView.OVERDUE:
+        return and_(involved, TaskRow.due_at.is_not(None), TaskRow.due_at < query.now)
+    return involved
+
+
+def _write(row: TaskRow, task: Task) -> None:
+    """Copy a domain task onto its rows (the version is already set by the caller)."""
+    row.title = task.title
+    row.description = task.description
+    row.due_date = task.due.date if task.due else None
+    row.due_time = task.due.time if task.due else None
+    row.due_tz = task.due.tz if task.due else None
+    row.due_at = task.due_instant()
+    row.condition = task.condition.value
+    row.status = task.status.value
+    row.is_open = task.is_open
+    row.assignor = task.assignor
+    row.channel_id = task.channel_id
+    row.created_at = task.created_at
+    row.updated_at = task.updated_at
+    row.version = task.version
+    row.parts = [
+        PartRow(
+            team_id=task.team_id,
+            assignee_kind=p.assignee.kind.value,
+            assignee_id=p.assignee.id,
+            position=i,
+            state=p.state.value,
+            done_by=p.done_by,
+            done_at=p.done_at,
+        )
+        for i, p in enumerate(task.parts)
+    ]
+    known = {c.id for c in row.comments}
+    for i, comment in enumerate(task.comments):
+        if comment.id not in known:  # comments are append-only
+            row.comments.append(
+                CommentRow(
+                    id=comment.id,
+                    position=i,
+                    author=comment.author,
+                    text=comment.text,
+                    created_at=comment.created_at,
+                    event=comment.event.value if comment.event else None,
+                    subjects=" ".join(comment.subjects),
+                )
+            )
+    row.attachments = [
+        AttachmentRow(
+            position=i,
+            kind=a.kind.value,
+            url=a.url,
+            entity_type=a.entity_type,
+            entity_id=a.entity_id,
+            title=a.title,
+        )
+        for i, a in enumerate(task.attachments)
+    ]
+
+
+def _to_task(row: TaskRow) -> Task:
+    due = (
+        Due(date=row.due_date, time=row.due_time, tz=row.due_tz or "UTC") if row.due_date else None
+    )
+    return Task(
+        team_id=row.team_id,
+        id=row.id,
+        handle=format_handle(row.number),
+        title=row.title,
+        description=row.description,
+        due=due,
+        condition=CompletionCondition(row.condition),
+        status=Status(row.status),
+        assignor=row.assignor,
+        parts=tuple(
+            Part(
+                assignee=Assignee(kind=AssigneeKind(p.assignee_kind), id=p.assignee_id),
+                state=PartState(p.state),
+                done_by=p.done_by,
+                done_at=p.done_at,
+            )
+            for p in row.parts
+        ),
+        comments=tuple(
+            Comment(
+                id=c.id,
+                author=c.author,
+                text=c.text,
+                created_at=c.created_at,
+                event=CommentEvent(c.event) if c.event else None,
+                subjects=tuple(c.subjects.split()) if c.subjects else (),
+            )
+            for c in row.comments
+        ),
+        attachments=tuple(
+            Attachment(
+                kind=AttachmentKind(a.kind),
+                url=a.url,
+                entity_type=a.entity_type,
+                entity_id=a.entity_id,
+                title=a.title,
+            )
+            for a in row.attachments
+        ),
+        channel_id=row.channel_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+        deleted=row.deleted_at is not None,
+    )

@@ -1,0 +1,161 @@
+"""The reminder ledger: which reminders are due, who is sending them, which were sent.
+
+Claiming is atomic so several schedulers never send one reminder twice: on PostgreSQL the due
+rows are locked with ``FOR UPDATE SKIP LOCKED``; on SQLite (one writer at a time) a conditional
+UPDATE does the same. A claim expires, so a crashed sender's reminders are taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.tables import ReminderRow
+
+PENDING, CLAIMED, SENT, FAILED, CANCELLED = "pending", "claimed", "sent", "failed", "cancelled"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    team_id: str
+    task_id: str
+    assignee_id: str
+    offset_seconds: int
+    due_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    assignee_id: str
+    offset_seconds: int
+    due_at: datetime
+
+
+class SqlAlchemyReminderLedger:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def replace_pending(
+        self, team_id: str, task_id: str, planned: Iterable[PlannedReminder]
+    ) -> None:
+        """The task's pending reminders become ``planned``; sent ones stay as history."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ReminderRow)
+                .where(
+                    ReminderRow.team_id == team_id,
+                    ReminderRow.task_id == task_id,
+                    ReminderRow.state == PENDING,
+                )
+                .values(state=CANCELLED)
+            )
+            for item in planned:
+                session.add(
+                    ReminderRow(
+                        team_id=team_id,
+                        task_id=task_id,
+                        assignee_id=item.assignee_id,
+                        offset_seconds=item.offset_seconds,
+                        due_at=item.due_at,
+                        state=PENDING,
+                        attempts=0,
+                    )
+                )
+
+    def cancel(self, team_id: str, task_id: str, assignee_id: str | None = None) -> None:
+        conditions = [
+            ReminderRow.team_id == team_id,
+            ReminderRow.task_id == task_id,
+            ReminderRow.state == PENDING,
+        ]
+        if assignee_id is not None:
+            conditions.append(ReminderRow.assignee_id == assignee_id)
+        with self._sessions.begin() as session:
+            session.execute(update(ReminderRow).where(*conditions).values(state=CANCELLED))
+
+    def claim_due(
+        self, now: datetime, *, limit: int, claimer: str, lease: timedelta
+    ) -> list[Reminder]:
+        """Take up to ``limit`` due reminders for ``claimer``; nobody else gets them meanwhile."""
+        claimable = and_(
+            ReminderRow.due_at <= now,
+            or_(
+                ReminderRow.state == PENDING,
+                and_(ReminderRow.state == CLAIMED, ReminderRow.claim_expires_at < now),
+            ),
+        )
+        with self._sessions.begin() as session:
+            candidates = (
+                select(ReminderRow.id).where(claimable).order_by(ReminderRow.due_at).limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(session.scalars(candidates))
+            if not ids:
+                return []
+            session.execute(
+                update(ReminderRow)
+                .where(ReminderRow.id.in_(ids), claimable)
+                .values(
+                    state=CLAIMED,
+                    claimed_by=claimer,
+                    claim_expires_at=now + lease,
+                    attempts=ReminderRow.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.scalars(
+                select(ReminderRow).where(
+                    ReminderRow.id.in_(ids),
+                    ReminderRow.claimed_by == claimer,
+                    ReminderRow.state == CLAIMED,
+                )
+            )
+            return [
+                Reminder(
+                    id=r.id,
+                    team_id=r.team_id,
+                    task_id=r.task_id,
+                    assignee_id=r.assignee_id,
+                    offset_seconds=r.offset_seconds,
+                    due_at=r.due_at,
+                    attempts=r.attempts,
+                )
+                for r in rows
+            ]
+
+    def mark_sent(self, reminder_id: int, claimer: str, now: datetime) -> bool:
+        """False when the claim was lost meanwhile (someone else took over)."""
+        return self._finish(reminder_id, claimer, state=SENT, sent_at=now)
+
+    def mark_failed(self, reminder_id: int, claimer: str, error: str) -> bool:
+        return self._finish(reminder_id, claimer, state=FAILED, last_error=error[:2000])
+
+    def _finish(self, reminder_id: int, claimer: str, **values: object) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(ReminderRow)
+                .where(
+                    ReminderRow.id == reminder_id,
+                    ReminderRow.state == CLAIMED,
+                    ReminderRow.claimed_by == claimer,
+                )
+                .values(**values)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def states(self, team_id: str, task_id: str) -> list[tuple[str, int, str]]:
+        """(assignee, offset, state) for a task; for tests and diagnostics."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(ReminderRow)
+                .where(ReminderRow.team_id == team_id, ReminderRow.task_id == task_id)
+                .order_by(ReminderRow.id)
+            )
+            return [(r.assignee_id, r.offset_seconds, r.state) for r in rows]

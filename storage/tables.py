@@ -1,0 +1,185 @@
+"""ORM tables. Indexes serve the queries that must stay fast with a million tasks:
+open tasks by assignee, by assignor and by due instant (per workspace), reminders by state and
+due instant."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UtcDateTime
+
+ID = 64  # room for UUIDs and every backend's ids
+SLACK_ID = 32
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_date: Mapped[date | None] = mapped_column(Date)
+    due_time: Mapped[time | None] = mapped_column(Time)
+    due_tz: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    condition: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    is_open: Mapped[bool] = mapped_column(Boolean)  # not completed and not deleted
+    assignor: Mapped[str] = mapped_column(String(SLACK_ID))
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    parts: Mapped[list[PartRow]] = relationship(
+        order_by="PartRow.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    comments: Mapped[list[CommentRow]] = relationship(
+        order_by="CommentRow.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    attachments: Mapped[list[AttachmentRow]] = relationship(
+        order_by="AttachmentRow.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "number", name="uq_tasks_team_number"),
+        Index("ix_tasks_team_open_due", "team_id", "is_open", "due_at"),
+        Index("ix_tasks_team_assignor_open_due", "team_id", "assignor", "is_open", "due_at"),
+        Index("ix_tasks_team_channel_open", "team_id", "channel_id", "is_open"),
+    )
+
+
+class PartRow(Base):
+    __tablename__ = "task_parts"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    assignee_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    assignee_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    position: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(8))
+    done_by: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_task_parts_assignee", "team_id", "assignee_kind", "assignee_id", "task_id"),
+    )
+
+
+class CommentRow(Base):
+    __tablename__ = "task_comments"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    event: Mapped[str | None] = mapped_column(String(24))
+    subjects: Mapped[str] = mapped_column(Text, default="")  # space-separated ids
+
+
+class AttachmentRow(Base):
+    __tablename__ = "task_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    url: Mapped[str | None] = mapped_column(Text)
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(ID))
+    title: Mapped[str] = mapped_column(String(200), default="")
+
+
+class HandleCounterRow(Base):
+    """The last ``T-n`` number given out in a workspace."""
+
+    __tablename__ = "handle_counters"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class TaskCardRow(Base):
+    """A Slack message that shows a task, so every copy can be updated in place."""
+
+    __tablename__ = "task_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    task_id: Mapped[str] = mapped_column(String(ID))
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+
+    __table_args__ = (
+        UniqueConstraint("channel_id", "message_ts", name="uq_task_cards_message"),
+        Index("ix_task_cards_team_task", "team_id", "task_id"),
+    )
+
+
+class UserMapRow(Base):
+    """A Slack user or group in a workspace ↔ a task system's assignee id."""
+
+    __tablename__ = "user_map"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(24), primary_key=True)
+    slack_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    assignee_id: Mapped[str] = mapped_column(String(ID))
+    how: Mapped[str] = mapped_column(String(8))
+    set_by: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "backend", "kind", "assignee_id", name="uq_user_map_assignee"),
+    )
+
+
+class ReminderRow(Base):
+    """One reminder to one assignee, and how far its delivery got."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    task_id: Mapped[str] = mapped_column(String(ID))
+    assignee_id: Mapped[str] = mapped_column(String(ID))
+    offset_seconds: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(String(12))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_reminders_state_due", "state", "due_at"),
+        Index("ix_reminders_team_task", "team_id", "task_id", "assignee_id"),
+    )
