@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import partial
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from slack_sdk.errors import SlackApiError
 
@@ -51,7 +51,7 @@ class SlackNotifier:
         self._directory = directory
         self._capabilities = capabilities
         self._clock = clock
-        self._after_change = after_change
+        self.after_change = after_change
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -67,9 +67,9 @@ class SlackNotifier:
                     continue  # the initial assignees are reached with the new task's cards
                 posted |= self._handle(event)
             self._refresh_cards(task, skip=posted)
-        if self._after_change is not None:
+        if self.after_change is not None:
             try:
-                self._after_change(task)
+                self.after_change(task)
             except Exception:  # the change is stored; a stale App Home is not worth failing for
                 log.exception("after-change hook failed team=%s task=%s", task.team_id, task.handle)
 

@@ -1,0 +1,116 @@
+"""The composition root: the one place that builds and wires every part.
+
+Nothing is built at import time; tests call ``build_app(settings, **overrides)`` with fakes or
+local servers, ``bot.cli`` with the real settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.backends import build_backend
+from bot.config import Settings
+from bot.service.ports import Clock, TaskBackend
+from bot.service.tasks import TaskService
+from bot.slack.app import SlackApp, build_slack_app
+from bot.slack.clients import make_client
+from bot.slack.deps import SlackDeps
+from bot.slack.directory import SlackDirectory
+from bot.slack.home import refresh_homes
+from bot.slack.notifier import SlackNotifier
+from bot.web.server import WSGIApp, health_app
+from storage.engine import make_engine, make_sessionmaker
+from storage.migrate import upgrade_engine
+from storage.task_cards import SqlAlchemyTaskCards
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TaskbotApp:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    backend: TaskBackend
+    service: TaskService
+    slack: SlackApp
+    deps: SlackDeps
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def health(self) -> dict[str, object]:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = True
+        except Exception:  # reported as a failed check, not raised
+            database = False
+        return {"database": database, "backend": self.backend.name}
+
+    def routes(self, *, slack: bool = True) -> dict[tuple[str, str], WSGIApp]:
+        """Health always; Slack's events over HTTP unless Socket Mode carries them."""
+        routes: dict[tuple[str, str], WSGIApp] = {("GET", "/healthz"): health_app(self.health)}
+        if slack:
+            routes[("POST", "/slack/events")] = self.slack.wsgi()
+        return routes
+
+    def close(self) -> None:
+        """Finish acknowledged Slack work, then release the database."""
+        self.slack.close(wait=True)
+        for closer in reversed(self.closers):
+            closer()
+        self.engine.dispose()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    backend: TaskBackend | None = None,
+    clock: Clock = utc_now,
+    token_verification: bool = True,
+    migrate: bool = True,
+    slack_workers: int | None = None,
+) -> TaskbotApp:
+    engine = engine or make_engine(settings.DATABASE_URL)
+    if migrate:
+        upgrade_engine(engine)
+    sessions = make_sessionmaker(engine)
+    backend = backend or build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
+    token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+    client = make_client(token, settings.SLACK_API_URL)
+
+    def clients(team_id: str) -> WebClient:
+        return client  # one workspace, one bot token
+
+    directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS)
+    cards = SqlAlchemyTaskCards(sessions)
+    notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
+    service = TaskService(backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS)
+    deps = SlackDeps(service=service, directory=directory, clients=clients, clock=clock)
+    notifier.after_change = lambda task: refresh_homes(deps, task)
+    secret = settings.SLACK_SIGNING_SECRET
+    slack = build_slack_app(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        deps=deps,
+        socket_mode=settings.socket_mode,
+        token_verification=token_verification,
+        **({"workers": slack_workers} if slack_workers else {}),
+    )
+    return TaskbotApp(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        backend=backend,
+        service=service,
+        slack=slack,
+        deps=deps,
+    )

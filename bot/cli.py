@@ -1,0 +1,160 @@
+"""``taskbot``: run the bot, run the scheduler alone, or upgrade the database.
+
+Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C stops cleanly
+(requests in flight finished, scheduler shut down) within 10 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.reminders.scheduler import Job
+
+log = logging.getLogger("taskbot")
+EXIT_SETTINGS = 2
+_TOKEN = re.compile(r"xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+class RedactTokens(logging.Filter):
+    """Belt and braces: a Slack token never reaches a log line, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _TOKEN.search(message):
+            record.msg, record.args = _TOKEN.sub("xox…redacted", message), None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactTokens())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="taskbot", description="Slack front end for task assignment."
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="the bot and its scheduler in one process")
+    run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    run.add_argument("--no-scheduler", action="store_true", help="run without the scheduler")
+    commands.add_parser("scheduler", help="the scheduler alone")
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply migrations")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "db":
+            settings_for_db = _database_url()
+            configure_logging("INFO")
+            from storage.migrate import upgrade
+
+            upgrade(settings_for_db)
+            print("database is up to date")
+            return 0
+        settings = load_settings()
+    except SettingsError as error:
+        print("taskbot can't start; please set:", file=sys.stderr)
+        for line in error.lines:
+            print(f"  - {line}", file=sys.stderr)
+        print("(environment variables, or a .env file in this folder)", file=sys.stderr)
+        return EXIT_SETTINGS
+    configure_logging(settings.LOG_LEVEL)
+    if args.command == "scheduler":
+        return _scheduler(settings)
+    return _run(settings, args.host, args.port, with_scheduler=not args.no_scheduler)
+
+
+def _database_url() -> str:
+    """``db upgrade`` needs only DATABASE_URL, not the Slack settings."""
+    import os
+
+    from dotenv import dotenv_values  # shipped with pydantic-settings
+
+    return os.environ.get("DATABASE_URL") or str(
+        dotenv_values(".env").get("DATABASE_URL") or Settings.model_fields["DATABASE_URL"].default
+    )
+
+
+def _wait_for_stop() -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping (signal %s)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+
+
+def _jobs(settings: Settings) -> list[Job]:
+    """Scheduled jobs that exist so far (reminders and backend sync come with their issues)."""
+    return []
+
+
+def _scheduler(settings: Settings) -> int:
+    from bot.reminders.scheduler import build_scheduler
+
+    scheduler = build_scheduler(_jobs(settings))
+    scheduler.start()
+    log.info("scheduler running with %d job(s)", len(scheduler.get_jobs()))
+    _wait_for_stop()
+    scheduler.shutdown(wait=True)
+    return 0
+
+
+def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> int:
+    from bot.bootstrap import build_app
+    from bot.reminders.scheduler import build_scheduler
+    from bot.web.server import HttpServer
+
+    try:
+        app = build_app(settings)
+    except Exception as exc:  # a bad token or unreachable database: say so in one line
+        print(f"taskbot can't start: {exc}", file=sys.stderr)
+        return 1
+    server = HttpServer(
+        app.routes()
+        if not settings.socket_mode
+        else {("GET", "/healthz"): app.routes()[("GET", "/healthz")]},
+        host=host,
+        port=port,
+    )
+    server.start()
+    socket = None
+    if settings.socket_mode and settings.SLACK_APP_TOKEN is not None:
+        from bot.slack.socket_mode import start_socket_mode
+
+        socket = start_socket_mode(app.slack, settings.SLACK_APP_TOKEN.get_secret_value())
+        log.info("connected to Slack in Socket Mode")
+    scheduler = build_scheduler(_jobs(settings)) if with_scheduler else None  # type: ignore[arg-type]
+    if scheduler is not None:
+        scheduler.start()
+    log.info("taskbot is running (backend=%s)", app.backend.name)
+    _wait_for_stop()
+    if socket is not None:
+        socket.close()  # type: ignore[no-untyped-call]
+    server.stop()
+    if scheduler is not None:
+        scheduler.shutdown(wait=True)
+    app.close()
+    log.info("stopped")
+    return 0

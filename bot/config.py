@@ -1,0 +1,144 @@
+"""Settings from the environment (and ``.env``), validated once at start.
+
+Every problem becomes one line naming the variable, so a new user knows what to set; secrets are
+``SecretStr`` and never printed. Imports pydantic only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BackendName = Literal["local", "struct_pim", "lineworks", "maxsight", "paymo"]
+AVAILABLE_BACKENDS = ("local",)
+_DURATION = re.compile(r"^\s*(-?)(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
+
+
+def parse_offsets(text: str) -> tuple[timedelta, ...]:
+    """``24h,1h,0,-1d`` → durations; positive = before due, negative = after (repeating)."""
+    offsets: list[timedelta] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        match = _DURATION.match(item)
+        if match is None or (match.group(3) == "" and match.group(2) != "0"):
+            raise ValueError(
+                f"{item.strip()!r} is not a duration; use a number with s, m, h, d or w "
+                "(e.g. 24h,1h,0,-1d)"
+            )
+        sign = -1 if match.group(1) else 1
+        offsets.append(timedelta(seconds=sign * int(match.group(2)) * _UNITS[match.group(3)]))
+    return tuple(offsets)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_CLIENT_ID: str | None = None
+    SLACK_CLIENT_SECRET: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    DATABASE_URL: str = "sqlite:///taskbot.db"
+    TASK_BACKEND: BackendName = "local"
+    REMINDER_OFFSETS: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default_factory=lambda: parse_offsets("24h,1h,0")
+    )
+    REMINDER_SWEEP_SECONDS: float = Field(default=30, gt=0)
+    BACKEND_SYNC_SECONDS: float = Field(default=60, gt=0)
+    TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
+    TASKBOT_SECRET_KEY: SecretStr | None = None
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("REMINDER_OFFSETS", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        return parse_offsets(value) if isinstance(value, str) else value
+
+    @field_validator("TASKBOT_ADMINS", mode="before")
+    @classmethod
+    def _admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.SLACK_APP_TOKEN is not None
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.SLACK_CLIENT_ID and self.SLACK_CLIENT_SECRET)
+
+    @model_validator(mode="after")
+    def _modes(self) -> Settings:
+        problems: list[str] = []
+        if self.SLACK_BOT_TOKEN is None and not self.oauth:
+            problems.append(
+                "SLACK_BOT_TOKEN is required (the Bot User OAuth Token, xoxb-…, from your app's "
+                "OAuth & Permissions page)"
+            )
+        if self.oauth and self.SLACK_BOT_TOKEN is None:
+            problems.append(
+                "SLACK_CLIENT_ID/SLACK_CLIENT_SECRET: multi-workspace OAuth install is not "
+                "supported yet; set SLACK_BOT_TOKEN for a single workspace"
+            )
+        if not self.socket_mode and self.SLACK_SIGNING_SECRET is None:
+            problems.append(
+                "SLACK_SIGNING_SECRET is required in HTTP mode (Basic Information → Signing "
+                "Secret), or set SLACK_APP_TOKEN to use Socket Mode"
+            )
+        if self.TASK_BACKEND not in AVAILABLE_BACKENDS:
+            problems.append(
+                f"TASK_BACKEND={self.TASK_BACKEND} is not available yet; "
+                f"use one of: {', '.join(AVAILABLE_BACKENDS)}"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+class SettingsError(Exception):
+    """Settings that can't start the bot; ``lines`` are written for the person running it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; every problem becomes one line (no values echoed)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(error: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for item in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if where:
+            lines.append(f"{where}: {message}")
+        else:
+            lines.extend(message.splitlines())
+    return lines
