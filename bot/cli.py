@@ -145,7 +145,7 @@ def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> i
 
         socket = start_socket_mode(app.slack, settings.SLACK_APP_TOKEN.get_secret_value())
         log.info("connected to Slack in Socket Mode")
-    scheduler = build_scheduler(_jobs(settings)) if with_scheduler else None  # type: ignore[arg-type]
+    scheduler = build_scheduler(_jobs(settings)) if with_scheduler else None
     if scheduler is not None:
         scheduler.start()
     log.info("taskbot is running (backend=%s)", app.backend.name)
