@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from bot.domain.models import Status
@@ -16,14 +17,17 @@ def dm(user: str) -> str:
     return "D" + user[1:]
 
 
-def card_in(slack: SlackApiStub, channel: str) -> dict[str, Any]:
-    """The task card last posted in a channel (the first message there with a header)."""
-    for message in reversed(slack.messages(channel)):
-        if any(b.get("type") == "header" for b in message["blocks"]) and not message.get(
-            "thread_ts"
-        ):
-            return message
-    raise AssertionError(f"no card in {channel}: {slack.messages(channel)}")
+def card_in(slack: SlackApiStub, channel: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The task card last posted in a channel, waiting for it: cards are posted after the ack."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in reversed(slack.messages(channel)):
+            is_card = any(b.get("type") == "header" for b in message["blocks"])
+            if is_card and not message.get("thread_ts"):
+                return message
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no card in {channel}: {slack.messages(channel)}")
+        time.sleep(0.02)
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:

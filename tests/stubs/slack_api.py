@@ -103,6 +103,7 @@ class SlackApiStub:
             self._messages: dict[tuple[str, str], dict[str, Any]] = {}
             self._views: dict[str, dict[str, Any]] = {}
             self._home: dict[str, dict[str, Any]] = {}
+            self._opened: list[str] = []
             self._triggers_used: set[str] = set()
             self._triggers_expired: set[str] = set()
             self._ts = itertools.count(1)
@@ -241,6 +242,12 @@ class SlackApiStub:
     def home(self, user_id: str) -> dict[str, Any] | None:
         with self._lock:
             return copy.deepcopy(self._home.get(user_id))
+
+    def last_view_id(self) -> str:
+        """The id of the view most recently opened or pushed."""
+        with self._lock:
+            assert self._opened, "no view was opened"
+            return self._opened[-1]
 
     def view(self, view_id: str) -> dict[str, Any]:
         with self._lock:
@@ -393,7 +400,9 @@ class SlackApiStub:
         view, invalid = self._check_view(params)
         if problem or invalid or view is None:
             return {"ok": False, "error": problem or invalid}
-        return self._store_view(view)
+        answer = self._store_view(view)
+        self._opened.append(answer["view"]["id"])
+        return answer
 
     _m_views_push = _m_views_open
 
