@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def _user_exists(name: str) -> bool:
 
 
 if __name__ == "__main__":  # ``python -m tests.postgres`` prints a URL and keeps running
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     cluster = Cluster().start()
     print(cluster.url, flush=True)
     try:
@@ -113,4 +115,3 @@ if __name__ == "__main__":  # ``python -m tests.postgres`` prints a URL and keep
         pass
     finally:
         cluster.stop()
-        sys.exit(0)
