@@ -21,7 +21,7 @@ COMMENT_MAX = 3000
 MAX_ASSIGNEES = 50
 END_OF_WORKING_DAY = time(18, 0)
 HANDLE_PREFIX = "T-"
-_HANDLE_RE = re.compile(r"^\s*#?[Tt]-?(\d{1,12})\s*$")
+_HANDLE_RE = re.compile(r"^\s*#?(?:[Tt]-?)?(\d{1,12})\s*$")
 
 
 class _Frozen(BaseModel):
