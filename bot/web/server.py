@@ -48,11 +48,12 @@ class Router:
 
 
 def health_app(check: Callable[[], dict[str, object]]) -> WSGIApp:
-    """``GET /healthz``: 200 when every check passes, 503 otherwise."""
+    """``GET /healthz``: 200 when every boolean check is true, 503 otherwise; other values
+    (the backend's name, …) are information."""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         result = check()
-        ok = all(v is True for k, v in result.items() if k != "status")
+        ok = all(value for value in result.values() if isinstance(value, bool))
         status = "200 OK" if ok else "503 Service Unavailable"
         return json_response(
             start_response, status, {"status": "ok" if ok else "degraded", **result}
