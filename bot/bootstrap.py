@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.service.ports import Clock, TaskBackend
 from bot.service.tasks import TaskService
 from bot.slack.app import SlackApp, build_slack_app
+from bot.slack.background import Background
 from bot.slack.clients import make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
@@ -78,6 +79,7 @@ def build_app(
     token_verification: bool = True,
     migrate: bool = True,
     slack_workers: int | None = None,
+    background_workers: int = 32,
 ) -> TaskbotApp:
     engine = engine or make_engine(settings.DATABASE_URL)
     if migrate:
@@ -94,7 +96,13 @@ def build_app(
     cards = SqlAlchemyTaskCards(sessions)
     notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
     service = TaskService(backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS)
-    deps = SlackDeps(service=service, directory=directory, clients=clients, clock=clock)
+    deps = SlackDeps(
+        service=service,
+        directory=directory,
+        clients=clients,
+        clock=clock,
+        background=Background(workers=background_workers),
+    )
     notifier.after_change = lambda task: refresh_homes(deps, task)
     secret = settings.SLACK_SIGNING_SECRET
     slack = build_slack_app(

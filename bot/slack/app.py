@@ -15,13 +15,14 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
+from bot.slack.background import Background
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 32  # listeners mostly wait on HTTP (Slack, task APIs)
+DEFAULT_WORKERS = 16  # listener threads only parse, ack and hand work to ``Background``
 
 
 @dataclass
@@ -29,14 +30,16 @@ class SlackApp:
     bolt: App
     registered: Registered
     executor: ThreadPoolExecutor
+    background: Background
 
     def wsgi(self) -> SlackRequestHandler:
         """The WSGI callable that serves ``POST /slack/events``."""
         return SlackRequestHandler(self.bolt, path="/slack/events")
 
     def close(self, wait: bool = True) -> None:
-        """Finish listeners already running (their work was acknowledged to Slack)."""
+        """Finish listeners and the work they handed on (all acknowledged to Slack)."""
         self.executor.shutdown(wait=wait, cancel_futures=False)
+        self.background.shutdown(wait=wait)
 
 
 def build_slack_app(
@@ -76,4 +79,6 @@ def build_slack_app(
             exc_info=error,
         )
 
-    return SlackApp(bolt=bolt, registered=registrar.registered, executor=executor)
+    return SlackApp(
+        bolt=bolt, registered=registrar.registered, executor=executor, background=deps.background
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.service.ports import Clock
 from bot.service.tasks import TaskService
+from bot.slack.background import Background
 from bot.slack.clients import ClientProvider
 from bot.slack.directory import SlackDirectory
 
@@ -16,3 +17,4 @@ class SlackDeps:
     directory: SlackDirectory
     clients: ClientProvider
     clock: Clock
+    background: Background

@@ -91,6 +91,9 @@ def _reply_for(body: dict[str, Any], client: WebClient, respond: Respond) -> Rep
 def _change_listener(deps: SlackDeps, change: Change) -> Callable[..., None]:
     def on_card_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
+        deps.background.submit(lambda: _apply(body, client, respond), action="card button")
+
+    def _apply(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         actor, handle, version = _clicked(body)
         reply = _reply_for(body, client, respond)
         try:
@@ -154,7 +157,9 @@ def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
         )
         if opened is None:
             return
-        view_id = opened["view"]["id"]
+        deps.background.submit(lambda: _fill(actor, handle, opened["view"]["id"], client, reply))
+
+    def _fill(actor: Actor, handle: str, view_id: str, client: WebClient, reply: Reply) -> None:
         try:
             task = deps.service.show(actor, handle)
             view = reassign_modal(task, groups=_group_options(deps, actor.team_id))

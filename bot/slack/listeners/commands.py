@@ -66,10 +66,13 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         ack()
         reply = Reply(client=client, user_id=command["user_id"], respond=respond)
         actor = Actor(team_id=command["team_id"], user_id=command["user_id"])
-        reply.attempt(
-            lambda: _run(deps, actor, parsed, command, reply),
+        deps.background.submit(
+            lambda: reply.attempt(
+                lambda: _run(deps, actor, parsed, command, reply),
+                command=parsed.name,
+                team=actor.team_id,
+            ),
             command=parsed.name,
-            team=actor.team_id,
         )
 
     registrar.command(ids.COMMAND, on_task_command)

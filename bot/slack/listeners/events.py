@@ -16,8 +16,11 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         if event.get("tab") != "home":
             return
         team_id = context.get("team_id") or ""
+        deps.background.submit(lambda: _publish(team_id, event["user"]))
+
+    def _publish(team_id: str, user_id: str) -> None:
         try:
-            publish_home(deps, team_id, event["user"])
+            publish_home(deps, team_id, user_id)
         except Exception as exc:  # logged with a reference; Home stays as it was
             person_message(exc, context={"event": "app_home_opened", "team": team_id})
 

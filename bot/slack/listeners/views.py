@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain import rules
 from bot.domain.errors import Conflict, InvalidInput
-from bot.domain.models import Actor, Attachment, AttachmentKind, TaskDraft
+from bot.domain.models import Actor, Assignee, Attachment, AttachmentKind, TaskDraft
 from bot.slack import ids
 from bot.slack.blocks.modals import create_task_modal, message_view
 from bot.slack.deps import SlackDeps
@@ -66,7 +66,10 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             ack(response_action="errors", errors=_errors(error, CREATE_FIELDS))
             return
         ack(response_action="update", view=message_view("New task", "Creating your task…"))
-        _create(deps, client, actor, draft, context, view_id=body["view"]["id"])
+        view_id = body["view"]["id"]
+        deps.background.submit(
+            lambda: _create(deps, client, actor, draft, context, view_id=view_id), action="create"
+        )
 
     def on_comment_submit(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
@@ -82,7 +85,11 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
         reply = Reply(client=client, user_id=actor.user_id)
-        reply.attempt(lambda: deps.service.comment(actor, ref.handle, text), task=ref.handle)
+        deps.background.submit(
+            lambda: reply.attempt(
+                lambda: deps.service.comment(actor, ref.handle, text), task=ref.handle
+            )
+        )
 
     def on_reassign_submit(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
@@ -98,6 +105,11 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
         reply = Reply(client=client, user_id=actor.user_id)
+        deps.background.submit(lambda: _reassign(actor, ref, assignees, reply))
+
+    def _reassign(
+        actor: Actor, ref: TaskRefContext, assignees: list[Assignee], reply: Reply
+    ) -> None:
         try:
             task = deps.service.reassign(actor, ref.handle, assignees, ref.version)
         except Conflict as conflict:
