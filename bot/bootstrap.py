@@ -23,7 +23,7 @@ from bot.slack.background import Background
 from bot.slack.clients import make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
-from bot.slack.home import refresh_homes
+from bot.slack.home import HomeRefresher
 from bot.slack.notifier import SlackNotifier
 from bot.web.server import WSGIApp, health_app
 from storage.engine import make_engine, make_sessionmaker
@@ -103,7 +103,8 @@ def build_app(
         clock=clock,
         background=Background(workers=background_workers),
     )
-    notifier.after_change = lambda task: refresh_homes(deps, task)
+    homes = HomeRefresher(deps)
+    notifier.after_change = homes.request
     secret = settings.SLACK_SIGNING_SECRET
     slack = build_slack_app(
         client=client,
@@ -113,7 +114,7 @@ def build_app(
         token_verification=token_verification,
         **({"workers": slack_workers} if slack_workers else {}),
     )
-    return TaskbotApp(
+    app = TaskbotApp(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -122,3 +123,5 @@ def build_app(
         slack=slack,
         deps=deps,
     )
+    app.closers.append(homes.close)
+    return app

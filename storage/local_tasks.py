@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import rules
@@ -59,26 +60,19 @@ class SqlAlchemyTaskStore:
             return _to_task(_row(session, team_id, handle))
 
     def save(self, task: Task, expected_version: int) -> Task:
-        with self._sessions.begin() as session:
-            row = _row(session, task.team_id, task.handle, for_update=True)
-            if row.version != expected_version:
-                raise Conflict(
-                    f"{task.handle} changed since you last saw it.", current=_to_task(row)
-                )
-            changed = session.execute(
-                update(TaskRow)
-                .where(TaskRow.id == row.id, TaskRow.version == expected_version)
-                .values(version=task.version)
-                .execution_options(synchronize_session=False)
-            )
-            if _rowcount(changed) != 1:  # someone saved between our read and our write
-                session.rollback()
-                raise Conflict(
-                    f"{task.handle} changed since you last saw it.",
-                    current=self.get(task.team_id, task.handle),
-                )
-            session.refresh(row)
-            _write(row, task)
+        try:
+            with self._sessions.begin() as session:
+                row = _row(session, task.team_id, task.handle)
+                if row.version != expected_version:
+                    raise Conflict(
+                        f"{task.handle} changed since you last saw it.", current=_to_task(row)
+                    )
+                _write(row, task)  # the UPDATE checks the version it read (StaleDataError)
+        except StaleDataError:  # someone saved between our read and our write
+            raise Conflict(
+                f"{task.handle} changed since you last saw it.",
+                current=self.get(task.team_id, task.handle),
+            ) from None
         return task
 
     def delete(self, team_id: str, handle: str, expected_version: int, now: datetime) -> None:

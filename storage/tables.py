@@ -61,6 +61,9 @@ class TaskRow(Base):
         order_by="AttachmentRow.position", cascade="all, delete-orphan", lazy="selectin"
     )
 
+    # Optimistic concurrency: every UPDATE says "WHERE version = <the version I read>".
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
     __table_args__ = (
         UniqueConstraint("team_id", "number", name="uq_tasks_team_number"),
         Index("ix_tasks_team_open_due", "team_id", "is_open", "due_at"),

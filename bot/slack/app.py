@@ -39,7 +39,7 @@ class SlackApp:
     def close(self, wait: bool = True) -> None:
         """Finish listeners and the work they handed on (all acknowledged to Slack)."""
         self.executor.shutdown(wait=wait, cancel_futures=False)
-        self.background.shutdown(wait=wait)
+        self.background.shutdown(timeout=8.0 if wait else 0.0)
 
 
 def build_slack_app(

@@ -1,10 +1,14 @@
-"""App Home: my open tasks, tasks I assigned, overdue — published with views.publish."""
+"""App Home: my open tasks, tasks I assigned, overdue — published with views.publish.
+
+After changes, Homes are refreshed by ``HomeRefresher``: changes that come close together
+(a burst of Done clicks) cost one refresh per person, on one thread, so Home work never crowds
+out the acknowledgements Slack waits for.
+"""
 
 from __future__ import annotations
 
 import logging
-
-from slack_sdk.errors import SlackApiError
+import threading
 
 from bot.domain.models import Actor, AssigneeKind, ListView, Task
 from bot.slack.blocks.home import home_view
@@ -28,11 +32,46 @@ def publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
     deps.clients(team_id).views_publish(user_id=user_id, view=view)
 
 
-def refresh_homes(deps: SlackDeps, task: Task) -> None:
-    """After a change, republish the Home of the assignor and the user assignees."""
-    users = {task.assignor} | {a.id for a in task.assignees if a.kind is AssigneeKind.USER}
-    for user in sorted(users):
-        try:
-            publish_home(deps, task.team_id, user)
-        except SlackApiError as exc:
-            log.info("home refresh skipped team=%s user=%s: %s", task.team_id, user, exc)
+class HomeRefresher:
+    """Republishes the Homes of the people a changed task concerns, coalescing bursts."""
+
+    def __init__(self, deps: SlackDeps, *, delay: float = 1.0) -> None:
+        self._deps = deps
+        self._delay = delay
+        self._pending: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def request(self, task: Task) -> None:
+        users = {task.assignor} | {a.id for a in task.assignees if a.kind is AssigneeKind.USER}
+        with self._lock:
+            self._pending |= {(task.team_id, user) for user in users}
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="home", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait()
+            self._stopped.wait(self._delay)  # let a burst of changes gather
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = sorted(self._pending), set()
+            self._wake.clear()
+        for team_id, user in batch:
+            try:
+                publish_home(self._deps, team_id, user)
+            except Exception as exc:  # a stale Home is not worth more than a log line
+                log.info("home refresh skipped team=%s user=%s: %s", team_id, user, exc)
+
+    def close(self) -> None:
+        """Publish what is pending, then stop."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,136 @@
+"""One server process for the ack benchmark: taskbot (optionally with a slow backend) or a bare
+Bolt app that only acks, both on taskbot's cheroot server. Prints READY, stops on SIGTERM.
+
+    python -m bench.serve --mode taskbot|bare --port P --api-url URL --db sqlite:///… [--delay S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.backends.local import LocalBackend
+from bot.bootstrap import build_app
+from bot.config import Settings
+from bot.domain.models import Assignee, Task, TaskDraft, TaskQuery
+from bot.slack import ids
+from bot.slack.clients import make_client
+from bot.web.server import HttpServer
+from storage.engine import make_engine, make_sessionmaker
+from storage.migrate import upgrade_engine
+
+TEAM, TOKEN, SECRET = "T0BENCH", "xoxb-bench", "bench-secret"
+USERS = [f"U{i:04d}" for i in range(20)]
+SEEDED_TASKS = 50
+
+
+class DelayedBackend:
+    """The embedded backend behind a fixed per-call delay: a slow task API."""
+
+    def __init__(self, inner: LocalBackend, delay: float) -> None:
+        self._inner, self._delay = inner, delay
+        self.name, self.capabilities = "delayed", inner.capabilities
+
+    def create(self, draft: TaskDraft, now: datetime) -> Task:
+        time.sleep(self._delay)
+        return self._inner.create(draft, now)
+
+    def get(self, team_id: str, handle: str) -> Task:
+        time.sleep(self._delay)
+        return self._inner.get(team_id, handle)
+
+    def save(self, task: Task, expected_version: int) -> Task:
+        time.sleep(self._delay)
+        return self._inner.save(task, expected_version)
+
+    def delete(self, team_id: str, handle: str, expected_version: int) -> None:
+        time.sleep(self._delay)
+        self._inner.delete(team_id, handle, expected_version)
+
+    def list(self, query: TaskQuery) -> list[Task]:
+        time.sleep(self._delay)
+        return self._inner.list(query)
+
+    def find_user_by_email(self, team_id: str, email: str) -> str | None:
+        return None
+
+
+def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
+    app = App(client=make_client(TOKEN, api_url), signing_secret=SECRET)
+
+    @app.command(ids.COMMAND)
+    def on_command(ack: Callable[..., None]) -> None:
+        ack()
+
+    @app.action(ids.ACTION_DONE)
+    def on_done(ack: Callable[..., None]) -> None:
+        ack()
+
+    return {("POST", "/slack/events"): SlackRequestHandler(app)}
+
+
+def taskbot_app(
+    api_url: str, db: str, delay: float, workers: int
+) -> tuple[dict, Callable[[], None]]:  # type: ignore[type-arg]
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        SLACK_BOT_TOKEN=TOKEN,  # type: ignore[arg-type]
+        SLACK_SIGNING_SECRET=SECRET,  # type: ignore[arg-type]
+        SLACK_API_URL=api_url,
+        DATABASE_URL=db,
+    )
+    engine = make_engine(db)
+    upgrade_engine(engine)
+    local = LocalBackend(make_sessionmaker(engine))
+    now = datetime.now().astimezone()
+    for i in range(SEEDED_TASKS):
+        assignees = tuple(Assignee.user(u) for u in USERS[:3])
+        local.create(
+            TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
+        )
+    backend = DelayedBackend(local, delay) if delay else local
+    app = build_app(
+        settings, engine=engine, backend=backend, migrate=False, background_workers=workers
+    )
+    return app.routes(), lambda: app.slack.close(wait=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["taskbot", "bare"], required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--db", default="sqlite://")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--switch", type=float, default=None)
+    parser.add_argument("--workers", type=int, default=32)
+    args = parser.parse_args()
+    if args.switch:
+        import sys
+
+        sys.setswitchinterval(args.switch)
+    logging.basicConfig(level=logging.CRITICAL)
+    if args.mode == "bare":
+        routes, close = bare_routes(args.api_url), (lambda: None)
+    else:
+        routes, close = taskbot_app(args.api_url, args.db, args.delay, args.workers)
+    server = HttpServer(routes, host="127.0.0.1", port=args.port)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("READY", flush=True)
+    stop.wait()
+    server.stop()
+    close()
+
+
+if __name__ == "__main__":
+    main()
