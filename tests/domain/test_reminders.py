@@ -1,0 +1,132 @@
+"""The reminder policy with a fixed clock: zones, DST, working hours, pending parts only."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from bot.domain import rules
+from bot.domain.models import Actor, Assignee, CompletionCondition, Due, PartState, TaskDraft
+from bot.domain.reminders import Recipient, WorkingHours, plan
+
+CREATED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
+LADDER = (timedelta(hours=24), timedelta(hours=1), timedelta(0), timedelta(days=-1))
+
+
+def task(due: Due, condition: CompletionCondition = CompletionCondition.MUST_ALL, *users: str):  # type: ignore[no-untyped-def]
+    draft = TaskDraft(
+        team_id="T1",
+        assignor="UBOSS",
+        title="t",
+        due=due,
+        condition=condition,
+        assignees=tuple(Assignee.user(u) for u in users or ("UANA", "UBEN")),
+    )
+    return rules.new_task(draft, task_id="x", handle="T-1", now=CREATED)
+
+
+def person(user: str, tz: str = "UTC", **fields: object) -> Recipient:
+    return Recipient(user_id=user, part_of=user, tz=tz, **fields)  # type: ignore[arg-type]
+
+
+def test_ladder_before_at_and_after_due() -> None:
+    t = task(
+        Due(date=date(2026, 11, 25), time=time(15, 0), tz="UTC"),
+        CompletionCondition.MUST_ALL,
+        "UANA",
+    )
+    reminders = plan(t, [person("UANA")], LADDER, CREATED, repeat_cap=2)
+    assert [(r.offset_seconds, r.at) for r in reminders] == [
+        (86400, datetime(2026, 11, 24, 15, tzinfo=UTC)),
+        (3600, datetime(2026, 11, 25, 14, tzinfo=UTC)),
+        (0, datetime(2026, 11, 25, 15, tzinfo=UTC)),
+        (-86400, datetime(2026, 11, 26, 15, tzinfo=UTC)),
+        (-86400, datetime(2026, 11, 27, 15, tzinfo=UTC)),
+    ]
+
+
+def test_passed_instants_are_skipped() -> None:
+    t = task(
+        Due(date=date(2026, 11, 23), time=time(10, 30), tz="UTC"),
+        CompletionCondition.MUST_ALL,
+        "UANA",
+    )
+    assert [r.offset_seconds for r in plan(t, [person("UANA")], LADDER[:3], CREATED)] == [3600, 0]
+
+
+def test_only_pending_parts_are_reminded() -> None:
+    t = task(Due(date=date(2026, 11, 25), time=time(15, 0)))
+    t = rules.set_own_parts(t, Actor(team_id="T1", user_id="UANA"), PartState.DONE, CREATED)
+    people = [person("UANA"), person("UBEN")]
+    assert {r.user_id for r in plan(t, people, LADDER, CREATED)} == {"UBEN"}
+    done = rules.set_own_parts(
+        task(Due(date=date(2026, 11, 25), time=time(15, 0)), CompletionCondition.ANY_ONE),
+        Actor(team_id="T1", user_id="UANA"),
+        PartState.DONE,
+        CREATED,
+    )
+    assert plan(done, people, LADDER, CREATED) == []
+
+
+def test_outside_working_hours_moves_to_the_next_start_in_the_assignees_zone() -> None:
+    # 07:00 Tokyo on Wednesday: the 24h-before reminder (Tuesday 07:00) moves to Tuesday 09:00.
+    t = task(
+        Due(date=date(2026, 11, 25), time=time(7, 0), tz="Asia/Tokyo"),
+        CompletionCondition.MUST_ALL,
+        "UANA",
+    )
+    (before, *_rest) = plan(t, [person("UANA", "Asia/Tokyo")], (timedelta(hours=24),), CREATED)
+    assert before.at == datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 09:00 Tokyo
+
+
+def test_weekend_moves_to_monday_and_at_due_inside_hours_stays() -> None:
+    friday_five = Due(date=date(2026, 11, 27), time=time(17, 0), tz="Europe/Paris")
+    t = task(friday_five, CompletionCondition.MUST_ALL, "UANA")
+    reminders = plan(
+        t,
+        [person("UANA", "Europe/Paris")],
+        (timedelta(0), timedelta(hours=-24)),
+        CREATED,
+        repeat_cap=1,
+    )
+    assert reminders[0].at == datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # at due, inside hours
+    assert reminders[1].at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Saturday → Monday 09:00
+
+
+def test_date_only_means_end_of_the_assignees_working_day() -> None:
+    t = task(Due(date=date(2026, 11, 25)), CompletionCondition.MUST_ALL, "UANA", "UBEN")
+    people = [
+        person("UANA", "Asia/Tokyo"),
+        person("UBEN", "America/New_York", hours=WorkingHours(end=time(17))),
+    ]
+    at_due = {r.user_id: r.at for r in plan(t, people, (timedelta(0),), CREATED)}
+    assert at_due == {
+        "UANA": datetime(2026, 11, 25, 9, 0, tzinfo=UTC),  # 18:00 Tokyo
+        "UBEN": datetime(2026, 11, 25, 22, 0, tzinfo=UTC),  # 17:00 New York
+    }
+
+
+def test_dst_change_keeps_local_working_hours() -> None:
+    # Europe/Berlin leaves summer time on 2026-10-25: 09:00 local is 07:00 UTC before, 08:00 after.
+    created = datetime(2026, 10, 22, 8, tzinfo=UTC)
+    due = Due(date=date(2026, 10, 26), time=time(8, 0), tz="Europe/Berlin")
+    t = rules.new_task(
+        TaskDraft(
+            team_id="T1", assignor="UB", title="t", due=due, assignees=(Assignee.user("UANA"),)
+        ),
+        task_id="x",
+        handle="T-1",
+        now=created,
+    )
+    (reminder,) = plan(t, [person("UANA", "Europe/Berlin")], (timedelta(0),), created)
+    assert reminder.at == datetime(2026, 10, 26, 8, 0, tzinfo=UTC)  # moved to 09:00 CET
+
+
+def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never() -> None:
+    t = task(
+        Due(date=date(2026, 11, 24), time=time(8, 0), tz="UTC"),
+        CompletionCondition.MUST_ALL,
+        "UANA",
+    )
+    reminders = plan(t, [person("UANA")], (timedelta(hours=2), timedelta(hours=1)), CREATED)
+    assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 24, 9, tzinfo=UTC)
+    assert plan(t, [person("UANA", enabled=False)], LADDER, CREATED) == []
