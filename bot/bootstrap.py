@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends import build_backend
 from bot.config import Settings
+from bot.reminders.scheduler import Job
+from bot.reminders.sweep import ReminderSweep
 from bot.service.ports import Clock, TaskBackend
+from bot.service.reminders import ReminderPlanner
 from bot.service.tasks import TaskService
 from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.background import Background
@@ -25,9 +28,11 @@ from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import HomeRefresher
 from bot.slack.notifier import SlackNotifier
+from bot.slack.reminders import SlackReminderSender
 from bot.web.server import WSGIApp, health_app
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
+from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 
 
@@ -44,6 +49,7 @@ class TaskbotApp:
     service: TaskService
     slack: SlackApp
     deps: SlackDeps
+    sweep: ReminderSweep
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
@@ -61,6 +67,10 @@ class TaskbotApp:
         if slack:
             routes[("POST", "/slack/events")] = self.slack.wsgi()
         return routes
+
+    def jobs(self) -> list[Job]:
+        """What the scheduler runs: the reminder sweep (backend sync comes with its issue)."""
+        return [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
 
     def close(self) -> None:
         """Finish acknowledged Slack work, then release the database."""
@@ -95,7 +105,18 @@ def build_app(
     directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS)
     cards = SqlAlchemyTaskCards(sessions)
     notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
-    service = TaskService(backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS)
+    ledger = SqlAlchemyReminderLedger(sessions)
+    planner = ReminderPlanner(ledger, directory, clock, settings.REMINDER_OFFSETS)
+    service = TaskService(
+        backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS, reminders=planner
+    )
+    sweep = ReminderSweep(
+        ledger,
+        backend,
+        directory,
+        SlackReminderSender(clients, cards, backend.capabilities, clock),
+        clock,
+    )
     deps = SlackDeps(
         service=service,
         directory=directory,
@@ -122,6 +143,7 @@ def build_app(
         service=service,
         slack=slack,
         deps=deps,
+        sweep=sweep,
     )
     app.closers.append(homes.close)
     return app

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from types import FrameType
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.reminders.scheduler import Job
 
 log = logging.getLogger("taskbot")
 EXIT_SETTINGS = 2
@@ -105,19 +104,21 @@ def _wait_for_stop() -> None:
     stop.wait()
 
 
-def _jobs(settings: Settings) -> list[Job]:
-    """Scheduled jobs that exist so far (reminders and backend sync come with their issues)."""
-    return []
-
-
 def _scheduler(settings: Settings) -> int:
+    from bot.bootstrap import build_app
     from bot.reminders.scheduler import build_scheduler
 
-    scheduler = build_scheduler(_jobs(settings))
+    try:
+        app = build_app(settings)
+    except Exception as exc:  # a bad token or unreachable database: say so in one line
+        print(f"taskbot can't start: {exc}", file=sys.stderr)
+        return 1
+    scheduler = build_scheduler(app.jobs())
     scheduler.start()
-    log.info("scheduler running with %d job(s)", len(scheduler.get_jobs()))
+    log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     _wait_for_stop()
     scheduler.shutdown(wait=True)
+    app.close()
     return 0
 
 
@@ -145,7 +146,7 @@ def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> i
 
         socket = start_socket_mode(app.slack, settings.SLACK_APP_TOKEN.get_secret_value())
         log.info("connected to Slack in Socket Mode")
-    scheduler = build_scheduler(_jobs(settings)) if with_scheduler else None
+    scheduler = build_scheduler(app.jobs()) if with_scheduler else None
     if scheduler is not None:
         scheduler.start()
     log.info("taskbot is running (backend=%s)", app.backend.name)

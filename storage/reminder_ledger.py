@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain.reminders import PlannedReminder
 from storage.tables import ReminderRow
 
 PENDING, CLAIMED, SENT, FAILED, CANCELLED = "pending", "claimed", "sent", "failed", "cancelled"
@@ -24,17 +25,11 @@ class Reminder:
     id: int
     team_id: str
     task_id: str
+    handle: str
     assignee_id: str
     offset_seconds: int
     due_at: datetime
     attempts: int
-
-
-@dataclass(frozen=True)
-class PlannedReminder:
-    assignee_id: str
-    offset_seconds: int
-    due_at: datetime
 
 
 class SqlAlchemyReminderLedger:
@@ -42,7 +37,7 @@ class SqlAlchemyReminderLedger:
         self._sessions = sessions
 
     def replace_pending(
-        self, team_id: str, task_id: str, planned: Iterable[PlannedReminder]
+        self, team_id: str, task_id: str, planned: Iterable[PlannedReminder], handle: str = ""
     ) -> None:
         """The task's pending reminders become ``planned``; sent ones stay as history."""
         with self._sessions.begin() as session:
@@ -60,9 +55,10 @@ class SqlAlchemyReminderLedger:
                     ReminderRow(
                         team_id=team_id,
                         task_id=task_id,
-                        assignee_id=item.assignee_id,
+                        handle=handle,
+                        assignee_id=item.user_id,
                         offset_seconds=item.offset_seconds,
-                        due_at=item.due_at,
+                        due_at=item.at,
                         state=PENDING,
                         attempts=0,
                     )
@@ -122,6 +118,7 @@ class SqlAlchemyReminderLedger:
                     id=r.id,
                     team_id=r.team_id,
                     task_id=r.task_id,
+                    handle=r.handle,
                     assignee_id=r.assignee_id,
                     offset_seconds=r.offset_seconds,
                     due_at=r.due_at,
@@ -136,6 +133,30 @@ class SqlAlchemyReminderLedger:
 
     def mark_failed(self, reminder_id: int, claimer: str, error: str) -> bool:
         return self._finish(reminder_id, claimer, state=FAILED, last_error=error[:2000])
+
+    def mark_cancelled(self, reminder_id: int, claimer: str) -> bool:
+        """The reminder is moot (part done, task gone): nothing to send."""
+        return self._finish(reminder_id, claimer, state=CANCELLED)
+
+    def release(self, reminder_id: int, claimer: str, error: str) -> bool:
+        """Give a claimed reminder back to be tried again at the next sweep."""
+        return self._finish(reminder_id, claimer, state=PENDING, last_error=error[:2000])
+
+    def add(self, team_id: str, task_id: str, handle: str, item: PlannedReminder) -> None:
+        """One more reminder (a snooze), leaving the others as they are."""
+        with self._sessions.begin() as session:
+            session.add(
+                ReminderRow(
+                    team_id=team_id,
+                    task_id=task_id,
+                    handle=handle,
+                    assignee_id=item.user_id,
+                    offset_seconds=item.offset_seconds,
+                    due_at=item.at,
+                    state=PENDING,
+                    attempts=0,
+                )
+            )
 
     def _finish(self, reminder_id: int, claimer: str, **values: object) -> bool:
         with self._sessions.begin() as session:

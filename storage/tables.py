@@ -172,6 +172,7 @@ class ReminderRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(SLACK_ID))
     task_id: Mapped[str] = mapped_column(String(ID))
+    handle: Mapped[str] = mapped_column(String(24))
     assignee_id: Mapped[str] = mapped_column(String(ID))
     offset_seconds: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -7,7 +7,7 @@ Imports only ``bot.domain``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
+from bot.domain.reminders import PlannedReminder
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC ``datetime``; tests pass a fake one."""
@@ -101,3 +102,21 @@ class TaskCards(Protocol):
     def for_task(self, team_id: str, task_id: str) -> list[CardRef]: ...
 
     def remove(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
+
+
+class ReminderLedger(Protocol):
+    """The store's reminder ledger, as the planner sees it (``storage.reminder_ledger``)."""
+
+    def replace_pending(
+        self, team_id: str, task_id: str, planned: Iterable[PlannedReminder], handle: str = ""
+    ) -> None: ...
+
+    def add(self, team_id: str, task_id: str, handle: str, item: PlannedReminder) -> None: ...
+
+
+class ReminderSender(Protocol):
+    """Delivers one reminder (a DM with the card and snooze buttons); raises when it can't."""
+
+    def send_reminder(self, task: Task, user_id: str, *, late: bool) -> None: ...
+
+    def tell_assignor(self, task: Task, text: str) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from bot.domain import rules
 from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
@@ -31,6 +32,7 @@ from bot.domain.models import (
     parse_handle,
 )
 from bot.service.ports import Clock, Directory, Notifier, TaskBackend
+from bot.service.reminders import ReminderPlanner
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,10 @@ class TaskService:
         clock: Clock,
         *,
         admins: frozenset[str] = frozenset(),
+        reminders: ReminderPlanner | None = None,
     ) -> None:
         self._backend = backend
+        self._reminders = reminders
         self._notifier = notifier
         self._directory = directory
         self._clock = clock
@@ -104,6 +108,7 @@ class TaskService:
         self._check_capabilities(draft)
         self._check_assignees(draft.team_id, draft.assignees)
         task = self._backend.create(draft, now)
+        self._replan(task)
         self._notify(
             [
                 TaskEvent(kind=EventKind.CREATED, task=task, actor=actor),
@@ -318,6 +323,7 @@ class TaskService:
         who = self._enrich(actor, task)
         deleted = rules.delete(task, who, self._clock())
         self._backend.delete(actor.team_id, key, task.version)
+        self._replan(deleted)
         self._notify([TaskEvent(kind=EventKind.DELETED, task=deleted, actor=who)])
         return deleted
 
@@ -340,9 +346,30 @@ class TaskService:
                 if expected_version is not None or attempt == SAVE_ATTEMPTS:
                     raise
                 continue
+            self._replan(saved)
             self._notify(_events(before, saved, who))
             return saved
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def snooze(self, actor: Actor, handle: str, until: datetime) -> Task:
+        """Remind the actor again at ``until``; only someone with a pending part can."""
+        task = self._backend.get(actor.team_id, normalise_handle(handle))
+        who = self._enrich(actor, task)
+        if not any(p.state is PartState.TODO for p in rules.own_parts(task, who)):
+            raise NotPermitted(f"You have nothing pending on {task.handle} to be reminded of.")
+        if until <= self._clock():
+            raise InvalidInput({"until": "Pick a time in the future."})
+        if self._reminders is not None:
+            self._reminders.snooze(task, actor.user_id, until)
+        return task
+
+    def _replan(self, task: Task) -> None:
+        if self._reminders is None:
+            return
+        try:
+            self._reminders.replan(task)
+        except Exception:  # the change is stored; reminders are re-planned at the next change
+            log.exception("reminder planning failed team=%s task=%s", task.team_id, task.handle)
 
     def _notify(self, events: list[TaskEvent]) -> None:
         if not events:

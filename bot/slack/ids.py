@@ -19,6 +19,8 @@ ACTION_COMMENT: Final = "task_comment"  # opens the comment modal
 ACTION_REASSIGN: Final = "task_reassign"  # opens the reassign modal
 ACTION_CLAIM: Final = "task_claim"  # "I'm on it" (ANY_ONE)
 ACTION_OPEN_CREATE: Final = "task_open_create"  # App Home "New task" button
+ACTION_SNOOZE_HOUR: Final = "reminder_snooze_hour"
+ACTION_SNOOZE_TOMORROW: Final = "reminder_snooze_tomorrow"
 
 CARD_ACTIONS: Final = (
     ACTION_DONE,
@@ -56,6 +58,7 @@ ELEMENT: Final = "value"
 
 # Blocks of a task card that tests and updates look for.
 BLOCK_CARD_ACTIONS: Final = "card_actions"
+BLOCK_SNOOZE: Final = "snooze"
 
 
 def encode_ref(handle: str, version: int) -> str:

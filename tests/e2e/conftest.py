@@ -12,7 +12,7 @@ import pytest
 
 from bot.bootstrap import TaskbotApp, build_app
 from bot.config import Settings
-from bot.service.ports import TaskBackend
+from bot.service.ports import Clock, TaskBackend
 from bot.web.server import HttpServer
 from tests.slack_requests import SlackClient, SlackRequest, block_action, slash_command
 from tests.stubs.slack_api import SlackApiStub, slack_stub
@@ -83,7 +83,9 @@ class Taskbot:
 def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., Taskbot]]:
     started: list[Taskbot] = []
 
-    def start(backend: TaskBackend | None = None, **settings: Any) -> Taskbot:
+    def start(
+        backend: TaskBackend | None = None, clock: Clock | None = None, **settings: Any
+    ) -> Taskbot:
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
             SLACK_BOT_TOKEN=TOKEN,  # type: ignore[arg-type]
@@ -92,7 +94,7 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
             DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
             **settings,
         )
-        app = build_app(config, backend=backend)
+        app = build_app(config, backend=backend, **({"clock": clock} if clock else {}))
         server = HttpServer(app.routes(), host="127.0.0.1", port=0, shutdown_timeout=2)
         server.start()
         bot = Taskbot(app, server, SlackClient(f"http://127.0.0.1:{server.port}", SECRET), slack)

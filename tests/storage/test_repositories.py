@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.errors import InvalidInput
 from bot.domain.models import CardKind, CardRef
-from storage.reminder_ledger import PlannedReminder, SqlAlchemyReminderLedger
+from bot.domain.reminders import PlannedReminder
+from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.tables import Base
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import Mapping, SqlAlchemyUserMap
@@ -31,7 +32,7 @@ def plan(ledger: SqlAlchemyReminderLedger, count: int, due: datetime = NOW) -> N
     ledger.replace_pending(
         "T1",
         "task1",
-        [PlannedReminder(assignee_id=f"U{i}", offset_seconds=0, due_at=due) for i in range(count)],
+        [PlannedReminder(user_id=f"U{i}", offset_seconds=0, at=due) for i in range(count)],
     )
 
 

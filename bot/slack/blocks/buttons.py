@@ -67,7 +67,7 @@ def card_buttons(
             buttons.append(complete)
     if capabilities.comments:
         buttons.append(_button("Comment", ids.ACTION_COMMENT, task))
-    if kind is not CardKind.ASSIGNEE_DM:
+    if kind in (CardKind.CHANNEL, CardKind.ASSIGNOR_DM):
         buttons.append(_button("Reassign", ids.ACTION_REASSIGN, task))
     return buttons
 
@@ -78,6 +78,6 @@ def _own_parts(task: Task, viewer: str | None, kind: CardKind) -> tuple[Part, ..
     if viewer is None:
         return ()
     mine = own_parts(task, Actor(team_id=task.team_id, user_id=viewer))
-    if mine or kind is not CardKind.ASSIGNEE_DM:
+    if mine or kind not in (CardKind.ASSIGNEE_DM, CardKind.REMINDER_DM):
         return mine
     return tuple(p for p in task.parts if p.assignee.kind is AssigneeKind.GROUP)

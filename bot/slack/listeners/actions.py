@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 
 from bot.domain.errors import Conflict
 from bot.domain.models import Actor, CardKind, Task
+from bot.domain.reminders import WorkingHours
 from bot.slack import ids
 from bot.slack.blocks.card import CardMessage, task_card
 from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
@@ -21,6 +22,7 @@ from bot.slack.deps import SlackDeps
 from bot.slack.errors import person_message
 from bot.slack.listeners.commands import _group_options, open_create_modal
 from bot.slack.registrar import Registrar
+from bot.slack.reminders import snooze_until
 from bot.slack.reply import Reply
 
 Change = Callable[[SlackDeps, Actor, str, int | None], Task]
@@ -68,6 +70,27 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         open_create_modal(deps, client, body)
 
     registrar.action(ids.ACTION_OPEN_CREATE, on_open_create)
+
+    def on_snooze(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        deps.background.submit(lambda: _snooze(body, client, respond), action="snooze")
+
+    def _snooze(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        actor, handle, _ = _clicked(body)
+        reply = _reply_for(body, client, respond)
+
+        def work() -> None:
+            tz = deps.directory.person(actor.team_id, actor.user_id).tz
+            action_id = body["actions"][0]["action_id"]
+            until = snooze_until(action_id, deps.clock(), tz, WorkingHours())
+            task = deps.service.snooze(actor, handle, until)
+            when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} at {{time}}|later>"
+            reply.send(f":zzz: I'll remind you about *{task.handle}* again {when}.")
+
+        reply.attempt(work, task=handle)
+
+    registrar.action(ids.ACTION_SNOOZE_HOUR, on_snooze)
+    registrar.action(ids.ACTION_SNOOZE_TOMORROW, on_snooze)
 
 
 def _clicked(body: dict[str, Any]) -> tuple[Actor, str, int | None]:

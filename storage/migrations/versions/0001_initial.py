@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 23:52:08.922488
+Create Date: 2026-11-24 00:19:25.648247
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("team_id", sa.String(length=32), nullable=False),
         sa.Column("task_id", sa.String(length=64), nullable=False),
+        sa.Column("handle", sa.String(length=24), nullable=False),
         sa.Column("assignee_id", sa.String(length=64), nullable=False),
         sa.Column("offset_seconds", sa.Integer(), nullable=False),
         sa.Column("due_at", storage.types.UtcDateTime(timezone=True), nullable=False),

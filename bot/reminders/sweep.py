@@ -1,0 +1,157 @@
+"""The reminder sweep: claim due reminders in the store, DM them, record the outcome.
+
+Claims are atomic in the store, so any number of schedulers may sweep at once and none sends a
+reminder another one sent. A claim expires: a scheduler that died mid-sweep leaves its reminders
+to the next one. Failed deliveries go back to the ledger and are retried at the next sweep,
+up to ``max_attempts``; then the assignor is told once. Reminders found long overdue (the bot was
+down) are sent once, marked late, and repeats of the same task for the same person collapse.
+Imports the domain and the service ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.domain.errors import DomainError, NotFound
+from bot.domain.models import AssigneeKind, PartState, Task
+from bot.service.ports import Clock, Directory, ReminderSender, TaskBackend
+
+log = logging.getLogger(__name__)
+
+
+class ClaimedReminder(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def team_id(self) -> str: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def handle(self) -> str: ...
+    @property
+    def assignee_id(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+class ClaimingLedger(Protocol):
+    def claim_due(
+        self, now: datetime, *, limit: int, claimer: str, lease: timedelta
+    ) -> Sequence[ClaimedReminder]: ...
+
+    def mark_sent(self, reminder_id: int, claimer: str, now: datetime) -> bool: ...
+
+    def mark_cancelled(self, reminder_id: int, claimer: str) -> bool: ...
+
+    def mark_failed(self, reminder_id: int, claimer: str, error: str) -> bool: ...
+
+    def release(self, reminder_id: int, claimer: str, error: str) -> bool: ...
+
+
+def claimer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ReminderSweep:
+    def __init__(
+        self,
+        ledger: ClaimingLedger,
+        backend: TaskBackend,
+        directory: Directory,
+        sender: ReminderSender,
+        clock: Clock,
+        *,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=2),
+        grace: timedelta = timedelta(minutes=15),
+        max_attempts: int = 5,
+    ) -> None:
+        self._ledger = ledger
+        self._backend = backend
+        self._directory = directory
+        self._sender = sender
+        self._clock = clock
+        self._batch = batch
+        self._lease = lease
+        self._grace = grace
+        self._max_attempts = max_attempts
+        self.claimer = claimer_name()
+
+    def run_once(self) -> int:
+        """One sweep; returns how many reminders were delivered."""
+        now = self._clock()
+        delivered = 0
+        while True:
+            claimed = self._ledger.claim_due(
+                now, limit=self._batch, claimer=self.claimer, lease=self._lease
+            )
+            latest: dict[tuple[str, str], ClaimedReminder] = {}
+            for reminder in sorted(claimed, key=lambda r: r.due_at):
+                key = (reminder.task_id, reminder.assignee_id)
+                if key in latest:  # stale repeats of one reminder collapse into the latest
+                    self._ledger.mark_cancelled(latest[key].id, self.claimer)
+                latest[key] = reminder
+            for reminder in latest.values():
+                delivered += self._deliver(reminder, now)
+            if len(claimed) < self._batch:
+                return delivered
+
+    def _deliver(self, reminder: ClaimedReminder, now: datetime) -> int:
+        try:
+            task = self._backend.get(reminder.team_id, reminder.handle)
+        except NotFound:
+            self._ledger.mark_cancelled(reminder.id, self.claimer)
+            return 0
+        except DomainError as exc:  # the task system is down: try again next sweep
+            self._ledger.release(reminder.id, self.claimer, exc.message)
+            return 0
+        if not self._still_pending(task, reminder.assignee_id):
+            self._ledger.mark_cancelled(reminder.id, self.claimer)
+            return 0
+        late = now - reminder.due_at > self._grace
+        try:
+            self._sender.send_reminder(task, reminder.assignee_id, late=late)
+        except Exception as exc:  # Slack refused or is down: retried, then reported
+            error = f"{type(exc).__name__}: {exc}"
+            if reminder.attempts >= self._max_attempts:
+                self._ledger.mark_failed(reminder.id, self.claimer, error)
+                self._tell_assignor(task, reminder.assignee_id)
+            else:
+                self._ledger.release(reminder.id, self.claimer, error)
+            log.warning("reminder %s for %s failed: %s", reminder.id, task.handle, error)
+            return 0
+        if not self._ledger.mark_sent(reminder.id, self.claimer, now):
+            log.warning("reminder %s was sent after its claim expired", reminder.id)
+        return 1
+
+    def _still_pending(self, task: Task, user_id: str) -> bool:
+        if not task.is_open:
+            return False
+        for part in task.parts:
+            if part.state is not PartState.TODO:
+                continue
+            if part.assignee.kind is AssigneeKind.USER and part.assignee.id == user_id:
+                return True
+            if part.assignee.kind is AssigneeKind.GROUP:
+                try:
+                    if user_id in self._directory.group_members(task.team_id, part.assignee.id):
+                        return True
+                except DomainError:
+                    continue
+        return False
+
+    def _tell_assignor(self, task: Task, user_id: str) -> None:
+        try:
+            self._sender.tell_assignor(
+                task, f"I couldn't deliver the reminder for *{task.handle}* to <@{user_id}>."
+            )
+        except Exception:  # nothing more can be done from here
+            log.exception("could not tell the assignor of %s", task.handle)
