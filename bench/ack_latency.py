@@ -2,7 +2,8 @@
 
 N signed requests (half ``/task list``, half Done buttons) from C concurrent clients to three
 server processes in turn (``bench/serve.py``): a bare Bolt app that only acks, taskbot on SQLite,
-and taskbot whose task backend takes 2.5 s per call. Each talks to a local Slack Web API stub.
+and taskbot whose task backend takes 2.5 s per call. Each talks to a local Slack Web API stub,
+which runs in a process of its own.
 Prints p50/p99/max and p99 relative to the bare app.
 
     python -m bench.ack_latency [--requests 400] [--concurrency 8] [--delay 2.5]
@@ -22,18 +23,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.serve import SECRET, TEAM, TOKEN, USERS
+from bench.serve import SECRET, TEAM, USERS
 from bot.slack import ids
 from tests.postgres import free_port
 from tests.slack_requests import SlackClient, SlackRequest, block_action, slash_command
-from tests.stubs.slack_api import SlackApiStub, slack_stub
 
 
-def requests(stub: SlackApiStub, count: int) -> list[SlackRequest]:
+def requests(stub_base: str, count: int) -> list[SlackRequest]:
     made = []
     for i in range(count):
         user = USERS[1 + i % 3]  # an assignee of the seeded tasks
-        url = stub.response_url_for("bench")
+        url = f"{stub_base}/respond/bench"
         if i % 2:
             made.append(
                 slash_command(
@@ -77,6 +77,7 @@ def measure(
 
 
 def serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Start ``bench.serve``; its URL (the stub says its own)."""
     port = free_port()
     root = Path(__file__).parent.parent
     process = subprocess.Popen(
@@ -84,12 +85,14 @@ def serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if "stub" in args else None,  # a killed worker's hang-ups
         text=True,
     )
     assert process.stdout is not None
-    if process.stdout.readline().strip() != "READY":
+    ready, _, url = process.stdout.readline().strip().partition(" ")
+    if ready != "READY":
         raise RuntimeError("benchmark server did not start")
-    return process, f"http://127.0.0.1:{port}"
+    return process, url or f"http://127.0.0.1:{port}"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -106,18 +109,17 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="more bench.serve arguments")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
-    with slack_stub() as stub, tempfile.TemporaryDirectory() as tmp:
-        stub.add_team(TEAM, TOKEN)
-        for user in USERS:
-            stub.add_user(TEAM, user)
-        batch = requests(stub, args.requests)
+    stub, stub_base = serve(["--mode", "stub"])
+    api_url = f"{stub_base}/api/"
+    with tempfile.TemporaryDirectory() as tmp:
+        batch = requests(stub_base, args.requests)
         runs = {
-            "bare Bolt app": ["--mode", "bare", "--api-url", stub.url],
+            "bare Bolt app": ["--mode", "bare", "--api-url", api_url],
             "taskbot (SQLite)": [
                 "--mode",
                 "taskbot",
                 "--api-url",
-                stub.url,
+                api_url,
                 "--db",
                 f"sqlite:///{tmp}/a.db",
             ],
@@ -125,7 +127,7 @@ def main() -> None:
                 "--mode",
                 "taskbot",
                 "--api-url",
-                stub.url,
+                api_url,
                 "--db",
                 f"sqlite:///{tmp}/b.db",
                 "--delay",
@@ -137,8 +139,10 @@ def main() -> None:
             try:
                 results[label] = measure(url, batch, args.concurrency, args.rate)
             finally:
-                process.kill()  # queued after-ack work is irrelevant here
+                process.terminate()  # the server drops its queued after-ack work
                 process.wait(timeout=30)
+    stub.terminate()
+    stub.wait(timeout=10)
     print(
         f"{args.requests} signed requests (half /task list, half Done), "
         f"{args.concurrency} concurrent clients; each server in its own process"

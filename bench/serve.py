@@ -2,30 +2,38 @@
 Bolt app that only acks, both on taskbot's cheroot server. Prints READY, stops on SIGTERM.
 
     python -m bench.serve --mode taskbot|bare --port P --api-url URL --db sqlite:///… [--delay S]
+    python -m bench.serve --mode stub            # prints READY <base URL of the Slack stub>
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import Engine
 
 from bot.backends.local import LocalBackend
 from bot.bootstrap import build_app
 from bot.config import Settings
 from bot.domain.models import Assignee, Task, TaskDraft, TaskQuery
+from bot.service.ports import TaskBackend
 from bot.slack import ids
 from bot.slack.clients import make_client
 from bot.web.server import HttpServer
+from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
+from tests.stubs.slack_api import slack_stub
 
 TEAM, TOKEN, SECRET = "T0BENCH", "xoxb-bench", "bench-secret"
 USERS = [f"U{i:04d}" for i in range(20)]
@@ -77,8 +85,14 @@ def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
     return {("POST", "/slack/events"): SlackRequestHandler(app)}
 
 
+def backend_for(engine: Engine, delay: float) -> TaskBackend:
+    """The worker process's backend (module-level, so it can be sent to the worker)."""
+    local = LocalBackend(make_sessionmaker(engine))
+    return DelayedBackend(local, delay) if delay else local
+
+
 def taskbot_app(
-    api_url: str, db: str, delay: float, workers: int
+    api_url: str, db: str, delay: float, workers: int, work_process: bool
 ) -> tuple[dict, Callable[[], None]]:  # type: ignore[type-arg]
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -97,35 +111,75 @@ def taskbot_app(
             TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
         )
     backend = DelayedBackend(local, delay) if delay else local
-    app = build_app(
-        settings, engine=engine, backend=backend, migrate=False, background_workers=workers
+    worker = (
+        WorkerProcess(settings, backend_factory=partial(backend_for, delay=delay), threads=workers)
+        if work_process
+        else None
     )
-    return app.routes(), lambda: app.slack.close(wait=False)
+    if worker is not None and not worker.wait_ready(60):
+        raise RuntimeError("the worker process did not start")
+    app = build_app(
+        settings,
+        engine=engine,
+        backend=backend,
+        migrate=False,
+        background_workers=workers,
+        background=worker,
+    )
+
+    def close() -> None:
+        if worker is not None and worker.pid:  # queued after-ack work is irrelevant here
+            os.kill(worker.pid, signal.SIGKILL)
+        app.slack.close(wait=False)
+
+    return app.routes(), close
+
+
+def serve_stub(stop: threading.Event) -> None:
+    """The Slack Web API stub in a process of its own at low CPU priority, so answering the
+    servers' calls slows neither the benchmark's clients nor the server measured (Slack's API
+    runs on Slack's machines in real life)."""
+    os.nice(15)
+    with slack_stub() as stub:
+        stub.add_team(TEAM, TOKEN)
+        for user in USERS:
+            stub.add_user(TEAM, user)
+        print(f"READY {stub.base}", flush=True)
+        stop.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["taskbot", "bare"], required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--mode", choices=["taskbot", "bare", "stub"], required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-url", default="")
     parser.add_argument("--db", default="sqlite://")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--switch", type=float, default=None)
     parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument(
+        "--threads-only", action="store_true", help="after-ack work on threads in the server"
+    )
     args = parser.parse_args()
     if args.switch:
         import sys
 
         sys.setswitchinterval(args.switch)
     logging.basicConfig(level=logging.CRITICAL)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.mode == "stub":
+        serve_stub(stop)
+        return
     if args.mode == "bare":
         routes, close = bare_routes(args.api_url), (lambda: None)
     else:
-        routes, close = taskbot_app(args.api_url, args.db, args.delay, args.workers)
+        routes, close = taskbot_app(
+            args.api_url, args.db, args.delay, args.workers, work_process=not args.threads_only
+        )
     server = HttpServer(routes, host="127.0.0.1", port=args.port)
     server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    gc.freeze()  # as ``taskbot run`` does: start-up objects are never collected
     print("READY", flush=True)
     stop.wait()
     server.stop()

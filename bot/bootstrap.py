@@ -22,14 +22,16 @@ from bot.service.ports import Clock, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.tasks import TaskService
 from bot.slack.app import SlackApp, build_slack_app
-from bot.slack.background import Background
+from bot.slack.background import Background, ThreadBackground
 from bot.slack.clients import make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import HomeRefresher
+from bot.slack.jobs import runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.server import WSGIApp, health_app
+from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
@@ -90,7 +92,13 @@ def build_app(
     migrate: bool = True,
     slack_workers: int | None = None,
     background_workers: int = 32,
+    background: Background | None = None,
+    work_process: bool = False,
 ) -> TaskbotApp:
+    """Wire a taskbot. ``work_process`` runs after-ack jobs in a child process (``taskbot run``
+    asks for it, see ``Settings.work_process``); tests keep them on threads in this one."""
+    # A worker process builds its own backend from settings, so not one handed in here.
+    in_worker_process = work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
     if migrate:
         upgrade_engine(engine)
@@ -117,13 +125,15 @@ def build_app(
         SlackReminderSender(clients, cards, backend.capabilities, clock),
         clock,
     )
+    threads = ThreadBackground(workers=background_workers)
     deps = SlackDeps(
         service=service,
         directory=directory,
         clients=clients,
         clock=clock,
-        background=Background(workers=background_workers),
+        background=background or (WorkerProcess(settings) if in_worker_process else threads),
     )
+    threads.start(runner(deps))
     homes = HomeRefresher(deps)
     notifier.after_change = homes.request
     secret = settings.SLACK_SIGNING_SECRET

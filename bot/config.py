@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    WORK_PROCESS: bool = True
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod
@@ -83,6 +84,13 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.SLACK_APP_TOKEN is not None
+
+    @property
+    def work_process(self) -> bool:
+        """After-ack work in its own process, unless the store lives in this one's memory."""
+        url = self.DATABASE_URL
+        in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+        return self.WORK_PROCESS and not in_memory
 
     @property
     def oauth(self) -> bool:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.postgres import free_port
+from tests.slack_requests import SlackClient, slash_command
 from tests.stubs.slack_api import SlackApiStub, slack_stub
 
 
@@ -42,6 +43,7 @@ def clean_env() -> dict[str, str]:
 def stub() -> Iterator[SlackApiStub]:
     with slack_stub() as slack:
         slack.add_team("T1", "xoxb-cli-test")
+        slack.add_user("T1", "U1")
         yield slack
 
 
@@ -96,6 +98,19 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(
         assert health.status_code == 200 and health.json()["database"] is True
         unsigned = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=b"command=/task")
         assert unsigned.status_code == 401
+        # A command is answered by the after-ack worker process ``taskbot run`` starts.
+        command = slash_command(
+            "add Water the plants",
+            user_id="U1",
+            team_id="T1",
+            channel_id="C1",
+            response_url=stub.response_url_for("cli"),
+        )
+        client = SlackClient(f"http://127.0.0.1:{port}", "cli-secret")
+        assert client.send(command).status_code == 200
+        client.close()
+        (reply,) = stub.wait_for_response("cli", timeout=20)
+        assert "Created *T-1* Water the plants" in reply["text"]
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)

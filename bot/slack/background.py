@@ -1,7 +1,10 @@
-"""Work that runs after Slack has been answered, on its own thread pool.
+"""Work that runs after Slack has been answered: named jobs with plain-data payloads.
 
-Bolt's listener threads only parse and ``ack()``; anything that waits on a task backend is
-handed to this pool, so a slow backend fills this queue, never the one acks wait in.
+Bolt's listener threads only parse and ``ack()``; everything that waits on a task backend or on
+Slack's Web API is handed on as a job (a name from ``bot.slack.jobs`` and a JSON-like payload).
+Because a job is data, not a closure, it can run on this process's thread pool
+(``ThreadBackground``, the default and what tests use) or in a separate worker process
+(``bot.work_process``), where its CPU time no longer competes with acks for the GIL.
 """
 
 from __future__ import annotations
@@ -10,32 +13,59 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+Payload = dict[str, Any]
+Runner = Callable[[str, Payload], None]
+"""Runs one named job; ``bot.slack.jobs.runner(deps)`` makes one."""
 
-class Background:
+
+class Background(Protocol):
+    def submit(self, job: str, payload: Payload) -> None: ...
+
+    def shutdown(self, timeout: float = 8.0) -> None: ...
+
+
+class ThreadBackground:
+    """Jobs on a thread pool in this process; ``start`` gives it the runner once deps exist."""
+
     def __init__(self, workers: int = 32) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskbot-work")
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._runner: Runner | None = None
 
-    def submit(self, work: Callable[[], object], **context: object) -> Future[None]:
+    def start(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def submit(self, job: str, payload: Payload) -> None:
+        runner = self._runner
+        if runner is None:
+            raise RuntimeError("ThreadBackground.start() was not called")
+
         def run() -> None:
             try:
-                work()
-            except Exception:  # listeners report to people themselves; this is the last net
-                log.exception("background work failed %s", context)
+                runner(job, payload)
+            except Exception:  # jobs report to people themselves; this is the last net
+                log.exception("background job %s failed", job)
 
         future = self._executor.submit(run)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
-        return future
 
     def _forget(self, future: Future[None]) -> None:
         with self._lock:
             self._futures.discard(future)
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until no job is queued or running (tests and shutdown)."""
+        with self._lock:
+            pending = set(self._futures)
+        _, not_done = wait(pending, timeout=timeout)
+        return not not_done
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Finish work already acknowledged to Slack, for up to ``timeout`` seconds.

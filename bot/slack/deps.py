@@ -1,12 +1,13 @@
-"""What the listeners need, handed over by ``bot.bootstrap`` in one object."""
+"""What listeners and their after-ack jobs need, handed over by ``bot.bootstrap``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.service.ports import Clock
 from bot.service.tasks import TaskService
-from bot.slack.background import Background
+from bot.slack.background import Background, Payload
 from bot.slack.clients import ClientProvider
 from bot.slack.directory import SlackDirectory
 
@@ -18,3 +19,7 @@ class SlackDeps:
     clients: ClientProvider
     clock: Clock
     background: Background
+
+
+Job = Callable[[SlackDeps, Payload], None]
+"""Work after the ack: everything it needs comes from ``deps`` and a plain-data payload."""

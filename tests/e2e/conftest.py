@@ -84,7 +84,10 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
     started: list[Taskbot] = []
 
     def start(
-        backend: TaskBackend | None = None, clock: Clock | None = None, **settings: Any
+        backend: TaskBackend | None = None,
+        clock: Clock | None = None,
+        work_process: bool = False,
+        **settings: Any,
     ) -> Taskbot:
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -94,7 +97,12 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
             DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
             **settings,
         )
-        app = build_app(config, backend=backend, **({"clock": clock} if clock else {}))
+        app = build_app(
+            config,
+            backend=backend,
+            work_process=work_process,
+            **({"clock": clock} if clock else {}),
+        )
         server = HttpServer(app.routes(), host="127.0.0.1", port=0, shutdown_timeout=2)
         server.start()
         bot = Taskbot(app, server, SlackClient(f"http://127.0.0.1:{server.port}", SECRET), slack)

@@ -16,9 +16,10 @@ from bot.domain.errors import Conflict
 from bot.domain.models import Actor, CardKind, Task
 from bot.domain.reminders import WorkingHours
 from bot.slack import ids
+from bot.slack.background import Payload
 from bot.slack.blocks.card import CardMessage, task_card
 from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import Job, SlackDeps
 from bot.slack.errors import person_message
 from bot.slack.listeners.commands import _group_options, open_create_modal
 from bot.slack.registrar import Registrar
@@ -60,8 +61,12 @@ CHANGES: dict[str, Change] = {
 
 
 def register(registrar: Registrar, deps: SlackDeps) -> None:
-    for action_id, change in CHANGES.items():
-        registrar.action(action_id, _change_listener(deps, change))
+    def on_card_button(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        deps.background.submit(JOB_CARD_BUTTON, {"body": body})
+
+    for action_id in CHANGES:
+        registrar.action(action_id, on_card_button)
     registrar.action(ids.ACTION_COMMENT, _comment_listener(deps))
     registrar.action(ids.ACTION_REASSIGN, _reassign_listener(deps))
 
@@ -71,26 +76,28 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
 
     registrar.action(ids.ACTION_OPEN_CREATE, on_open_create)
 
-    def on_snooze(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def on_snooze(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        deps.background.submit(lambda: _snooze(body, client, respond), action="snooze")
-
-    def _snooze(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        actor, handle, _ = _clicked(body)
-        reply = _reply_for(body, client, respond)
-
-        def work() -> None:
-            tz = deps.directory.person(actor.team_id, actor.user_id).tz
-            action_id = body["actions"][0]["action_id"]
-            until = snooze_until(action_id, deps.clock(), tz, WorkingHours())
-            task = deps.service.snooze(actor, handle, until)
-            when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} at {{time}}|later>"
-            reply.send(f":zzz: I'll remind you about *{task.handle}* again {when}.")
-
-        reply.attempt(work, task=handle)
+        deps.background.submit(JOB_SNOOZE, {"body": body})
 
     registrar.action(ids.ACTION_SNOOZE_HOUR, on_snooze)
     registrar.action(ids.ACTION_SNOOZE_TOMORROW, on_snooze)
+
+
+def _snooze(deps: SlackDeps, payload: Payload) -> None:
+    body = payload["body"]
+    actor, handle, _ = _clicked(body)
+    reply = _reply_for(deps, body)
+
+    def work() -> None:
+        tz = deps.directory.person(actor.team_id, actor.user_id).tz
+        action_id = body["actions"][0]["action_id"]
+        until = snooze_until(action_id, deps.clock(), tz, WorkingHours())
+        task = deps.service.snooze(actor, handle, until)
+        when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} at {{time}}|later>"
+        reply.send(f":zzz: I'll remind you about *{task.handle}* again {when}.")
+
+    reply.attempt(work, task=handle)
 
 
 def _clicked(body: dict[str, Any]) -> tuple[Actor, str, int | None]:
@@ -100,37 +107,34 @@ def _clicked(body: dict[str, Any]) -> tuple[Actor, str, int | None]:
     return Actor(team_id=team_id, user_id=body["user"]["id"]), handle, version
 
 
-def _reply_for(body: dict[str, Any], client: WebClient, respond: Respond) -> Reply:
+def _reply_for(deps: SlackDeps, body: dict[str, Any]) -> Reply:
+    """Ephemeral under the clicked message when it has a response_url, else by DM."""
+    actor, _, _ = _clicked(body)
     container = body.get("container") or {}
     in_message = container.get("type") == "message" and body.get("response_url")
     return Reply(
-        client=client,
-        user_id=body["user"]["id"],
-        respond=respond if in_message else None,
+        client=deps.clients(actor.team_id),
+        user_id=actor.user_id,
+        respond=Respond(response_url=body["response_url"]) if in_message else None,
         replace_original=bool(container.get("is_ephemeral")),
     )
 
 
-def _change_listener(deps: SlackDeps, change: Change) -> Callable[..., None]:
-    def on_card_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        deps.background.submit(lambda: _apply(body, client, respond), action="card button")
-
-    def _apply(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        actor, handle, version = _clicked(body)
-        reply = _reply_for(body, client, respond)
-        try:
-            task = change(deps, actor, handle, version)
-        except Conflict as conflict:
-            _show_current(deps, reply, conflict, actor.user_id)
-            return
-        except Exception as exc:  # every failure becomes a message for the person
-            reply.send(person_message(exc, context={"task": handle, "team": actor.team_id}))
-            return
-        if body.get("container", {}).get("is_ephemeral"):
-            _show_card(deps, reply, task, actor.user_id)  # refresh the ephemeral copy in place
-
-    return on_card_button
+def _apply(deps: SlackDeps, payload: Payload) -> None:
+    body = payload["body"]
+    change = CHANGES[body["actions"][0]["action_id"]]
+    actor, handle, version = _clicked(body)
+    reply = _reply_for(deps, body)
+    try:
+        task = change(deps, actor, handle, version)
+    except Conflict as conflict:
+        _show_current(deps, reply, conflict, actor.user_id)
+        return
+    except Exception as exc:  # every failure becomes a message for the person
+        reply.send(person_message(exc, context={"task": handle, "team": actor.team_id}))
+        return
+    if body.get("container", {}).get("is_ephemeral"):
+        _show_card(deps, reply, task, actor.user_id)  # refresh the ephemeral copy in place
 
 
 def _show_current(deps: SlackDeps, reply: Reply, conflict: Conflict, viewer: str) -> None:
@@ -180,14 +184,27 @@ def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
         )
         if opened is None:
             return
-        deps.background.submit(lambda: _fill(actor, handle, opened["view"]["id"], client, reply))
-
-    def _fill(actor: Actor, handle: str, view_id: str, client: WebClient, reply: Reply) -> None:
-        try:
-            task = deps.service.show(actor, handle)
-            view = reassign_modal(task, groups=_group_options(deps, actor.team_id))
-        except Exception as exc:  # shown in the modal instead of the form
-            view = message_view("Reassign", person_message(exc, context={"task": handle}))
-        reply.attempt(lambda: client.views_update(view_id=view_id, view=view), task=handle)
+        deps.background.submit(JOB_REASSIGN_FORM, {"body": body, "view_id": opened["view"]["id"]})
 
     return on_reassign_button
+
+
+def _fill_reassign(deps: SlackDeps, payload: Payload) -> None:
+    actor, handle, _ = _clicked(payload["body"])
+    client = deps.clients(actor.team_id)
+    try:
+        task = deps.service.show(actor, handle)
+        view = reassign_modal(task, groups=_group_options(deps, actor.team_id))
+    except Exception as exc:  # shown in the modal instead of the form
+        view = message_view("Reassign", person_message(exc, context={"task": handle}))
+    Reply(client=client, user_id=actor.user_id).attempt(
+        lambda: client.views_update(view_id=payload["view_id"], view=view), task=handle
+    )
+
+
+JOB_CARD_BUTTON, JOB_SNOOZE, JOB_REASSIGN_FORM = "card-button", "snooze", "reassign-form"
+JOBS: dict[str, Job] = {
+    JOB_CARD_BUTTON: _apply,
+    JOB_SNOOZE: _snooze,
+    JOB_REASSIGN_FORM: _fill_reassign,
+}

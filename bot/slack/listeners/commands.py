@@ -22,6 +22,7 @@ from bot.domain.models import (
     TaskDraft,
 )
 from bot.slack import ids
+from bot.slack.background import Payload
 from bot.slack.blocks.card import task_card
 from bot.slack.blocks.modals import create_task_modal
 from bot.slack.blocks.task_list import task_list
@@ -33,7 +34,7 @@ from bot.slack.command_text import (
     parse,
     parse_quick_add,
 )
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import Job, SlackDeps
 from bot.slack.mentions import render_assignee
 from bot.slack.metadata import CreateContext
 from bot.slack.registrar import Registrar
@@ -48,9 +49,7 @@ LIST_VIEWS = {
 
 
 def register(registrar: Registrar, deps: SlackDeps) -> None:
-    def on_task_command(
-        ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
-    ) -> None:
+    def on_task_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         try:
             parsed = parse(command.get("text") or "")
         except UsageError as exc:
@@ -64,18 +63,27 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             open_create_modal(deps, client, command, title=parsed.rest)
             return
         ack()
-        reply = Reply(client=client, user_id=command["user_id"], respond=respond)
-        actor = Actor(team_id=command["team_id"], user_id=command["user_id"])
-        deps.background.submit(
-            lambda: reply.attempt(
-                lambda: _run(deps, actor, parsed, command, reply),
-                command=parsed.name,
-                team=actor.team_id,
-            ),
-            command=parsed.name,
-        )
+        deps.background.submit(JOB_COMMAND, {"command": command})
 
     registrar.command(ids.COMMAND, on_task_command)
+
+
+def _command(deps: SlackDeps, payload: Payload) -> None:
+    command = payload["command"]
+    parsed = parse(command.get("text") or "")
+    actor = Actor(team_id=command["team_id"], user_id=command["user_id"])
+    reply = Reply(
+        client=deps.clients(actor.team_id),
+        user_id=actor.user_id,
+        respond=Respond(response_url=command["response_url"]),
+    )
+    reply.attempt(
+        lambda: _run(deps, actor, parsed, command, reply), command=parsed.name, team=actor.team_id
+    )
+
+
+JOB_COMMAND = "command"
+JOBS: dict[str, Job] = {JOB_COMMAND: _command}
 
 
 def _unknown(message: str) -> str:

@@ -17,8 +17,9 @@ from bot.domain import rules
 from bot.domain.errors import Conflict, InvalidInput
 from bot.domain.models import Actor, Assignee, Attachment, AttachmentKind, TaskDraft
 from bot.slack import ids
+from bot.slack.background import Payload
 from bot.slack.blocks.modals import create_task_modal, message_view
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import Job, SlackDeps
 from bot.slack.errors import field_errors, person_message
 from bot.slack.forms import (
     field_block_id,
@@ -66,9 +67,14 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             ack(response_action="errors", errors=_errors(error, CREATE_FIELDS))
             return
         ack(response_action="update", view=message_view("New task", "Creating your task…"))
-        view_id = body["view"]["id"]
         deps.background.submit(
-            lambda: _create(deps, client, actor, draft, context, view_id=view_id), action="create"
+            JOB_CREATE,
+            {
+                **_who(actor),
+                "draft": draft.model_dump(mode="json"),
+                "context": context.dump(),
+                "view_id": body["view"]["id"],
+            },
         )
 
     def on_comment_submit(
@@ -84,12 +90,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             return
         ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
-        reply = Reply(client=client, user_id=actor.user_id)
-        deps.background.submit(
-            lambda: reply.attempt(
-                lambda: deps.service.comment(actor, ref.handle, text), task=ref.handle
-            )
-        )
+        deps.background.submit(JOB_COMMENT, {**_who(actor), "handle": ref.handle, "text": text})
 
     def on_reassign_submit(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
@@ -104,37 +105,55 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             return
         ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
-        reply = Reply(client=client, user_id=actor.user_id)
-        deps.background.submit(lambda: _reassign(actor, ref, assignees, reply))
-
-    def _reassign(
-        actor: Actor, ref: TaskRefContext, assignees: list[Assignee], reply: Reply
-    ) -> None:
-        try:
-            task = deps.service.reassign(actor, ref.handle, assignees, ref.version)
-        except Conflict as conflict:
-            reply.send(f":arrows_counterclockwise: {conflict.message}")
-            return
-        except Exception as exc:  # every failure becomes a message for the person
-            reply.send(person_message(exc, context={"task": ref.handle}))
-            return
-        reply.send(f":busts_in_silhouette: Reassigned *{task.handle}* {task.title}.")
+        deps.background.submit(
+            JOB_REASSIGN,
+            {
+                **_who(actor),
+                "handle": ref.handle,
+                "version": ref.version,
+                "assignees": [a.model_dump(mode="json") for a in assignees],
+            },
+        )
 
     registrar.view(ids.VIEW_CREATE, on_create_submit)
     registrar.view(ids.VIEW_COMMENT, on_comment_submit)
     registrar.view(ids.VIEW_REASSIGN, on_reassign_submit)
 
 
-def _create(
-    deps: SlackDeps,
-    client: WebClient,
-    actor: Actor,
-    draft: TaskDraft,
-    context: CreateContext,
-    *,
-    view_id: str,
-) -> None:
-    draft = _with_permalink(client, draft, context)
+def _who(actor: Actor) -> Payload:
+    return {"team_id": actor.team_id, "user_id": actor.user_id}
+
+
+def _actor(payload: Payload) -> Actor:
+    return Actor(team_id=payload["team_id"], user_id=payload["user_id"])
+
+
+def _comment(deps: SlackDeps, payload: Payload) -> None:
+    actor, handle = _actor(payload), payload["handle"]
+    reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
+    reply.attempt(lambda: deps.service.comment(actor, handle, payload["text"]), task=handle)
+
+
+def _reassign(deps: SlackDeps, payload: Payload) -> None:
+    actor, handle = _actor(payload), payload["handle"]
+    assignees = [Assignee.model_validate(a) for a in payload["assignees"]]
+    reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
+    try:
+        task = deps.service.reassign(actor, handle, assignees, payload["version"])
+    except Conflict as conflict:
+        reply.send(f":arrows_counterclockwise: {conflict.message}")
+        return
+    except Exception as exc:  # every failure becomes a message for the person
+        reply.send(person_message(exc, context={"task": handle}))
+        return
+    reply.send(f":busts_in_silhouette: Reassigned *{task.handle}* {task.title}.")
+
+
+def _create(deps: SlackDeps, payload: Payload) -> None:
+    actor = _actor(payload)
+    client = deps.clients(actor.team_id)
+    context = CreateContext.load(payload["context"])
+    draft = _with_permalink(client, TaskDraft.model_validate(payload["draft"]), context)
     try:
         task = deps.service.create_task(actor, draft)
     except Exception as exc:  # keep what they typed: show the form again with the reason
@@ -155,9 +174,13 @@ def _create(
         outcome = f"Created *{task.handle}* {task.title}{where}."
         view = message_view("Task created", outcome)
     try:
-        client.views_update(view_id=view_id, view=view)
+        client.views_update(view_id=payload["view_id"], view=view)
     except SlackApiError:  # the modal was closed meanwhile: tell them by DM instead
         Reply(client=client, user_id=actor.user_id).send(outcome)
+
+
+JOB_CREATE, JOB_COMMENT, JOB_REASSIGN = "create", "comment", "reassign"
+JOBS: dict[str, Job] = {JOB_CREATE: _create, JOB_COMMENT: _comment, JOB_REASSIGN: _reassign}
 
 
 def _with_permalink(client: WebClient, draft: TaskDraft, context: CreateContext) -> TaskDraft:
