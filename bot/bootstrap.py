@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine, text
@@ -36,6 +36,7 @@ from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
+from storage.user_settings import SqlAlchemyUserSettings
 
 
 def utc_now() -> datetime:
@@ -114,7 +115,14 @@ def build_app(
     cards = SqlAlchemyTaskCards(sessions)
     notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
     ledger = SqlAlchemyReminderLedger(sessions)
-    planner = ReminderPlanner(ledger, directory, clock, settings.REMINDER_OFFSETS)
+    planner = ReminderPlanner(
+        ledger,
+        directory,
+        clock,
+        settings.REMINDER_OFFSETS,
+        settings=SqlAlchemyUserSettings(sessions),
+        escalate_after=settings.REMINDER_ESCALATE_AFTER,
+    )
     service = TaskService(
         backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS, reminders=planner
     )
@@ -124,6 +132,8 @@ def build_app(
         directory,
         SlackReminderSender(clients, cards, backend.capabilities, clock),
         clock,
+        plan_digest=planner.plan_digest,
+        lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
     )
     threads = ThreadBackground(workers=background_workers)
     deps = SlackDeps(

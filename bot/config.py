@@ -51,6 +51,8 @@ class Settings(BaseSettings):
         default_factory=lambda: parse_offsets("24h,1h,0")
     )
     REMINDER_SWEEP_SECONDS: float = Field(default=30, gt=0)
+    REMINDER_ESCALATE_AFTER: Annotated[timedelta | None, NoDecode] = timedelta(hours=24)
+    REMINDER_LEASE_SECONDS: float = Field(default=120, gt=0)
     BACKEND_SYNC_SECONDS: float = Field(default=60, gt=0)
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
@@ -61,6 +63,19 @@ class Settings(BaseSettings):
     @classmethod
     def _offsets(cls, value: object) -> object:
         return parse_offsets(value) if isinstance(value, str) else value
+
+    @field_validator("REMINDER_ESCALATE_AFTER", mode="before")
+    @classmethod
+    def _escalate(cls, value: object) -> object:
+        """``24h``, ``2d``…; ``off`` (or empty) turns escalation off."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("", "off", "none", "never"):
+            return None
+        (after,) = parse_offsets(value) or (None,)
+        if after is None or after < timedelta(0):
+            raise ValueError("use a positive duration such as 24h or 2d, or off")
+        return after
 
     @field_validator("TASKBOT_ADMINS", mode="before")
     @classmethod

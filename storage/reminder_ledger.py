@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain.reminders import PlannedReminder
+from bot.domain.reminders import PlannedReminder, ReminderKind
 from storage.tables import ReminderRow
 
 PENDING, CLAIMED, SENT, FAILED, CANCELLED = "pending", "claimed", "sent", "failed", "cancelled"
+DIGEST_TASK = ""  # a digest is about a person's tasks, not one task
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Reminder:
     offset_seconds: int
     due_at: datetime
     attempts: int
+    kind: str = ReminderKind.REMIND
+    taken_over: bool = False  # claimed from a sender whose claim expired: it may have sent it
 
 
 class SqlAlchemyReminderLedger:
@@ -50,19 +53,7 @@ class SqlAlchemyReminderLedger:
                 )
                 .values(state=CANCELLED)
             )
-            for item in planned:
-                session.add(
-                    ReminderRow(
-                        team_id=team_id,
-                        task_id=task_id,
-                        handle=handle,
-                        assignee_id=item.user_id,
-                        offset_seconds=item.offset_seconds,
-                        due_at=item.at,
-                        state=PENDING,
-                        attempts=0,
-                    )
-                )
+            session.add_all(_row(team_id, task_id, handle, item) for item in planned)
 
     def cancel(self, team_id: str, task_id: str, assignee_id: str | None = None) -> None:
         conditions = [
@@ -88,11 +79,15 @@ class SqlAlchemyReminderLedger:
         )
         with self._sessions.begin() as session:
             candidates = (
-                select(ReminderRow.id).where(claimable).order_by(ReminderRow.due_at).limit(limit)
+                select(ReminderRow.id, ReminderRow.state)
+                .where(claimable)
+                .order_by(ReminderRow.due_at)
+                .limit(limit)
             )
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            ids = list(session.scalars(candidates))
+            was = {row.id: row.state for row in session.execute(candidates)}
+            ids = list(was)
             if not ids:
                 return []
             session.execute(
@@ -123,6 +118,8 @@ class SqlAlchemyReminderLedger:
                     offset_seconds=r.offset_seconds,
                     due_at=r.due_at,
                     attempts=r.attempts,
+                    kind=r.kind,
+                    taken_over=was[r.id] == CLAIMED,
                 )
                 for r in rows
             ]
@@ -145,18 +142,42 @@ class SqlAlchemyReminderLedger:
     def add(self, team_id: str, task_id: str, handle: str, item: PlannedReminder) -> None:
         """One more reminder (a snooze), leaving the others as they are."""
         with self._sessions.begin() as session:
-            session.add(
-                ReminderRow(
-                    team_id=team_id,
-                    task_id=task_id,
-                    handle=handle,
-                    assignee_id=item.user_id,
-                    offset_seconds=item.offset_seconds,
-                    due_at=item.at,
-                    state=PENDING,
-                    attempts=0,
+            session.add(_row(team_id, task_id, handle, item))
+
+    def replace_digest(self, team_id: str, user_id: str, item: PlannedReminder | None) -> None:
+        """The person's next daily digest becomes ``item`` (None: no digest)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ReminderRow)
+                .where(
+                    ReminderRow.team_id == team_id,
+                    ReminderRow.assignee_id == user_id,
+                    ReminderRow.kind == ReminderKind.DIGEST,
+                    ReminderRow.state == PENDING,
                 )
+                .values(state=CANCELLED)
             )
+            if item is not None:
+                session.add(_row(team_id, DIGEST_TASK, "", item))
+
+    def pending_handles(self, team_id: str, user_id: str) -> list[str]:
+        """Tasks with reminders still to come for a person (re-planned when their hours change)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(ReminderRow.handle)
+                .where(
+                    ReminderRow.team_id == team_id,
+                    ReminderRow.assignee_id == user_id,
+                    ReminderRow.kind == ReminderKind.REMIND,
+                    ReminderRow.state == PENDING,
+                )
+                .distinct()
+            )
+            return sorted(rows)
+
+    def renew(self, reminder_id: int, claimer: str, until: datetime) -> bool:
+        """Extend a claim just before sending; False when another sender has taken it over."""
+        return self._finish(reminder_id, claimer, state=CLAIMED, claim_expires_at=until)
 
     def _finish(self, reminder_id: int, claimer: str, **values: object) -> bool:
         with self._sessions.begin() as session:
@@ -180,3 +201,17 @@ class SqlAlchemyReminderLedger:
                 .order_by(ReminderRow.id)
             )
             return [(r.assignee_id, r.offset_seconds, r.state) for r in rows]
+
+
+def _row(team_id: str, task_id: str, handle: str, item: PlannedReminder) -> ReminderRow:
+    return ReminderRow(
+        team_id=team_id,
+        task_id=task_id,
+        handle=handle,
+        assignee_id=item.user_id,
+        offset_seconds=item.offset_seconds,
+        due_at=item.at,
+        state=PENDING,
+        attempts=0,
+        kind=item.kind,
+    )

@@ -182,8 +182,24 @@ class ReminderRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(12), default="remind", server_default="remind")
 
     __table_args__ = (
         Index("ix_reminders_state_due", "state", "due_at"),
         Index("ix_reminders_team_task", "team_id", "task_id", "assignee_id"),
     )
+
+
+class UserSettingsRow(Base):
+    """A person's reminder settings (``/task settings``); absent means the defaults."""
+
+    __tablename__ = "user_settings"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    work_start: Mapped[time] = mapped_column(Time)
+    work_end: Mapped[time] = mapped_column(Time)
+    work_days: Mapped[str] = mapped_column(String(16))  # "0,1,2,3,4" (Monday = 0)
+    reminders_on: Mapped[bool] = mapped_column(Boolean)
+    digest_at: Mapped[time | None] = mapped_column(Time)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +51,52 @@ class WorkingHours(BaseModel):
         return moment if self.contains(moment, tz) else self.next_start(moment, tz)
 
 
+class ReminderKind(StrEnum):
+    REMIND = "remind"  # an assignee's deadline reminder
+    ESCALATE = "escalate"  # the assignor's one "still pending" DM once overdue long enough
+    DIGEST = "digest"  # a person's daily list of open tasks
+
+
+class ReminderSettings(BaseModel):
+    """A person's choices (``/task settings``); the defaults apply until they make any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hours: WorkingHours = WorkingHours()
+    reminders_on: bool = True
+    digest_at: time | None = None  # local time of the daily digest; None: no digest
+
+
+def next_digest(settings: ReminderSettings, tz: str | None, after: datetime) -> datetime | None:
+    """The next digest instant after ``after``: the chosen local time on a working day."""
+    if settings.digest_at is None or not settings.hours.days:
+        return None
+    local = after.astimezone(zone(tz))
+    for ahead in range(0, 8):
+        day = local.date() + timedelta(days=ahead)
+        if day.weekday() not in settings.hours.days:
+            continue
+        at = datetime.combine(day, settings.digest_at, tzinfo=zone(tz))
+        if at > local:
+            return at.astimezone(UTC)
+    return None
+
+
+def escalation(task: Task, after: timedelta | None, planned_at: datetime) -> PlannedReminder | None:
+    """The assignor's DM when the task is still pending ``after`` its due instant."""
+    if after is None or task.due is None or not pending_assignee_ids(task):
+        return None
+    at = task.due.instant() + after
+    if at <= planned_at:
+        return None
+    return PlannedReminder(
+        user_id=task.assignor,
+        offset_seconds=-int(after.total_seconds()),
+        at=at,
+        kind=ReminderKind.ESCALATE,
+    )
+
+
 class Recipient(BaseModel):
     """An assignee to remind, with their own zone and working hours."""
 
@@ -68,6 +115,7 @@ class PlannedReminder(BaseModel):
     user_id: str
     offset_seconds: int
     at: datetime
+    kind: ReminderKind = ReminderKind.REMIND
 
 
 def pending_assignee_ids(task: Task) -> set[str]:

@@ -14,12 +14,13 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain.errors import DomainError, NotFound
-from bot.domain.models import AssigneeKind, PartState, Task
+from bot.domain.models import AssigneeKind, ListView, PartState, Task, TaskQuery
+from bot.domain.reminders import ReminderKind
 from bot.service.ports import Clock, Directory, ReminderSender, TaskBackend
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ class ClaimedReminder(Protocol):
     def due_at(self) -> datetime: ...
     @property
     def attempts(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def taken_over(self) -> bool: ...
 
 
 class ClaimingLedger(Protocol):
@@ -55,6 +60,8 @@ class ClaimingLedger(Protocol):
 
     def release(self, reminder_id: int, claimer: str, error: str) -> bool: ...
 
+    def renew(self, reminder_id: int, claimer: str, until: datetime) -> bool: ...
+
 
 def claimer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -69,6 +76,7 @@ class ReminderSweep:
         sender: ReminderSender,
         clock: Clock,
         *,
+        plan_digest: Callable[[str, str], None] = lambda team_id, user_id: None,
         batch: int = 100,
         lease: timedelta = timedelta(minutes=2),
         grace: timedelta = timedelta(minutes=15),
@@ -79,6 +87,7 @@ class ReminderSweep:
         self._directory = directory
         self._sender = sender
         self._clock = clock
+        self._plan_digest = plan_digest
         self._batch = batch
         self._lease = lease
         self._grace = grace
@@ -105,6 +114,8 @@ class ReminderSweep:
                 return delivered
 
     def _deliver(self, reminder: ClaimedReminder, now: datetime) -> int:
+        if reminder.kind == ReminderKind.DIGEST:
+            return self._deliver_digest(reminder, now)
         try:
             task = self._backend.get(reminder.team_id, reminder.handle)
         except NotFound:
@@ -113,24 +124,92 @@ class ReminderSweep:
         except DomainError as exc:  # the task system is down: try again next sweep
             self._ledger.release(reminder.id, self.claimer, exc.message)
             return 0
-        if not self._still_pending(task, reminder.assignee_id):
+        if reminder.kind == ReminderKind.ESCALATE:
+            pending = self._pending_people(task)
+            moot = not pending
+        else:
+            pending, moot = [], not self._still_pending(task, reminder.assignee_id)
+        if moot:
             self._ledger.mark_cancelled(reminder.id, self.claimer)
             return 0
         late = now - reminder.due_at > self._grace
+
+        def send() -> None:
+            if reminder.kind == ReminderKind.ESCALATE:
+                self._sender.escalate(task, pending, reminder_id=reminder.id)
+            else:
+                self._sender.send_reminder(
+                    task, reminder.assignee_id, late=late, reminder_id=reminder.id
+                )
+
+        return self._send_once(reminder, now, send, task=task)
+
+    def _deliver_digest(self, reminder: ClaimedReminder, now: datetime) -> int:
+        team_id, user_id = reminder.team_id, reminder.assignee_id
         try:
-            self._sender.send_reminder(task, reminder.assignee_id, late=late)
+            self._plan_digest(team_id, user_id)  # the next one first: the chain never breaks
+            query = TaskQuery(
+                team_id=team_id,
+                view=ListView.MINE,
+                user_id=user_id,
+                group_ids=self._directory.groups_of(team_id, user_id),
+                now=now,
+            )
+            tasks = self._backend.list(query)
+        except DomainError as exc:
+            self._ledger.release(reminder.id, self.claimer, exc.message)
+            return 0
+        if not tasks:  # an empty digest is noise
+            self._ledger.mark_cancelled(reminder.id, self.claimer)
+            return 0
+        return self._send_once(
+            reminder,
+            now,
+            lambda: self._sender.send_digest(team_id, user_id, tasks, reminder_id=reminder.id),
+        )
+
+    def _send_once(
+        self,
+        reminder: ClaimedReminder,
+        now: datetime,
+        send: Callable[[], None],
+        task: Task | None = None,
+    ) -> int:
+        """Send unless another sender holds the claim now or already sent it before dying."""
+        if not self._ledger.renew(reminder.id, self.claimer, self._clock() + self._lease):
+            return 0  # taken over by another sender meanwhile: theirs now
+        if reminder.taken_over and self._already_sent(reminder):
+            self._ledger.mark_sent(reminder.id, self.claimer, now)
+            log.info("reminder %s was sent by a sender that died; not sending again", reminder.id)
+            return 0
+        try:
+            send()
         except Exception as exc:  # Slack refused or is down: retried, then reported
             error = f"{type(exc).__name__}: {exc}"
             if reminder.attempts >= self._max_attempts:
                 self._ledger.mark_failed(reminder.id, self.claimer, error)
-                self._tell_assignor(task, reminder.assignee_id)
+                if task is not None and reminder.kind == ReminderKind.REMIND:
+                    self._tell_assignor(task, reminder.assignee_id)
             else:
                 self._ledger.release(reminder.id, self.claimer, error)
-            log.warning("reminder %s for %s failed: %s", reminder.id, task.handle, error)
+            log.warning("reminder %s (%s) failed: %s", reminder.id, reminder.kind, error)
             return 0
         if not self._ledger.mark_sent(reminder.id, self.claimer, now):
             log.warning("reminder %s was sent after its claim expired", reminder.id)
         return 1
+
+    def _already_sent(self, reminder: ClaimedReminder) -> bool:
+        try:
+            return self._sender.already_sent(
+                reminder.team_id, reminder.assignee_id, reminder.id, since=reminder.due_at
+            )
+        except Exception as exc:  # can't tell: sending twice beats never sending
+            log.warning("could not check reminder %s in Slack: %s", reminder.id, exc)
+            return False
+
+    def _pending_people(self, task: Task) -> list[str]:
+        """Mentions of the pending parts: users, and groups as groups."""
+        return [part.assignee.id for part in task.parts if part.state is PartState.TODO]
 
     def _still_pending(self, task: Task, user_id: str) -> bool:
         if not task.is_open:

@@ -21,7 +21,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
-from bot.domain.reminders import PlannedReminder
+from bot.domain.reminders import PlannedReminder, ReminderSettings
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC ``datetime``; tests pass a fake one."""
@@ -113,10 +113,38 @@ class ReminderLedger(Protocol):
 
     def add(self, team_id: str, task_id: str, handle: str, item: PlannedReminder) -> None: ...
 
+    def replace_digest(self, team_id: str, user_id: str, item: PlannedReminder | None) -> None: ...
+
+    def pending_handles(self, team_id: str, user_id: str) -> list[str]: ...
+
+
+class UserSettingsStore(Protocol):
+    """People's reminder settings (``storage.user_settings``)."""
+
+    def get(self, team_id: str, user_id: str) -> ReminderSettings | None: ...
+
+    def put(
+        self, team_id: str, user_id: str, settings: ReminderSettings, now: datetime
+    ) -> None: ...
+
 
 class ReminderSender(Protocol):
-    """Delivers one reminder (a DM with the card and snooze buttons); raises when it can't."""
+    """Delivers reminder DMs (``bot.slack.reminders``); raises when it can't.
 
-    def send_reminder(self, task: Task, user_id: str, *, late: bool) -> None: ...
+    Each DM carries its ledger id, so ``already_sent`` can tell whether a sender that died
+    mid-send got it out (the message is then not sent again).
+    """
+
+    def send_reminder(self, task: Task, user_id: str, *, late: bool, reminder_id: int) -> None: ...
+
+    def escalate(self, task: Task, pending: Sequence[str], *, reminder_id: int) -> None: ...
+
+    def send_digest(
+        self, team_id: str, user_id: str, tasks: Sequence[Task], *, reminder_id: int
+    ) -> None: ...
+
+    def already_sent(
+        self, team_id: str, user_id: str, reminder_id: int, *, since: datetime
+    ) -> bool: ...
 
     def tell_assignor(self, task: Task, text: str) -> None: ...

@@ -11,8 +11,16 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import DomainError
 from bot.domain.models import AssigneeKind, PartState, Task
-from bot.domain.reminders import PlannedReminder, Recipient, plan
-from bot.service.ports import Clock, Directory, ReminderLedger
+from bot.domain.reminders import (
+    PlannedReminder,
+    Recipient,
+    ReminderKind,
+    ReminderSettings,
+    escalation,
+    next_digest,
+    plan,
+)
+from bot.service.ports import Clock, Directory, ReminderLedger, UserSettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +34,50 @@ class ReminderPlanner:
         directory: Directory,
         clock: Clock,
         offsets: tuple[timedelta, ...],
+        *,
+        settings: UserSettingsStore | None = None,
+        escalate_after: timedelta | None = None,
     ) -> None:
         self._ledger = ledger
         self._directory = directory
         self._clock = clock
         self._offsets = offsets
+        self._settings = settings
+        self._escalate_after = escalate_after
 
     def replan(self, task: Task) -> None:
-        planned = plan(task, self.recipients(task), self._offsets, self._clock())
+        now = self._clock()
+        planned = plan(task, self.recipients(task), self._offsets, now)
+        escalate = escalation(task, self._escalate_after, now)
+        if escalate is not None:
+            planned.append(escalate)
         self._ledger.replace_pending(task.team_id, task.id, planned, handle=task.handle)
+
+    def settings_of(self, team_id: str, user_id: str) -> ReminderSettings:
+        found = self._settings.get(team_id, user_id) if self._settings is not None else None
+        return found or ReminderSettings()
+
+    def save_settings(self, team_id: str, user_id: str, settings: ReminderSettings) -> list[str]:
+        """Store them and plan the next digest; returns the handles of tasks to re-plan."""
+        if self._settings is None:
+            raise RuntimeError("no settings store configured")
+        self._settings.put(team_id, user_id, settings, self._clock())
+        self.plan_digest(team_id, user_id, settings)
+        return self._ledger.pending_handles(team_id, user_id)
+
+    def plan_digest(
+        self, team_id: str, user_id: str, settings: ReminderSettings | None = None
+    ) -> None:
+        """The person's next digest (after now), or none when they have it off."""
+        chosen = settings or self.settings_of(team_id, user_id)
+        tz = self._tz(team_id, user_id)
+        at = next_digest(chosen, tz, self._clock())
+        item = (
+            PlannedReminder(user_id=user_id, offset_seconds=0, at=at, kind=ReminderKind.DIGEST)
+            if at is not None
+            else None
+        )
+        self._ledger.replace_digest(team_id, user_id, item)
 
     def recipients(self, task: Task) -> list[Recipient]:
         people: list[Recipient] = []
@@ -49,14 +92,21 @@ class ReminderPlanner:
                 except DomainError:
                     members = []
             for user in sorted(members):
+                chosen = self.settings_of(task.team_id, user)
                 people.append(
-                    Recipient(user_id=user, part_of=part.assignee.id, tz=self._tz(task, user))
+                    Recipient(
+                        user_id=user,
+                        part_of=part.assignee.id,
+                        tz=self._tz(task.team_id, user),
+                        hours=chosen.hours,
+                        enabled=chosen.reminders_on,
+                    )
                 )
         return people
 
-    def _tz(self, task: Task, user: str) -> str | None:
+    def _tz(self, team_id: str, user: str) -> str | None:
         try:
-            return self._directory.person(task.team_id, user).tz
+            return self._directory.person(team_id, user).tz
         except DomainError:  # unknown zone: reminders in UTC working hours
             return None
 

@@ -31,6 +31,7 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from bot.domain.reminders import ReminderSettings
 from bot.service.ports import Clock, Directory, Notifier, TaskBackend
 from bot.service.reminders import ReminderPlanner
 
@@ -362,6 +363,26 @@ class TaskService:
         if self._reminders is not None:
             self._reminders.snooze(task, actor.user_id, until)
         return task
+
+    def reminder_settings(self, actor: Actor) -> ReminderSettings:
+        if self._reminders is None:
+            return ReminderSettings()
+        return self._reminders.settings_of(actor.team_id, actor.user_id)
+
+    def save_reminder_settings(self, actor: Actor, settings: ReminderSettings) -> ReminderSettings:
+        """Everyone sets their own; their pending reminders move into the new hours at once."""
+        if self._reminders is None:
+            raise InvalidInput({"settings": "Reminders are not set up on this taskbot."})
+        if not settings.hours.days:
+            raise InvalidInput({"days": "Pick at least one working day."})
+        if settings.hours.end <= settings.hours.start:
+            raise InvalidInput({"end": "The working day must end after it starts."})
+        for handle in self._reminders.save_settings(actor.team_id, actor.user_id, settings):
+            try:
+                self._replan(self._backend.get(actor.team_id, handle))
+            except NotFound:
+                continue
+        return settings
 
     def _replan(self, task: Task) -> None:
         if self._reminders is None:

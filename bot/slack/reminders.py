@@ -1,7 +1,10 @@
-"""Reminder DMs: the task card with snooze buttons, recorded so it updates with the task."""
+"""Reminder DMs (the task card with snooze buttons, recorded so it updates with the task), the
+assignor's overdue escalation and the daily digest. Every one carries its ledger id as message
+metadata, so a sender taking over from one that died can see whether it was already sent."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject
@@ -11,7 +14,9 @@ from bot.domain.reminders import WorkingHours
 from bot.service.ports import Clock, TaskCards
 from bot.slack import ids
 from bot.slack.blocks.card import task_card
+from bot.slack.blocks.task_list import task_list
 from bot.slack.clients import ClientProvider
+from bot.slack.mentions import render_assignee
 
 
 def snooze_buttons(task: Task) -> ActionsBlock:
@@ -50,7 +55,7 @@ class SlackReminderSender:
         self._capabilities = capabilities
         self._clock = clock
 
-    def send_reminder(self, task: Task, user_id: str, *, late: bool) -> None:
+    def send_reminder(self, task: Task, user_id: str, *, late: bool, reminder_id: int) -> None:
         card = task_card(
             task,
             viewer=user_id,
@@ -69,7 +74,10 @@ class SlackReminderSender:
             snooze_buttons(task),
         ]
         answer = self._clients(task.team_id).chat_postMessage(
-            channel=user_id, text=f"{headline} — {card.text}", blocks=blocks
+            channel=user_id,
+            text=f"{headline} — {card.text}",
+            blocks=blocks,
+            metadata=_metadata(reminder_id),
         )
         self._cards.add(
             CardRef(
@@ -82,5 +90,66 @@ class SlackReminderSender:
             )
         )
 
+    def escalate(self, task: Task, pending: Sequence[str], *, reminder_id: int) -> None:
+        """One DM to the assignor naming who is still pending on an overdue task."""
+        by_id = {part.assignee.id: part.assignee for part in task.parts}
+        who = ", ".join(render_assignee(by_id[p]) for p in pending if p in by_id)
+        due = int(task.due.instant().timestamp()) if task.due else 0
+        text = (
+            f":rotating_light: *{task.handle}* {task.title} is overdue "
+            f"(due <!date^{due}^{{date_short_pretty}} at {{time}}|earlier>). Still pending: {who}."
+        )
+        self._clients(task.team_id).chat_postMessage(
+            channel=task.assignor, text=text, metadata=_metadata(reminder_id)
+        )
+
+    def send_digest(
+        self, team_id: str, user_id: str, tasks: Sequence[Task], *, reminder_id: int
+    ) -> None:
+        listing = task_list(
+            list(tasks), heading="Your open tasks today", viewer=user_id, now=self._clock()
+        )
+        self._clients(team_id).chat_postMessage(
+            channel=user_id,
+            text=f":sunrise: Your daily digest — {listing.text}",
+            blocks=listing.blocks,
+            metadata=_metadata(reminder_id),
+        )
+
+    def already_sent(
+        self, team_id: str, user_id: str, reminder_id: int, *, since: datetime
+    ) -> bool:
+        """Whether the DM for this ledger entry is in the person's DM with the bot."""
+        client = self._clients(team_id)
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        cursor = None
+        while True:
+            page = client.conversations_history(
+                channel=channel,
+                oldest=f"{since.timestamp():.6f}",
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and payload.get("reminder_id") == reminder_id
+                ):
+                    return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+
     def tell_assignor(self, task: Task, text: str) -> None:
         self._clients(task.team_id).chat_postMessage(channel=task.assignor, text=text)
+
+
+METADATA_EVENT = "taskbot_reminder"
+
+
+def _metadata(reminder_id: int) -> dict[str, object]:
+    """Message metadata naming the ledger entry a DM delivers (read back by ``already_sent``)."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"reminder_id": reminder_id}}

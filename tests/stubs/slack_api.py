@@ -106,7 +106,7 @@ class SlackApiStub:
             self._opened: list[str] = []
             self._triggers_used: set[str] = set()
             self._triggers_expired: set[str] = set()
-            self._ts = itertools.count(1)
+            self._last_ts = 0
             self._view_ids = itertools.count(1)
 
     # --- directory --------------------------------------------------------------------------
@@ -298,7 +298,7 @@ class SlackApiStub:
         if channel.startswith("CNOTIN"):
             return {"ok": False, "error": "not_in_channel"}
         channel = self._channel(channel)
-        ts = f"{1700000000 + next(self._ts)}.000100"
+        ts = self._next_ts()
         message = {
             "type": "message",
             "ts": ts,
@@ -307,6 +307,8 @@ class SlackApiStub:
             "thread_ts": params.get("thread_ts"),
             "user": team.bot_user,
         }
+        if params.get("metadata"):
+            message["metadata"] = _json(params["metadata"])
         self._messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
@@ -326,7 +328,40 @@ class SlackApiStub:
         return {"ok": True, "channel": key[0], "ts": key[1]}
 
     def _m_chat_postEphemeral(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _next_ts(self) -> str:
+        """Slack's ts: the posting time in microseconds, unique per workspace."""
+        with self._lock:
+            self._last_ts = max(self._last_ts + 1, int(time.time() * 1_000_000))
+            return f"{self._last_ts // 1_000_000}.{self._last_ts % 1_000_000:06d}"
+
+    def _m_conversations_history(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, ``oldest`` exclusive, metadata only with ``include_all_metadata``,
+        paged by ``limit`` and ``cursor`` (an offset here; opaque to callers)."""
+        channel = str(params.get("channel") or "")
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [
+                copy.deepcopy(m)
+                for (c, ts), m in self._messages.items()
+                if c == channel and float(ts) > oldest and not m.get("thread_ts")
+            ]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page = found[start : start + limit]
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_chat_getPermalink(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = params.get("channel"), str(params.get("message_ts", ""))
@@ -461,8 +496,11 @@ class SlackApiStub:
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the caller hung up (or died)
+                    self.close_connection = True
 
         return Handler
 
