@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "delete": "`/task delete T-n` — delete a task (assignor)",
     "link": "`/task link @user <assignee-id>` — map a Slack user to the task system's id",
     "whoami": "`/task whoami` — how the task system knows you",
+    "settings": "`/task settings` — your working hours, reminders and daily digest",
 }
 ALIASES = {"create": "new", "ls": "list", "complete": "done", "rm": "delete", "?": "help"}
 

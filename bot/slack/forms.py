@@ -18,6 +18,7 @@ from bot.domain.models import (
     Due,
     TaskDraft,
 )
+from bot.domain.reminders import ReminderSettings, WorkingHours
 from bot.slack import ids
 
 Values = dict[str, dict[str, dict[str, Any]]]
@@ -32,6 +33,11 @@ _BLOCK_OF_FIELD = {
     "condition": ids.BLOCK_CONDITION,
     "channel": ids.BLOCK_CHANNEL,
     "comment": ids.BLOCK_COMMENT,
+    "start": ids.BLOCK_WORK_START,
+    "end": ids.BLOCK_WORK_END,
+    "days": ids.BLOCK_WORK_DAYS,
+    "reminders": ids.BLOCK_REMINDERS_ON,
+    "digest": ids.BLOCK_DIGEST_AT,
 }
 
 
@@ -116,3 +122,32 @@ def parse_reassign_form(values: Values) -> list[Assignee]:
     if not assignees:
         raise InvalidInput({"assignees": "Pick at least one person or group."})
     return assignees
+
+
+def _time(values: Values, block_id: str) -> time | None:
+    text = _element(values, block_id).get("selected_time")
+    return time.fromisoformat(text) if text else None
+
+
+def parse_settings_form(values: Values) -> ReminderSettings:
+    start, end = _time(values, ids.BLOCK_WORK_START), _time(values, ids.BLOCK_WORK_END)
+    picked = _element(values, ids.BLOCK_WORK_DAYS).get("selected_options") or []
+    days = frozenset(int(o["value"]) for o in picked)
+    on = (_element(values, ids.BLOCK_REMINDERS_ON).get("selected_option") or {}).get("value")
+    errors: dict[str, str] = {}
+    if start is None:
+        errors["start"] = "Pick the time your working day starts."
+    if end is None:
+        errors["end"] = "Pick the time your working day ends."
+    elif start is not None and end <= start:
+        errors["end"] = "The working day must end after it starts."
+    if not days:
+        errors["days"] = "Pick at least one working day."
+    if errors:
+        raise InvalidInput(errors)
+    assert start is not None and end is not None
+    return ReminderSettings(
+        hours=WorkingHours(start=start, end=end, days=days),
+        reminders_on=on != "off",
+        digest_at=_time(values, ids.BLOCK_DIGEST_AT),
+    )

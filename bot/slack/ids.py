@@ -36,6 +36,7 @@ CARD_ACTIONS: Final = (
 VIEW_CREATE: Final = "task_create"
 VIEW_COMMENT: Final = "task_comment_submit"
 VIEW_REASSIGN: Final = "task_reassign_submit"
+VIEW_SETTINGS: Final = "task_settings_submit"
 
 # Shortcuts (callback_id).
 SHORTCUT_FROM_MESSAGE: Final = "task_from_message"
@@ -54,6 +55,12 @@ BLOCK_DUE_TIME: Final = "due_time"
 BLOCK_CONDITION: Final = "condition"
 BLOCK_CHANNEL: Final = "channel"
 BLOCK_COMMENT: Final = "comment"
+# Inputs of the settings modal, named after the fields they set.
+BLOCK_WORK_START: Final = "start"
+BLOCK_WORK_END: Final = "end"
+BLOCK_WORK_DAYS: Final = "days"
+BLOCK_REMINDERS_ON: Final = "reminders"
+BLOCK_DIGEST_AT: Final = "digest"
 ELEMENT: Final = "value"
 
 # Blocks of a task card that tests and updates look for.

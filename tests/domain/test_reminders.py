@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from bot.domain import rules
 from bot.domain.models import Actor, Assignee, CompletionCondition, Due, PartState, TaskDraft
-from bot.domain.reminders import Recipient, WorkingHours, plan
+from bot.domain.reminders import (
+    Recipient,
+    ReminderKind,
+    ReminderSettings,
+    WorkingHours,
+    escalation,
+    next_digest,
+    plan,
+)
 
 CREATED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday
 LADDER = (timedelta(hours=24), timedelta(hours=1), timedelta(0), timedelta(days=-1))
@@ -130,3 +138,31 @@ def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never(
     reminders = plan(t, [person("UANA")], (timedelta(hours=2), timedelta(hours=1)), CREATED)
     assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 24, 9, tzinfo=UTC)
     assert plan(t, [person("UANA", enabled=False)], LADDER, CREATED) == []
+
+
+def test_digest_comes_at_the_local_time_on_working_days_across_dst() -> None:
+    settings = ReminderSettings(digest_at=time(8, 0))
+    friday_evening = datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
+    # Saturday and Sunday are skipped; Monday 30 March 08:00 in Berlin is summer time (UTC+2).
+    assert next_digest(settings, "Europe/Berlin", friday_evening) == datetime(
+        2026, 3, 30, 6, 0, tzinfo=UTC
+    )
+    thursday_morning = datetime(2026, 3, 26, 6, 0, tzinfo=UTC)  # 07:00 winter time in Berlin
+    assert next_digest(settings, "Europe/Berlin", thursday_morning) == datetime(
+        2026, 3, 26, 7, 0, tzinfo=UTC
+    )
+    assert next_digest(ReminderSettings(), "Europe/Berlin", friday_evening) is None
+
+
+def test_escalation_only_for_pending_parts_and_only_in_the_future() -> None:
+    due = Due(date=date(2026, 11, 23), time=time(12, 0), tz="UTC")
+    open_task = task(due, CompletionCondition.MUST_ALL, "UANA", "UBEN")
+    before = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    planned = escalation(open_task, timedelta(hours=24), before)
+    assert planned is not None
+    assert planned.user_id == open_task.assignor and planned.kind is ReminderKind.ESCALATE
+    assert planned.at == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert escalation(open_task, None, before) is None  # turned off
+    assert escalation(open_task, timedelta(hours=1), datetime(2026, 11, 24, tzinfo=UTC)) is None
+    done = rules.complete_task(open_task, Actor(team_id="T1", user_id="UBOSS"), before)
+    assert escalation(done, timedelta(hours=24), before) is None

@@ -18,7 +18,9 @@ from bot.slack.forms import (
     parse_comment_form,
     parse_create_form,
     parse_reassign_form,
+    parse_settings_form,
 )
+from tests.e2e.test_reminder_settings import settings_form
 
 STATE = json.loads(
     (Path(__file__).parents[1] / "fixtures/slack/views/create_task.state.json").read_text()
@@ -92,3 +94,19 @@ def test_fields_map_to_blocks() -> None:
     assert field_block_id("due") == ids.BLOCK_DUE_DATE
     assert field_block_id("assignees") == ids.BLOCK_ASSIGNEES
     assert field_block_id("whatever") == ids.BLOCK_TITLE
+
+
+def test_settings_form_reads_hours_days_reminders_and_digest() -> None:
+
+    parsed = parse_settings_form(
+        settings_form(start="08:00", end="16:30", days=[0, 2, 4], on=False, digest="07:45")
+    )
+    assert parsed.hours.start == time(8, 0) and parsed.hours.end == time(16, 30)
+    assert parsed.hours.days == frozenset({0, 2, 4})
+    assert parsed.reminders_on is False and parsed.digest_at == time(7, 45)
+    assert (
+        parse_settings_form(settings_form(start="08:00", end="16:30", days=[1])).digest_at is None
+    )
+    with pytest.raises(InvalidInput) as refused:
+        parse_settings_form(settings_form(start="10:00", end="10:00", days=[]))
+    assert set(refused.value.errors) == {"end", "days"}

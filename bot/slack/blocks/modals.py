@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     Block,
+    CheckboxesElement,
     ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
@@ -31,6 +32,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
+from bot.domain.reminders import ReminderSettings
 from bot.slack import ids
 from bot.slack.blocks.text import truncate
 from bot.slack.metadata import TaskRefContext
@@ -251,6 +253,69 @@ def reassign_modal(task: Task, *, groups: list[tuple[str, str]]) -> View:
         close="Cancel",
         private_metadata=TaskRefContext(handle=task.handle, version=task.version).dump(),
         blocks=blocks,
+    )
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_REMINDERS = {
+    True: Option(value="on", label="Remind me before and at due dates"),
+    False: Option(value="off", label="No deadline reminders"),
+}
+
+
+def settings_modal(current: ReminderSettings) -> View:
+    days = [Option(value=str(i), label=name) for i, name in enumerate(WEEKDAYS)]
+    chosen = [days[d] for d in sorted(current.hours.days)]
+    return View(
+        type="modal",
+        callback_id=ids.VIEW_SETTINGS,
+        title=_title("Reminder settings"),
+        submit="Save",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id=ids.BLOCK_REMINDERS_ON,
+                label="Deadline reminders",
+                element=RadioButtonsElement(
+                    action_id=ids.ELEMENT,
+                    options=list(_REMINDERS.values()),
+                    initial_option=_REMINDERS[current.reminders_on],
+                ),
+            ),
+            InputBlock(
+                block_id=ids.BLOCK_WORK_START,
+                label="My working day starts at",
+                element=TimePickerElement(
+                    action_id=ids.ELEMENT, initial_time=current.hours.start.strftime("%H:%M")
+                ),
+                hint="Reminders wait for your working hours, in your Slack time zone.",
+            ),
+            InputBlock(
+                block_id=ids.BLOCK_WORK_END,
+                label="and ends at",
+                element=TimePickerElement(
+                    action_id=ids.ELEMENT, initial_time=current.hours.end.strftime("%H:%M")
+                ),
+                hint="A task due on a date without a time is due at this hour.",
+            ),
+            InputBlock(
+                block_id=ids.BLOCK_WORK_DAYS,
+                label="on",
+                element=CheckboxesElement(
+                    action_id=ids.ELEMENT, options=days, initial_options=chosen or None
+                ),
+            ),
+            InputBlock(
+                block_id=ids.BLOCK_DIGEST_AT,
+                label="Daily digest of my open tasks at",
+                optional=True,
+                element=TimePickerElement(
+                    action_id=ids.ELEMENT,
+                    initial_time=current.digest_at.strftime("%H:%M") if current.digest_at else None,
+                ),
+                hint="On working days. Leave empty for no digest.",
+            ),
+        ],
     )
 
 

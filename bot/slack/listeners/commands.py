@@ -24,7 +24,7 @@ from bot.domain.models import (
 from bot.slack import ids
 from bot.slack.background import Payload
 from bot.slack.blocks.card import task_card
-from bot.slack.blocks.modals import create_task_modal
+from bot.slack.blocks.modals import create_task_modal, settings_modal
 from bot.slack.blocks.task_list import task_list
 from bot.slack.command_text import (
     SUBCOMMANDS,
@@ -61,6 +61,10 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         if parsed.name == "new":
             ack()
             open_create_modal(deps, client, command, title=parsed.rest)
+            return
+        if parsed.name == "settings":
+            ack()
+            open_settings_modal(deps, client, command)
             return
         ack()
         deps.background.submit(JOB_COMMAND, {"command": command})
@@ -118,6 +122,20 @@ def open_create_modal(
             ),
         ),
         action="open create modal",
+    )
+
+
+def open_settings_modal(deps: SlackDeps, client: WebClient, body: dict[str, Any]) -> None:
+    """The person's reminder settings, read from taskbot's own store (quick, within the
+    trigger's 3 seconds)."""
+    actor = Actor(team_id=body["team_id"], user_id=body["user_id"])
+    reply = Reply(client=client, user_id=actor.user_id)
+    reply.attempt(
+        lambda: client.views_open(
+            trigger_id=body["trigger_id"],
+            view=settings_modal(deps.service.reminder_settings(actor)),
+        ),
+        action="open settings modal",
     )
 
 

@@ -16,9 +16,10 @@ from slack_sdk.errors import SlackApiError
 from bot.domain import rules
 from bot.domain.errors import Conflict, InvalidInput
 from bot.domain.models import Actor, Assignee, Attachment, AttachmentKind, TaskDraft
+from bot.domain.reminders import ReminderSettings
 from bot.slack import ids
 from bot.slack.background import Payload
-from bot.slack.blocks.modals import create_task_modal, message_view
+from bot.slack.blocks.modals import WEEKDAYS, create_task_modal, message_view
 from bot.slack.deps import Job, SlackDeps
 from bot.slack.errors import field_errors, person_message
 from bot.slack.forms import (
@@ -26,6 +27,7 @@ from bot.slack.forms import (
     parse_comment_form,
     parse_create_form,
     parse_reassign_form,
+    parse_settings_form,
 )
 from bot.slack.listeners.commands import _group_options
 from bot.slack.metadata import CreateContext, TaskRefContext
@@ -35,6 +37,7 @@ from bot.slack.reply import Reply
 CREATE_FIELDS = ("title", "description", "assignees", "due", "condition", "channel")
 COMMENT_FIELDS = ("comment",)
 REASSIGN_FIELDS = ("assignees",)
+SETTINGS_FIELDS = ("start", "end", "days", "reminders", "digest")
 
 
 def _errors(error: InvalidInput, fields: tuple[str, ...]) -> dict[str, str]:
@@ -115,6 +118,19 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             },
         )
 
+    def on_settings_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            settings = parse_settings_form(view["state"]["values"])
+        except InvalidInput as error:
+            ack(response_action="errors", errors=_errors(error, SETTINGS_FIELDS))
+            return
+        ack()
+        actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
+        deps.background.submit(
+            JOB_SETTINGS, {**_who(actor), "settings": settings.model_dump(mode="json")}
+        )
+
+    registrar.view(ids.VIEW_SETTINGS, on_settings_submit)
     registrar.view(ids.VIEW_CREATE, on_create_submit)
     registrar.view(ids.VIEW_COMMENT, on_comment_submit)
     registrar.view(ids.VIEW_REASSIGN, on_reassign_submit)
@@ -179,8 +195,39 @@ def _create(deps: SlackDeps, payload: Payload) -> None:
         Reply(client=client, user_id=actor.user_id).send(outcome)
 
 
+def _save_settings(deps: SlackDeps, payload: Payload) -> None:
+    actor = _actor(payload)
+    reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
+    settings = ReminderSettings.model_validate(payload["settings"])
+
+    def save() -> None:
+        saved = deps.service.save_reminder_settings(actor, settings)
+        reply.send(f":gear: Saved. {describe_settings(saved)}")
+
+    reply.attempt(save, action="save settings")
+
+
+def describe_settings(settings: ReminderSettings) -> str:
+    hours = settings.hours
+    days = ", ".join(WEEKDAYS[d][:3] for d in sorted(hours.days))
+    reminders = "Deadline reminders are on" if settings.reminders_on else "Deadline reminders off"
+    digest = (
+        f"daily digest at {settings.digest_at:%H:%M}" if settings.digest_at else "no daily digest"
+    )
+    return (
+        f"{reminders}, during {hours.start:%H:%M}–{hours.end:%H:%M} on {days} "
+        f"(your Slack time zone); {digest}."
+    )
+
+
 JOB_CREATE, JOB_COMMENT, JOB_REASSIGN = "create", "comment", "reassign"
-JOBS: dict[str, Job] = {JOB_CREATE: _create, JOB_COMMENT: _comment, JOB_REASSIGN: _reassign}
+JOB_SETTINGS = "save-settings"
+JOBS: dict[str, Job] = {
+    JOB_CREATE: _create,
+    JOB_COMMENT: _comment,
+    JOB_REASSIGN: _reassign,
+    JOB_SETTINGS: _save_settings,
+}
 
 
 def _with_permalink(client: WebClient, draft: TaskDraft, context: CreateContext) -> TaskDraft:
