@@ -21,6 +21,7 @@ from bot.reminders.sweep import ReminderSweep
 from bot.service.ports import Clock, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.tasks import TaskService
+from bot.service.user_links import UserLinks
 from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.background import Background, ThreadBackground
 from bot.slack.clients import make_client
@@ -36,6 +37,7 @@ from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
+from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
 
 
@@ -123,8 +125,17 @@ def build_app(
         settings=SqlAlchemyUserSettings(sessions),
         escalate_after=settings.REMINDER_ESCALATE_AFTER,
     )
+    links = UserLinks(
+        SqlAlchemyUserMap(sessions), backend, directory, clock, admins=settings.TASKBOT_ADMINS
+    )
     service = TaskService(
-        backend, notifier, directory, clock, admins=settings.TASKBOT_ADMINS, reminders=planner
+        backend,
+        notifier,
+        directory,
+        clock,
+        admins=settings.TASKBOT_ADMINS,
+        reminders=planner,
+        links=links,
     )
     sweep = ReminderSweep(
         ledger,

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import FrameType
 
 from bot.config import Settings, SettingsError, load_settings
@@ -32,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.add_argument("--no-scheduler", action="store_true", help="run without the scheduler")
     commands.add_parser("scheduler", help="the scheduler alone")
+    users = commands.add_parser("users", help="bulk links of Slack users to task-system ids")
+    actions = users.add_subparsers(dest="action", required=True)
+    load = actions.add_parser("import", help="links from a CSV: team, slack, backend, assignee_id")
+    load.add_argument("file", help="CSV file (UTF-8); slack is a user id, group id or email")
+    load.add_argument("--partial", action="store_true", help="write the good rows of a bad file")
+    actions.add_parser("export", help="every link as CSV on standard output")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply migrations")
     return top
@@ -58,7 +65,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.LOG_LEVEL)
     if args.command == "scheduler":
         return _scheduler(settings)
+    if args.command == "users":
+        return _users(settings, args.action, getattr(args, "file", None), args.__dict__)
     return _run(settings, args.host, args.port, with_scheduler=not args.no_scheduler)
+
+
+def _users(settings: Settings, action: str, path: str | None, options: dict[str, object]) -> int:
+    from pathlib import Path
+    from typing import get_args
+
+    from bot.backends import build_backend
+    from bot.config import BackendName
+    from bot.domain.errors import DomainError
+    from bot.domain.models import BackendCapabilities
+    from bot.service.link_import import LinkImport, decode, export
+    from bot.slack.clients import make_client
+    from bot.slack.directory import SlackDirectory
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.migrate import upgrade_engine
+    from storage.user_map import SqlAlchemyUserMap
+
+    engine = make_engine(settings.DATABASE_URL)
+    upgrade_engine(engine)
+    sessions = make_sessionmaker(engine)
+    store = SqlAlchemyUserMap(sessions)
+    try:
+        if action == "export":
+            sys.stdout.write(export(store.list_all()))
+            return 0
+        backend = build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
+
+        def capabilities(name: str) -> BackendCapabilities | None:
+            if name == backend.name:
+                return backend.capabilities
+            return BackendCapabilities() if name in get_args(BackendName) else None
+
+        token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+        directory = SlackDirectory(lambda team: make_client(token, settings.SLACK_API_URL))
+        assert path is not None
+        try:
+            text = decode(Path(path).read_bytes())
+            report = LinkImport(store, directory, _utc_now, capabilities).run(
+                text, partial=bool(options.get("partial"))
+            )
+        except OSError as exc:
+            print(f"can't read {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_SETTINGS
+        except DomainError as exc:
+            print(exc.message, file=sys.stderr)
+            return EXIT_SETTINGS
+        for line, why in report.problems:
+            print(f"line {line}: {why}", file=sys.stderr)
+        if report.problems and not report.written:
+            print(
+                f"nothing written: {len(report.problems)} bad row(s); fix them, or "
+                "use --partial to write the good rows",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"linked {report.written} row(s)")
+        return 1 if report.problems else 0
+    finally:
+        engine.dispose()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _database_url() -> str:

@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.errors import InvalidInput
+from bot.domain.links import LinkHow, UserLink
+from bot.domain.models import AssigneeKind
 from storage.tables import UserMapRow
-
-
-@dataclass(frozen=True)
-class Mapping:
-    team_id: str
-    backend: str
-    slack_id: str
-    kind: str  # "user" | "group"
-    assignee_id: str
-    how: str  # "email" | "self" | "admin" | "import"
-    set_by: str | None
-    set_at: datetime
 
 
 class SqlAlchemyUserMap:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def get(self, team_id: str, backend: str, slack_id: str) -> Mapping | None:
+    def get(self, team_id: str, backend: str, slack_id: str) -> UserLink | None:
         with self._sessions() as session:
             row = session.get(UserMapRow, (team_id, backend, slack_id))
             return _mapping(row) if row else None
 
     def by_assignee(
-        self, team_id: str, backend: str, kind: str, assignee_id: str
-    ) -> Mapping | None:
+        self, team_id: str, backend: str, kind: AssigneeKind, assignee_id: str
+    ) -> UserLink | None:
         statement = select(UserMapRow).where(
             UserMapRow.team_id == team_id,
             UserMapRow.backend == backend,
@@ -46,40 +33,48 @@ class SqlAlchemyUserMap:
             row = session.scalars(statement).one_or_none()
             return _mapping(row) if row else None
 
-    def set(self, mapping: Mapping, *, force: bool = False) -> None:
+    def set(self, mapping: UserLink, *, force: bool = False) -> None:
         """One assignee id per backend per workspace: a second Slack id is refused unless forced."""
+        self.set_all([mapping], force=force)
+
+    def set_all(self, mappings: list[UserLink], *, force: bool = False) -> None:
+        """All of them or (on any refusal) none."""
         with self._sessions.begin() as session:
-            taken = session.scalars(
-                select(UserMapRow).where(
-                    UserMapRow.team_id == mapping.team_id,
-                    UserMapRow.backend == mapping.backend,
-                    UserMapRow.kind == mapping.kind,
-                    UserMapRow.assignee_id == mapping.assignee_id,
-                    UserMapRow.slack_id != mapping.slack_id,
-                )
-            ).one_or_none()
-            if taken is not None:
-                if not force:
-                    raise InvalidInput(
-                        {
-                            "assignee": f"{mapping.assignee_id} is already linked to "
-                            f"{taken.slack_id}; an admin can move it."
-                        }
-                    )
-                session.delete(taken)
-                session.flush()
-            session.merge(
-                UserMapRow(
-                    team_id=mapping.team_id,
-                    backend=mapping.backend,
-                    slack_id=mapping.slack_id,
-                    kind=mapping.kind,
-                    assignee_id=mapping.assignee_id,
-                    how=mapping.how,
-                    set_by=mapping.set_by,
-                    set_at=mapping.set_at,
-                )
+            for mapping in mappings:
+                self._set(session, mapping, force=force)
+
+    def _set(self, session: Session, mapping: UserLink, *, force: bool) -> None:
+        taken = session.scalars(
+            select(UserMapRow).where(
+                UserMapRow.team_id == mapping.team_id,
+                UserMapRow.backend == mapping.backend,
+                UserMapRow.kind == mapping.kind,
+                UserMapRow.assignee_id == mapping.assignee_id,
+                UserMapRow.slack_id != mapping.slack_id,
             )
+        ).one_or_none()
+        if taken is not None:
+            if not force:
+                raise InvalidInput(
+                    {
+                        "assignee": f"{mapping.assignee_id} is already linked to "
+                        f"{taken.slack_id}; an admin can move it."
+                    }
+                )
+            session.delete(taken)
+            session.flush()
+        session.merge(
+            UserMapRow(
+                team_id=mapping.team_id,
+                backend=mapping.backend,
+                slack_id=mapping.slack_id,
+                kind=mapping.kind,
+                assignee_id=mapping.assignee_id,
+                how=mapping.how,
+                set_by=mapping.set_by,
+                set_at=mapping.set_at,
+            )
+        )
 
     def remove(self, team_id: str, backend: str, slack_id: str) -> bool:
         with self._sessions.begin() as session:
@@ -92,7 +87,15 @@ class SqlAlchemyUserMap:
             )
             return bool(getattr(result, "rowcount", 0))
 
-    def list(self, team_id: str, backend: str) -> list[Mapping]:
+    def list_all(self) -> list[UserLink]:
+        """Every link of every workspace (``taskbot users export``)."""
+        statement = select(UserMapRow).order_by(
+            UserMapRow.team_id, UserMapRow.backend, UserMapRow.slack_id
+        )
+        with self._sessions() as session:
+            return [_mapping(row) for row in session.scalars(statement)]
+
+    def list(self, team_id: str, backend: str) -> list[UserLink]:
         statement = (
             select(UserMapRow)
             .where(UserMapRow.team_id == team_id, UserMapRow.backend == backend)
@@ -102,14 +105,14 @@ class SqlAlchemyUserMap:
             return [_mapping(row) for row in session.scalars(statement)]
 
 
-def _mapping(row: UserMapRow) -> Mapping:
-    return Mapping(
+def _mapping(row: UserMapRow) -> UserLink:
+    return UserLink(
         team_id=row.team_id,
         backend=row.backend,
         slack_id=row.slack_id,
-        kind=row.kind,
+        kind=AssigneeKind(row.kind),
         assignee_id=row.assignee_id,
-        how=row.how,
+        how=LinkHow(row.how),
         set_by=row.set_by,
         set_at=row.set_at,
     )

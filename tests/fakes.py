@@ -134,12 +134,16 @@ def _matches(task: Task, query: TaskQuery) -> bool:
 class FakeNotifier:
     def __init__(self) -> None:
         self.events: list[TaskEvent] = []
+        self.told: list[tuple[str, str, str]] = []
         self.fail = False
 
     def notify(self, events: Sequence[TaskEvent]) -> None:
         if self.fail:
             raise RuntimeError("Slack is down")
         self.events.extend(events)
+
+    def tell(self, team_id: str, user_id: str, text: str) -> None:
+        self.told.append((team_id, user_id, text))
 
     def kinds(self) -> list[str]:
         return [e.kind.value for e in self.events]
@@ -170,6 +174,12 @@ class FakeDirectory:
 
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
         return frozenset(g for (t, g), m in self.groups.items() if t == team_id and user_id in m)
+
+    def find_by_email(self, team_id: str, email: str) -> str | None:
+        for (team, user), person in self.people.items():
+            if team == team_id and person.email and person.email.lower() == email.lower():
+                return user
+        return None
 
 
 class FakeClock:

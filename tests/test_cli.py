@@ -121,3 +121,67 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.fixture
+def users_env(tmp_path: Path, clean_env: dict[str, str], stub: SlackApiStub) -> dict[str, str]:
+    stub.add_user("T1", "U2", email="ben@example.com")
+    stub.add_group("T1", "S1", "ops", ["U1", "U2"])
+    return {
+        **clean_env,
+        "SLACK_BOT_TOKEN": "xoxb-cli-test",
+        "SLACK_SIGNING_SECRET": "cli-secret",
+        "SLACK_API_URL": stub.url,
+        "DATABASE_URL": "sqlite:///links.db",
+    }
+
+
+def test_users_import_writes_nothing_from_a_bad_file_unless_partial(
+    tmp_path: Path, users_env: dict[str, str]
+) -> None:
+    (tmp_path / "links.csv").write_text(
+        "team,slack,backend,assignee_id\n"
+        "T1,U1,paymo,101\n"
+        "T1,ben@example.com,paymo,102\n"
+        "T1,S1,paymo,9\n"
+        "T1,nobody@example.com,paymo,103\n"
+        "T1,U1,nosuch,104\n"
+        "T1,UNKNOWN,paymo,105\n"
+        "T1,U2,paymo,101\n"
+    )
+    refused = run(["users", "import", "links.csv"], tmp_path, users_env)
+    assert refused.returncode == 1, refused.stderr
+    assert "line 5: no Slack user with the email nobody@example.com" in refused.stderr
+    assert "line 6: unknown backend 'nosuch'" in refused.stderr
+    assert "line 7: I can't find the Slack user <@UNKNOWN>" in refused.stderr
+    assert "line 8: 101 is also on line 2" in refused.stderr
+    assert "nothing written" in refused.stderr
+    exported = run(["users", "export"], tmp_path, users_env)
+    assert exported.returncode == 0 and exported.stdout.strip().count("\n") == 0  # header only
+
+    partial = run(["users", "import", "links.csv", "--partial"], tmp_path, users_env)
+    assert partial.returncode == 1 and "linked 3 row(s)" in partial.stdout
+    lines = run(["users", "export"], tmp_path, users_env).stdout.splitlines()
+    assert lines[0].startswith("team,slack,backend,assignee_id")
+    assert {tuple(line.split(",")[:5]) for line in lines[1:]} == {
+        ("T1", "U1", "paymo", "101", "user"),
+        ("T1", "U2", "paymo", "102", "user"),
+        ("T1", "S1", "paymo", "9", "group"),
+    }
+
+
+def test_users_import_explains_files_it_cannot_read(
+    tmp_path: Path, users_env: dict[str, str]
+) -> None:
+    (tmp_path / "latin1.csv").write_bytes(
+        "team,slack,backend,assignee_id\nT1,José,paymo,1\n".encode("latin-1")
+    )
+    (tmp_path / "columns.csv").write_text("team,slack\nT1,U1\n")
+    for name, expected in (
+        ("latin1.csv", "not UTF-8"),
+        ("columns.csv", "Missing column(s): backend, assignee_id"),
+        ("absent.csv", "can't read absent.csv"),
+    ):
+        result = run(["users", "import", name], tmp_path, users_env)
+        assert result.returncode == 2 and expected in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

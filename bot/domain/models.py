@@ -100,6 +100,7 @@ class CommentEvent(StrEnum):
     REOPENED = "reopened"
     EDITED = "edited"
     CLAIMED = "claimed"
+    EXPANDED = "expanded"  # a user group assigned as its members (the backend has no groups)
 
 
 class Comment(_Frozen):
@@ -297,6 +298,12 @@ class BackendCapabilities(_Frozen):
     delete: bool = True
     complete: bool = True
     due_time: bool = True
+    # People are named by the backend's own ids, so assignees need links (the user map).
+    user_map: bool = False
+    # ``find_user_by_email`` works: links are made and confirmed by email.
+    directory: bool = False
+    assignee_id_pattern: str | None = None  # a regex the backend's assignee ids match
+    assignee_id_example: str | None = None  # shown when an id does not match
 
 
 class ListView(StrEnum):

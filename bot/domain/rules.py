@@ -7,7 +7,7 @@ Imports only the domain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
@@ -183,6 +183,7 @@ def _system(actor: Actor, event: CommentEvent, now: datetime, *subjects: str) ->
         CommentEvent.REOPENED: "reopened the task",
         CommentEvent.EDITED: "edited {}",
         CommentEvent.CLAIMED: "is on it",
+        CommentEvent.EXPANDED: "assigned a group as its members, as this task system has none: {}",
     }[event].format(", ".join(subjects))
     return Comment(
         author=actor.user_id, text=text, created_at=now, event=event, subjects=tuple(subjects)
@@ -425,3 +426,11 @@ def add_comment(task: Task, actor: Actor, text: str, now: datetime) -> tuple[Tas
 def delete(task: Task, actor: Actor, now: datetime) -> Task:
     ensure_can_manage(task, actor, "delete it")
     return task.model_copy(update={"deleted": True, "updated_at": now, "version": task.version + 1})
+
+
+def note_expansion(task: Task, actor: Actor, groups: Sequence[str], now: datetime) -> Task:
+    """Record on the task that these user groups were assigned as their members."""
+    if not groups:
+        return task
+    mentions = [f"<!subteam^{g}>" for g in groups]
+    return _changed(task, actor, now, [_system(actor, CommentEvent.EXPANDED, now, *mentions)])

@@ -14,7 +14,9 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.events import TaskEvent
+from bot.domain.links import UserLink
 from bot.domain.models import (
+    AssigneeKind,
     BackendCapabilities,
     CardRef,
     Task,
@@ -70,6 +72,10 @@ class Notifier(Protocol):
 
     def notify(self, events: Sequence[TaskEvent]) -> None: ...
 
+    def tell(self, team_id: str, user_id: str, text: str) -> None:
+        """A DM to one person (e.g. how to link their account)."""
+        ...
+
 
 class Person(BaseModel):
     """What the service needs to know about a Slack user."""
@@ -92,6 +98,8 @@ class Directory(Protocol):
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]: ...
 
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]: ...
+
+    def find_by_email(self, team_id: str, email: str) -> str | None: ...
 
 
 class TaskCards(Protocol):
@@ -116,6 +124,26 @@ class ReminderLedger(Protocol):
     def replace_digest(self, team_id: str, user_id: str, item: PlannedReminder | None) -> None: ...
 
     def pending_handles(self, team_id: str, user_id: str) -> list[str]: ...
+
+
+class UserMapStore(Protocol):
+    """Links of Slack people to backend assignee ids (``storage.user_map``)."""
+
+    def get(self, team_id: str, backend: str, slack_id: str) -> UserLink | None: ...
+
+    def by_assignee(
+        self, team_id: str, backend: str, kind: AssigneeKind, assignee_id: str
+    ) -> UserLink | None: ...
+
+    def set(self, mapping: UserLink, *, force: bool = False) -> None: ...
+
+    def set_all(self, mappings: list[UserLink], *, force: bool = False) -> None: ...
+
+    def remove(self, team_id: str, backend: str, slack_id: str) -> bool: ...
+
+    def list_all(self) -> list[UserLink]: ...
+
+    def list(self, team_id: str, backend: str) -> list[UserLink]: ...
 
 
 class UserSettingsStore(Protocol):

@@ -34,6 +34,7 @@ from bot.domain.models import (
 from bot.domain.reminders import ReminderSettings
 from bot.service.ports import Clock, Directory, Notifier, TaskBackend
 from bot.service.reminders import ReminderPlanner
+from bot.service.user_links import Prepared, UserLinks, mention
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,11 @@ class TaskService:
         *,
         admins: frozenset[str] = frozenset(),
         reminders: ReminderPlanner | None = None,
+        links: UserLinks | None = None,
     ) -> None:
         self._backend = backend
         self._reminders = reminders
+        self.links = links
         self._notifier = notifier
         self._directory = directory
         self._clock = clock
@@ -106,9 +109,13 @@ class TaskService:
             raise NotPermitted("You can only create tasks as yourself, in your own workspace.")
         now = self._clock()
         rules.validate_draft(draft, now)
+        prepared = self._prepare(actor, draft.assignees)
+        draft = draft.model_copy(update={"assignees": prepared.assignees})
         self._check_capabilities(draft)
-        self._check_assignees(draft.team_id, draft.assignees)
         task = self._backend.create(draft, now)
+        if prepared.expanded_groups:
+            noted = rules.note_expansion(task, actor, prepared.expanded_groups, now)
+            task = self._backend.save(noted, expected_version=task.version)
         self._replan(task)
         self._notify(
             [
@@ -119,6 +126,35 @@ class TaskService:
             ]
         )
         return task
+
+    def _prepare(self, actor: Actor, assignees: Sequence[Assignee]) -> Prepared:
+        """Known people only; groups expanded where the backend has none; everyone linked.
+
+        Unlinked people are named in the refusal (remove them to save for the others) and each
+        is told by DM how to link."""
+        self._check_assignees(actor.team_id, assignees)
+        if self.links is None:
+            return Prepared(assignees=tuple(assignees))
+        prepared = self.links.prepare(actor.team_id, assignees)
+        if prepared.unlinked:
+            for person in prepared.unlinked:
+                if person.kind is AssigneeKind.USER:
+                    try:
+                        self._notifier.tell(
+                            actor.team_id, person.id, self.links.how_to_link(person)
+                        )
+                    except Exception:  # the refusal below still tells the assignor
+                        log.warning("could not DM %s how to link", person.id)
+            names = ", ".join(mention(a) for a in prepared.unlinked)
+            raise InvalidInput(
+                {
+                    "assignees": f"{names} {'is' if len(prepared.unlinked) == 1 else 'are'} not "
+                    f"linked to {self.links.backend_name} yet (I've told them how). Remove them "
+                    "to save the task for the others, or an admin can link them with "
+                    "`/task link @user <id>`."
+                }
+            )
+        return prepared
 
     def _check_capabilities(self, draft: TaskDraft) -> None:
         caps = self.capabilities
@@ -240,12 +276,19 @@ class TaskService:
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
     ) -> Task:
-        self._check_assignees(actor.team_id, assignees)
+        prepared = self._prepare(actor, assignees)
         return self._change(
             actor,
             handle,
             expected_version,
-            lambda t, who: self._capable(rules.assign(t, who, assignees, self._clock())),
+            lambda t, who: self._capable(
+                rules.note_expansion(
+                    rules.assign(t, who, prepared.assignees, self._clock()),
+                    who,
+                    prepared.expanded_groups,
+                    self._clock(),
+                )
+            ),
         )
 
     def unassign(
@@ -269,12 +312,19 @@ class TaskService:
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
     ) -> Task:
-        self._check_assignees(actor.team_id, assignees)
+        prepared = self._prepare(actor, assignees)
         return self._change(
             actor,
             handle,
             expected_version,
-            lambda t, who: self._capable(rules.reassign(t, who, assignees, self._clock())),
+            lambda t, who: self._capable(
+                rules.note_expansion(
+                    rules.reassign(t, who, prepared.assignees, self._clock()),
+                    who,
+                    prepared.expanded_groups,
+                    self._clock(),
+                )
+            ),
         )
 
     def _capable(self, task: Task) -> Task:

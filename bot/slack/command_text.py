@@ -36,7 +36,9 @@ SUBCOMMANDS: dict[str, str] = {
     "unassign": "`/task unassign T-n @user` — remove assignees (assignor)",
     "comment": "`/task comment T-n <text>` — comment on a task",
     "delete": "`/task delete T-n` — delete a task (assignor)",
-    "link": "`/task link @user <assignee-id>` — map a Slack user to the task system's id",
+    "link": "`/task link <your-id>` or `/task link @user|@group <id> [--force]` — link to the "
+    "task system's id (others and groups: admins)",
+    "unlink": "`/task unlink @user|@group` — remove a link (admins)",
     "whoami": "`/task whoami` — how the task system knows you",
     "settings": "`/task settings` — your working hours, reminders and daily digest",
 }

@@ -60,6 +60,18 @@ class SlackDirectory:
             self._people[key] = person
         return person
 
+    def find_by_email(self, team_id: str, email: str) -> str | None:
+        """The Slack user id with this email (``users.lookupByEmail``), or None."""
+        try:
+            user = self._clients(team_id).users_lookupByEmail(email=email)["user"]
+        except SlackApiError as exc:
+            if exc.response.get("error") == "users_not_found":
+                return None
+            raise BackendUnavailable(
+                f"Slack couldn't look up {email} ({exc.response.get('error')})."
+            ) from exc
+        return str(user["id"])
+
     def groups(self, team_id: str) -> dict[str, tuple[str, frozenset[str]]]:
         """Group id → (handle, members); empty where the plan or scopes have no user groups."""
         with self._lock:

@@ -55,6 +55,9 @@ class SlackNotifier:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
+    def tell(self, team_id: str, user_id: str, text: str) -> None:
+        self._clients(team_id).chat_postMessage(channel=user_id, text=text)
+
     def notify(self, events: Sequence[TaskEvent]) -> None:
         if not events:
             return

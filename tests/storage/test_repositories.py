@@ -12,12 +12,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.errors import InvalidInput
-from bot.domain.models import CardKind, CardRef
+from bot.domain.links import LinkHow, UserLink
+from bot.domain.models import AssigneeKind, CardKind, CardRef
 from bot.domain.reminders import PlannedReminder
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.tables import Base
 from storage.task_cards import SqlAlchemyTaskCards
-from storage.user_map import Mapping, SqlAlchemyUserMap
+from storage.user_map import SqlAlchemyUserMap
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -109,8 +110,17 @@ def test_task_cards_per_task_and_workspace(sessions: sessionmaker[Session]) -> N
     assert [c.message_ts for c in cards.for_task("T1", "a")] == ["1.2"]
 
 
-def mapping(slack_id: str, assignee_id: str, team: str = "T1") -> Mapping:
-    return Mapping(team, "struct_pim", slack_id, "user", assignee_id, "admin", "UADMIN", NOW)
+def mapping(slack_id: str, assignee_id: str, team: str = "T1") -> UserLink:
+    return UserLink(
+        team_id=team,
+        backend="struct_pim",
+        slack_id=slack_id,
+        kind=AssigneeKind.USER,
+        assignee_id=assignee_id,
+        how=LinkHow.ADMIN,
+        set_by="UADMIN",
+        set_at=NOW,
+    )
 
 
 def test_user_map_refuses_two_slack_users_for_one_assignee(sessions: sessionmaker[Session]) -> None:
@@ -121,7 +131,7 @@ def test_user_map_refuses_two_slack_users_for_one_assignee(sessions: sessionmake
     assert users.get("T1", "struct_pim", "UBEN") is None
     users.set(mapping("UBEN", "a-1"), force=True)
     assert users.get("T1", "struct_pim", "UANA") is None
-    assert users.by_assignee("T1", "struct_pim", "user", "a-1").slack_id == "UBEN"  # type: ignore[union-attr]
+    assert users.by_assignee("T1", "struct_pim", AssigneeKind.USER, "a-1").slack_id == "UBEN"  # type: ignore[union-attr]
     users.set(mapping("UANA", "a-1", team="T2"))  # another workspace is another map
     assert [m.slack_id for m in users.list("T2", "struct_pim")] == ["UANA"]
     assert users.remove("T1", "struct_pim", "UBEN") is True

@@ -14,7 +14,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.models import AttachmentKind, BackendCapabilities, CardKind, Task
+from bot.domain.models import (
+    AttachmentKind,
+    BackendCapabilities,
+    CardKind,
+    CommentEvent,
+    Task,
+)
 from bot.slack import ids
 from bot.slack.blocks.buttons import card_buttons
 from bot.slack.blocks.text import (
@@ -77,6 +83,9 @@ def _context_line(task: Task) -> str:
     comments = sum(1 for c in task.comments if not c.system)
     if comments:
         bits.append(f"{comments} comment{'s' if comments != 1 else ''}")
+    expanded = [s for c in task.comments if c.event is CommentEvent.EXPANDED for s in c.subjects]
+    if expanded:
+        bits.append(f"assigned as members of {', '.join(dict.fromkeys(expanded))}")
     for attachment in task.attachments[:5]:
         if attachment.kind is AttachmentKind.SLACK_MESSAGE and attachment.url:
             bits.append(f"<{attachment.url}|{attachment.title or 'Slack message'}>")

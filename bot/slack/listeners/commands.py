@@ -12,6 +12,7 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot.domain.errors import InvalidInput
+from bot.domain.links import LinkHow, UserLink
 from bot.domain.models import (
     Actor,
     Assignee,
@@ -21,6 +22,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
+from bot.service.user_links import mention
 from bot.slack import ids
 from bot.slack.background import Payload
 from bot.slack.blocks.card import task_card
@@ -200,8 +202,8 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
     elif cmd.name == "delete":
         task = service.delete(actor, cmd.handle or "")
         reply.send(f":wastebasket: Deleted *{task.handle}* {task.title}.")
-    elif cmd.name in ("link", "whoami"):
-        reply.send(_user_map_answer(cmd, actor))
+    elif cmd.name in ("link", "unlink", "whoami"):
+        reply.send(_user_map(deps, actor, cmd))
     else:  # parse() only returns known names; this keeps the table and the code honest
         reply.send(_unknown(f"`/task {cmd.name}` isn't available yet."))
 
@@ -228,13 +230,49 @@ def _who(task: Task) -> str:
     return ", ".join(names) if names else "no assignees"
 
 
-def _user_map_answer(cmd: Command, actor: Actor) -> str:
-    if cmd.name == "whoami":
+def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
+    links = deps.service.links
+    if links is None or not links.needed:
         return (
-            f"On the embedded task store you are <@{actor.user_id}>: tasks are assigned to your "
-            "Slack id directly, so there is nothing to link."
+            f"On the embedded task store you are <@{actor.user_id}>: tasks are assigned to "
+            "Slack ids directly, so there is nothing to link."
         )
-    return (
-        "The embedded task store uses Slack ids directly, so no link is needed. "
-        f"Links map people to an external task system's ids. {SUBCOMMANDS['link']}"
-    )
+    name = links.backend_name
+    if cmd.name == "whoami":
+        found = links.whoami(actor)
+        if found is None:
+            return (
+                f"You are not linked to {name} yet. "
+                + links.how_to_link(Assignee.user(actor.user_id)).split(": ", 1)[-1]
+            )
+        return (
+            f"In {name} you are `{found.assignee_id}` (linked {_HOW[found.how]} "
+            f"on {found.set_at:%Y-%m-%d})."
+        )
+    target = cmd.mentions[0] if cmd.mentions else None
+    words = [w for w in cmd.rest.split() if not w.startswith("<")]
+    if cmd.name == "unlink":
+        if target is None or words:
+            raise InvalidInput({"unlink": f"Usage: {SUBCOMMANDS['unlink']}"})
+        removed = links.unlink(actor, target)
+        who = mention(target)
+        return f":link: {who} is no longer linked." if removed else f"{who} had no link."
+    force = "--force" in words
+    words = [w for w in words if w != "--force"]
+    if len(words) != 1 or len(cmd.mentions) > 1:
+        raise InvalidInput({"link": f"Usage: {SUBCOMMANDS['link']}"})
+    made = links.link(actor, target, words[0], force=force)
+    who = "You are" if target is None else f"{mention(made_assignee(made))} is"
+    return f":link: {who} now `{made.assignee_id}` in {name}."
+
+
+_HOW = {
+    LinkHow.EMAIL: "by email",
+    LinkHow.SELF: "by yourself",
+    LinkHow.ADMIN: "by an admin",
+    LinkHow.IMPORT: "by import",
+}
+
+
+def made_assignee(link: UserLink) -> Assignee:
+    return Assignee(kind=link.kind, id=link.slack_id)

@@ -1,0 +1,199 @@
+"""The user map as people use it: who is who in the configured task system.
+
+Assigning someone who has no link yet first tries their Slack email in the backend's directory
+(exactly one match, never a guess); whoever is still unlinked is named in the refusal and told by
+DM how to link. People link themselves when the backend can confirm the id is theirs by email;
+otherwise, and for anyone else or a group, only admins (Slack admins or owners, and
+``TASKBOT_ADMINS``) may. Lookups are cached for one call at most, so a change shows at once.
+Imports the domain and the service ports only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
+from bot.domain.links import LinkHow, UserLink, check_assignee_id
+from bot.domain.models import Actor, Assignee, AssigneeKind
+from bot.service.ports import Clock, Directory, TaskBackend, UserMapStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Assignees ready for the backend: groups expanded where it has none, all linked."""
+
+    assignees: tuple[Assignee, ...]
+    expanded_groups: tuple[str, ...] = ()
+    unlinked: tuple[Assignee, ...] = field(default=())
+
+
+def mention(assignee: Assignee) -> str:
+    if assignee.kind is AssigneeKind.GROUP:
+        return f"<!subteam^{assignee.id}>"
+    return f"<@{assignee.id}>"
+
+
+class UserLinks:
+    def __init__(
+        self,
+        store: UserMapStore,
+        backend: TaskBackend,
+        directory: Directory,
+        clock: Clock,
+        *,
+        admins: frozenset[str] = frozenset(),
+    ) -> None:
+        self._store = store
+        self._backend = backend
+        self._directory = directory
+        self._clock = clock
+        self._admins = admins
+
+    @property
+    def needed(self) -> bool:
+        return self._backend.capabilities.user_map
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    def whoami(self, actor: Actor) -> UserLink | None:
+        return self.whoami_of(actor.team_id, actor.user_id)
+
+    def whoami_of(self, team_id: str, slack_id: str) -> UserLink | None:
+        return self._store.get(team_id, self._backend.name, slack_id)
+
+    def prepare(self, team_id: str, assignees: Sequence[Assignee]) -> Prepared:
+        """Expand groups the backend can't hold; link people by email where possible."""
+        caps = self._backend.capabilities
+        result: list[Assignee] = []
+        expanded: list[str] = []
+        for assignee in assignees:
+            if assignee.kind is AssigneeKind.GROUP and not caps.groups:
+                members = sorted(self._directory.group_members(team_id, assignee.id))
+                result.extend(Assignee.user(m) for m in members)
+                expanded.append(assignee.id)
+            else:
+                result.append(assignee)
+        unique = tuple(dict.fromkeys(result))
+        unlinked = tuple(a for a in unique if self.needed and not self._linked(team_id, a))
+        return Prepared(assignees=unique, expanded_groups=tuple(expanded), unlinked=unlinked)
+
+    def _linked(self, team_id: str, assignee: Assignee) -> bool:
+        if self._store.get(team_id, self._backend.name, assignee.id) is not None:
+            return True
+        return assignee.kind is AssigneeKind.USER and self._link_by_email(team_id, assignee.id)
+
+    def _link_by_email(self, team_id: str, user_id: str) -> bool:
+        if not self._backend.capabilities.directory:
+            return False
+        try:
+            email = self._directory.person(team_id, user_id).email
+            found = self._backend.find_user_by_email(team_id, email) if email else None
+        except DomainError as exc:  # the directory is down: treat as not linked, say why in log
+            log.warning("email lookup failed team=%s user=%s: %s", team_id, user_id, exc)
+            return False
+        if found is None:
+            return False
+        try:
+            self._store.set(self._link(team_id, Assignee.user(user_id), found, LinkHow.EMAIL))
+        except InvalidInput:  # that id is someone else's already: never guess
+            return False
+        return True
+
+    def how_to_link(self, assignee: Assignee) -> str:
+        name = self._backend.name
+        if assignee.kind is AssigneeKind.GROUP:
+            return (
+                f"{mention(assignee)} has no link to a {name} group yet: an admin can add it with "
+                f"`/task link {mention(assignee)} <group-id>`."
+            )
+        self_link = (
+            "link yourself with `/task link <your-id>` (it must belong to your email there), "
+            if self._backend.capabilities.directory
+            else ""
+        )
+        return (
+            f"You were just assigned a task, but I don't know who you are in {name}: "
+            f"{self_link}or ask an admin to run `/task link @you <your-id>`."
+        )
+
+    def is_admin(self, actor: Actor) -> bool:
+        if actor.user_id in self._admins:
+            return True
+        try:
+            return self._directory.person(actor.team_id, actor.user_id).is_admin
+        except NotFound:
+            return False
+
+    def link(
+        self, actor: Actor, target: Assignee | None, assignee_id: str, *, force: bool = False
+    ) -> UserLink:
+        """Link ``target`` (None: the actor) to ``assignee_id`` in the configured backend."""
+        if not self.needed:
+            raise InvalidInput(
+                {"assignee": f"The {self._backend.name} task store uses Slack ids: no link needed."}
+            )
+        who = target or Assignee.user(actor.user_id)
+        value = check_assignee_id(self._backend.capabilities, assignee_id)
+        admin = self.is_admin(actor)
+        if who.id != actor.user_id or who.kind is AssigneeKind.GROUP:
+            if not admin:
+                raise NotPermitted("Only workspace admins can link someone else or a group.")
+            how = LinkHow.ADMIN
+        elif admin:
+            how = LinkHow.ADMIN
+        else:
+            self._confirm_own(actor, value)
+            how = LinkHow.SELF
+        if force and not admin:
+            raise NotPermitted("Only workspace admins can move a link from someone else.")
+        if who.kind is AssigneeKind.USER:
+            self._directory.person(actor.team_id, who.id)  # NotFound for an unknown Slack id
+        else:
+            self._directory.group_members(actor.team_id, who.id)
+        made = self._link(actor.team_id, who, value, how, set_by=actor.user_id)
+        self._store.set(made, force=force)
+        return made
+
+    def _confirm_own(self, actor: Actor, assignee_id: str) -> None:
+        if not self._backend.capabilities.directory:
+            raise NotPermitted(
+                f"{self._backend.name} can't confirm that id is yours, so an admin has to link "
+                f"you: ask them to run `/task link <@{actor.user_id}> {assignee_id}`."
+            )
+        email = self._directory.person(actor.team_id, actor.user_id).email
+        found = self._backend.find_user_by_email(actor.team_id, email) if email else None
+        if found != assignee_id:
+            raise NotPermitted(
+                f"{assignee_id} doesn't belong to your Slack email ({email or 'none'}) in "
+                f"{self._backend.name}; an admin can link it if it is yours."
+            )
+
+    def unlink(self, actor: Actor, target: Assignee) -> bool:
+        if not self.is_admin(actor):
+            raise NotPermitted("Only workspace admins can remove a link.")
+        return self._store.remove(actor.team_id, self._backend.name, target.id)
+
+    def _link(
+        self,
+        team_id: str,
+        who: Assignee,
+        assignee_id: str,
+        how: LinkHow,
+        set_by: str | None = None,
+    ) -> UserLink:
+        return UserLink(
+            team_id=team_id,
+            backend=self._backend.name,
+            slack_id=who.id,
+            kind=who.kind,
+            assignee_id=assignee_id,
+            how=how,
+            set_by=set_by,
+            set_at=self._clock(),
+        )
