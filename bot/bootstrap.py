@@ -18,8 +18,9 @@ from bot.backends import build_backend
 from bot.config import Settings
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
-from bot.service.ports import Clock, TaskBackend
+from bot.service.ports import Clock, Mirroring, TaskBackend
 from bot.service.reminders import ReminderPlanner
+from bot.service.sync import BackendSync
 from bot.service.tasks import TaskService
 from bot.service.user_links import UserLinks
 from bot.slack.app import SlackApp, build_slack_app
@@ -55,6 +56,7 @@ class TaskbotApp:
     slack: SlackApp
     deps: SlackDeps
     sweep: ReminderSweep
+    sync: BackendSync | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
@@ -74,8 +76,11 @@ class TaskbotApp:
         return routes
 
     def jobs(self) -> list[Job]:
-        """What the scheduler runs: the reminder sweep (backend sync comes with its issue)."""
-        return [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
+        """What the scheduler runs: the reminder sweep, and the backend sync where it mirrors."""
+        jobs = [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
+        if self.sync is not None:
+            jobs.append(Job("backend-sync", self.sync.run_once, self.settings.BACKEND_SYNC_SECONDS))
+        return jobs
 
     def close(self) -> None:
         """Finish acknowledged Slack work, then release the database."""
@@ -175,6 +180,9 @@ def build_app(
         slack=slack,
         deps=deps,
         sweep=sweep,
+        sync=BackendSync(backend, notifier, clock, planner)
+        if isinstance(backend, Mirroring)
+        else None,
     )
     app.closers.append(homes.close)
     return app

@@ -44,11 +44,12 @@ class SqlAlchemyTaskStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def create(self, draft: TaskDraft, now: datetime) -> Task:
+    def create(self, draft: TaskDraft, now: datetime, *, task_id: str | None = None) -> Task:
+        """A new task numbered in its workspace; ``task_id`` when another system gave it."""
         with self._sessions.begin() as session:
             number = _next_number(session, draft.team_id)
             task = rules.new_task(
-                draft, task_id=uuid.uuid4().hex, handle=format_handle(number), now=now
+                draft, task_id=task_id or uuid.uuid4().hex, handle=format_handle(number), now=now
             )
             row = TaskRow(id=task.id, team_id=task.team_id, number=number)
             _write(row, task)
@@ -89,6 +90,15 @@ class SqlAlchemyTaskStore:
                 raise Conflict(
                     f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
                 )
+
+    def mirrored(self, prefix: str) -> list[tuple[str, str, str]]:
+        """(team, handle, id) of live tasks whose id starts with ``prefix``: the tasks taskbot
+        mirrors from another system, for its sync."""
+        statement = select(TaskRow.team_id, TaskRow.number, TaskRow.id).where(
+            TaskRow.id.startswith(prefix, autoescape=True), TaskRow.deleted_at.is_(None)
+        )
+        with self._sessions() as session:
+            return [(t, format_handle(n), i) for t, n, i in session.execute(statement)]
 
     def list(self, query: TaskQuery) -> list[Task]:
         statement = (

@@ -33,8 +33,16 @@ def test_socket_mode_needs_no_signing_secret() -> None:
 
 
 def test_unavailable_backend_and_bad_values_are_one_line_each() -> None:
+    lines = problems(**BASE, TASK_BACKEND="struct_pim")
+    assert lines == ["TASK_BACKEND=struct_pim is not available yet; use one of: local, paymo"]
     lines = problems(**BASE, TASK_BACKEND="paymo")
-    assert lines == ["TASK_BACKEND=paymo is not available yet; use one of: local"]
+    assert lines == [
+        "PAYMO_API_KEY is required for TASK_BACKEND=paymo (My Account)",
+        "PAYMO_PROJECT_ID or PAYMO_TASKLIST_ID is required for TASK_BACKEND=paymo "
+        "(where new tasks go)",
+    ]
+    settings = load_settings(**BASE, TASK_BACKEND="paymo", PAYMO_API_KEY="k", PAYMO_TASKLIST_ID="9")
+    assert settings.PAYMO_TASKLIST_ID == 9
     lines = problems(**BASE, REMINDER_SWEEP_SECONDS="0", REMINDER_OFFSETS="1x")
     assert [line.split(":")[0] for line in lines] == ["REMINDER_OFFSETS", "REMINDER_SWEEP_SECONDS"]
     lines = problems(**BASE, TASK_BACKEND="jira")

@@ -22,7 +22,25 @@ def _local(sessions: sessionmaker[Session], settings: object | None) -> TaskBack
     return LocalBackend(sessions)
 
 
-FACTORIES: dict[str, Factory] = {"local": _local}
+def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+    from bot.backends import paymo
+    from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.user_map import SqlAlchemyUserMap
+
+    key = getattr(settings, "PAYMO_API_KEY", None)
+    return paymo.PaymoBackend(
+        paymo.client(
+            str(getattr(settings, "PAYMO_API_URL", paymo.DEFAULT_URL)),
+            key.get_secret_value() if key is not None else "",
+        ),
+        SqlAlchemyTaskStore(sessions),
+        SqlAlchemyUserMap(sessions),
+        project_id=getattr(settings, "PAYMO_PROJECT_ID", None),
+        tasklist_id=getattr(settings, "PAYMO_TASKLIST_ID", None),
+    )
+
+
+FACTORIES: dict[str, Factory] = {"local": _local, "paymo": _paymo}
 
 
 def build_backend(

@@ -304,6 +304,7 @@ class BackendCapabilities(_Frozen):
     directory: bool = False
     assignee_id_pattern: str | None = None  # a regex the backend's assignee ids match
     assignee_id_example: str | None = None  # shown when an id does not match
+    delete_warning: str | None = None  # what else deleting a task removes there
 
 
 class ListView(StrEnum):

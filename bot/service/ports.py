@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -62,6 +62,16 @@ class TaskBackend(Protocol):
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
         """The backend's assignee id for an email, if its directory knows exactly one."""
         ...
+
+
+@runtime_checkable
+class Mirroring(Protocol):
+    """A backend whose tasks also live in taskbot's store and can change in the system's own UI.
+
+    ``pull`` stores and returns (before, after) for every task changed there since taskbot last
+    wrote it; a change made in Slack meanwhile is never overwritten."""
+
+    def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
 
 
 class Notifier(Protocol):

@@ -200,6 +200,13 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
         task, _ = service.comment(actor, cmd.handle or "", cmd.rest)
         reply.send(f":speech_balloon: Commented on *{task.handle}* {task.title}.")
     elif cmd.name == "delete":
+        warning = service.capabilities.delete_warning
+        if warning and cmd.rest.strip().lower() != "confirm":
+            reply.send(
+                f":warning: {warning} To delete *{cmd.handle}* anyway: "
+                f"`/task delete {cmd.handle} confirm`."
+            )
+            return
         task = service.delete(actor, cmd.handle or "")
         reply.send(f":wastebasket: Deleted *{task.handle}* {task.title}.")
     elif cmd.name in ("link", "unlink", "whoami"):

@@ -1,0 +1,243 @@
+"""Paymo backend contract tests against the Paymo simulator (a real local HTTP server)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.backends import paymo
+from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
+from bot.domain.links import LinkHow, UserLink
+from bot.domain.models import (
+    Actor,
+    Assignee,
+    AssigneeKind,
+    CompletionCondition,
+    Due,
+    TaskDraft,
+    TaskEdit,
+)
+from bot.service.tasks import TaskService
+from storage.local_tasks import SqlAlchemyTaskStore
+from storage.user_map import SqlAlchemyUserMap
+from tests.fakes import FakeClock, FakeDirectory, FakeNotifier
+from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
+
+TEAM, BOSS, ANA, BEN = "T1", "UBOSS", "UANA", "UBEN"
+ANA_ID, BEN_ID = 241185, 241186
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "paymo"
+
+
+@pytest.fixture
+def sim() -> Iterator[PaymoSimulator]:
+    with paymo_simulator("paymo-key") as simulator:
+        simulator.add_user(ANA_ID, "Ana@Example.com")
+        simulator.add_user(BEN_ID, "ben@example.com")
+        yield simulator
+
+
+def make_backend(
+    sim: PaymoSimulator, sessions: sessionmaker[Session], key: str = "paymo-key", **options: object
+) -> paymo.PaymoBackend:
+    links = SqlAlchemyUserMap(sessions)
+    for slack, paymo_id in ((ANA, ANA_ID), (BEN, BEN_ID)):
+        links.set(
+            UserLink(
+                team_id=TEAM,
+                backend="paymo",
+                slack_id=slack,
+                kind=AssigneeKind.USER,
+                assignee_id=str(paymo_id),
+                how=LinkHow.ADMIN,
+                set_at=NOW,
+            )
+        )
+    api = paymo.client(sim.url, key, backoff=0.01, **options)
+    return paymo.PaymoBackend(api, SqlAlchemyTaskStore(sessions), links, project_id=7001)
+
+
+@pytest.fixture
+def backend(sim: PaymoSimulator, sessions: sessionmaker[Session]) -> paymo.PaymoBackend:
+    return make_backend(sim, sessions)
+
+
+def service(backend: paymo.PaymoBackend) -> TaskService:
+    directory = FakeDirectory()
+    for user in (BOSS, ANA, BEN):
+        directory.add_person(TEAM, user, tz="UTC")
+    return TaskService(backend, FakeNotifier(), directory, FakeClock(NOW))
+
+
+def draft(condition: CompletionCondition = CompletionCondition.MUST_ALL) -> TaskDraft:
+    return TaskDraft(
+        team_id=TEAM,
+        assignor=BOSS,
+        title="Quarterly report",
+        description="numbers",
+        due=Due(date=date(2026, 11, 30), tz="UTC"),
+        condition=condition,
+        assignees=(Assignee.user(ANA), Assignee.user(BEN)),
+    )
+
+
+def test_create_sends_the_documented_fields_and_mirrors_the_task(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    task = backend.create(draft(), NOW)
+    (call,) = sim.calls("POST", "/api/tasks")
+    assert call.body == {
+        "name": "Quarterly report",
+        "description": "numbers",
+        "users": [ANA_ID, BEN_ID],
+        "due_date": "2026-11-30",
+        "project_id": 7001,
+    }
+    (remote,) = sim.tasks.values()
+    assert task.id == f"paymo-{remote['id']}" and task.handle == "T-1"
+    assert backend.get(TEAM, "T-1").title == "Quarterly report"
+
+
+def test_must_all_completes_in_paymo_only_when_everyone_is_done(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    tasks = service(backend)
+    tasks.create_task(Actor(team_id=TEAM, user_id=BOSS), draft())
+    (remote,) = sim.tasks.values()
+    tasks.complete_part(Actor(team_id=TEAM, user_id=ANA), "T-1")
+    assert remote["complete"] is False and not sim.calls("PUT")  # nothing Paymo holds changed
+    tasks.complete_part(Actor(team_id=TEAM, user_id=BEN), "T-1")
+    assert remote["complete"] is True
+    tasks.undo_part(Actor(team_id=TEAM, user_id=BEN), "T-1")
+    assert remote["complete"] is False
+    assert [c.body for c in sim.calls("PUT")] == [{"complete": True}, {"complete": False}]
+
+
+def test_any_one_completes_at_the_first_done(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    tasks = service(backend)
+    tasks.create_task(Actor(team_id=TEAM, user_id=BOSS), draft(CompletionCondition.ANY_ONE))
+    tasks.complete_part(Actor(team_id=TEAM, user_id=BEN), "T-1")
+    (remote,) = sim.tasks.values()
+    assert remote["complete"] is True
+
+
+def test_reassign_edit_and_delete_drive_paymo(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    tasks = service(backend)
+    boss = Actor(team_id=TEAM, user_id=BOSS)
+    tasks.create_task(boss, draft())
+    tasks.reassign(boss, "T-1", [Assignee.user(BEN)])
+    tasks.edit(boss, "T-1", TaskEdit(title="Yearly report"))
+    (remote,) = sim.tasks.values()
+    assert remote["users"] == [BEN_ID] and remote["name"] == "Yearly report"
+    assert [a["user_id"] for a in sim.assignments.values()] == [BEN_ID]
+    tasks.delete(boss, "T-1")
+    assert sim.tasks == {}
+    with pytest.raises(NotFound):
+        backend.get(TEAM, "T-1")
+
+
+def test_users_by_email_match_exactly_one_active_user(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    assert backend.find_user_by_email(TEAM, "ana@example.COM") == str(ANA_ID)
+    assert backend.find_user_by_email(TEAM, "nobody@example.com") is None
+    sim.add_user(5, "twin@example.com")
+    sim.add_user(6, "twin@example.com")
+    sim.add_user(7, "gone@example.com", active=False)
+    assert backend.find_user_by_email(TEAM, "twin@example.com") is None  # never guessed
+    assert backend.find_user_by_email(TEAM, "gone@example.com") is None
+
+
+def test_a_bad_key_is_explained_and_nothing_is_stored(
+    sim: PaymoSimulator, sessions: sessionmaker[Session]
+) -> None:
+    backend = make_backend(sim, sessions, key="wrong")
+    with pytest.raises(BackendUnavailable, match="PAYMO_API_KEY"):
+        backend.create(draft(), NOW)
+    assert sim.tasks == {}
+    with pytest.raises(NotFound):
+        backend.get(TEAM, "T-1")
+
+
+def test_server_errors_retry_only_idempotent_calls(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    sim.fail_next("POST", 500)
+    with pytest.raises(BackendUnavailable, match="HTTP 500"):
+        backend.create(draft(), NOW)
+    assert len(sim.calls("POST")) == 1 and sim.tasks == {}  # a POST is never repeated
+    with pytest.raises(NotFound):
+        backend.get(TEAM, "T-1")
+    sim.fail_next("GET", 502)
+    assert backend.find_user_by_email(TEAM, "ben@example.com") == str(BEN_ID)
+    assert len(sim.calls("GET", "/api/users")) == 2
+
+
+def test_rate_limits_are_honoured(sim: PaymoSimulator, backend: paymo.PaymoBackend) -> None:
+    sim.rate_limit_next("GET", retry_after=1)
+    started = time.monotonic()
+    assert backend.find_user_by_email(TEAM, "ben@example.com") == str(BEN_ID)
+    assert time.monotonic() - started >= 1.0
+    sim.limit, sim.decay = 1, 1  # no requests left after each one: wait out the window
+    started = time.monotonic()
+    backend.find_user_by_email(TEAM, "ben@example.com")
+    backend.find_user_by_email(TEAM, "ben@example.com")
+    assert time.monotonic() - started >= 0.9
+
+
+def test_malformed_answers_and_missing_tasks_are_reported(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    sim.malformed_next("POST")
+    with pytest.raises(BackendUnavailable, match="isn't JSON"):
+        backend.create(draft(), NOW)
+    with pytest.raises(InvalidInput, match="not linked to Paymo"):
+        backend.create(draft().model_copy(update={"assignees": (Assignee.user("UNEW"),)}), NOW)
+
+
+def test_pull_brings_changes_made_in_paymo_and_keeps_slacks(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    tasks = service(backend)
+    boss = Actor(team_id=TEAM, user_id=BOSS)
+    tasks.create_task(boss, draft())
+    tasks.edit(boss, "T-1", TaskEdit(title="Edited in Slack"))
+    assert backend.pull(NOW) == []  # Slack's change is what Paymo has: nothing to bring back
+    (remote_id,) = sim.tasks
+    sim.edit_task(remote_id, name="Edited in Paymo", due_date="2026-12-04")
+    ((before, after),) = backend.pull(NOW + timedelta(minutes=1))
+    assert before.title == "Edited in Slack" and after.title == "Edited in Paymo"
+    assert after.due is not None and after.due.date == date(2026, 12, 4)
+    sim.edit_task(remote_id, complete=True)
+    ((_, completed),) = backend.pull(NOW + timedelta(minutes=2))
+    assert completed.is_completed and backend.get(TEAM, "T-1").is_completed
+    del sim.tasks[remote_id]  # deleted in Paymo
+    ((_, deleted),) = backend.pull(NOW + timedelta(minutes=3))
+    assert deleted.deleted
+    with pytest.raises(NotFound):
+        backend.get(TEAM, "T-1")
+
+
+def test_recorded_seed_examples_have_the_simulators_shape(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    backend.create(draft(), NOW)
+    answer = backend._api.json(
+        backend._api.request("GET", "userstasks", params={"where": f"user_id={ANA_ID}"})
+    )
+    for name in ("userstasks_list.seed004.json", "userstasks_get.seed004.json"):
+        recorded = json.loads((FIXTURES / name).read_text())
+        assert set(recorded) == set(answer) == {"userstasks"}
+        assert set(recorded["userstasks"][0]) == set(answer["userstasks"][0])
+    with pytest.raises(InvalidInput, match="where condition"):
+        backend._api.request("GET", "userstasks")

@@ -1,0 +1,110 @@
+"""The Slack flows against the Paymo simulator (TASK_BACKEND=paymo), people linked by email.
+
+The same flows as test_flows/test_surfaces run here with Paymo behind taskbot, plus what only a
+task system with its own UI and directory has: links, and changes made in Paymo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bot.slack import ids
+from tests.e2e import test_flows, test_surfaces
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, EVE, TEAM, Taskbot
+from tests.e2e.test_flows import card_in, create, text_of
+from tests.e2e.test_user_map import answer
+from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
+
+PAYMO_IDS = {ANA: 241185, BEN: 241186, CARL: 241187, BOSS: 241100, ADMIN: 241101}
+
+
+@pytest.fixture
+def paymo() -> Iterator[PaymoSimulator]:
+    with paymo_simulator("paymo-key") as simulator:
+        for user, number in PAYMO_IDS.items():
+            simulator.add_user(number, f"{user.lower()}@example.com")  # the stub's emails
+        yield simulator
+
+
+@pytest.fixture
+def taskbot(make_taskbot: Callable[..., Taskbot], paymo: PaymoSimulator) -> Taskbot:
+    return make_taskbot(
+        TASK_BACKEND="paymo",
+        PAYMO_API_URL=paymo.url,
+        PAYMO_API_KEY="paymo-key",
+        PAYMO_PROJECT_ID=7001,
+    )
+
+
+def remote(paymo: PaymoSimulator) -> dict[str, Any]:
+    (task,) = paymo.tasks.values()
+    return task
+
+
+def test_must_all_completes_the_paymo_task_when_everyone_is_done(
+    taskbot: Taskbot, paymo: PaymoSimulator
+) -> None:
+    test_flows.test_must_all_needs_every_assignee(taskbot)
+    task = remote(paymo)
+    assert task["complete"] is True and sorted(task["users"]) == [241185, 241186]
+
+
+def test_any_one(taskbot: Taskbot, paymo: PaymoSimulator) -> None:
+    test_flows.test_any_one_completes_at_the_first_done(taskbot)
+    assert remote(paymo)["complete"] is True
+
+
+def test_comment(taskbot: Taskbot) -> None:
+    test_flows.test_comment_goes_to_the_cards_thread(taskbot)
+
+
+def test_reassign(taskbot: Taskbot, paymo: PaymoSimulator) -> None:
+    test_surfaces.test_reassign_through_the_modal(taskbot)
+    assert remote(paymo)["users"] == [241186]
+
+
+def test_non_participant_is_refused(taskbot: Taskbot) -> None:
+    test_flows.test_non_participant_is_refused_and_nothing_changes(taskbot)
+
+
+def test_people_without_a_paymo_account_are_told_and_an_admin_links_them(
+    taskbot: Taskbot, paymo: PaymoSimulator
+) -> None:
+    refused = answer(taskbot, f"add Audit <@{ANA}|ana> <@{EVE}|eve>", BOSS, "c")
+    assert f"<@{EVE}> is not linked to paymo" in refused and paymo.tasks == {}
+    assert any("/task link" in m["text"] for m in taskbot.slack.messages("D" + EVE[1:]))
+    assert "Only workspace admins" in answer(taskbot, f"link <@{EVE}|eve> 241199", ANA, "l1")
+    assert "not an id this task system uses" in answer(
+        taskbot, f"link <@{EVE}|eve> eve", ADMIN, "l2"
+    )
+    paymo.add_user(241199, "eve.smith@example.org")
+    assert "is now `241199`" in answer(taskbot, f"link <@{EVE}|eve> 241199", ADMIN, "l3")
+    assert "Created *T-1*" in answer(taskbot, f"add Audit <@{ANA}|ana> <@{EVE}|eve>", BOSS, "c2")
+    assert sorted(remote(paymo)["users"]) == [241185, 241199]
+    whoami = answer(taskbot, "whoami", ANA, "w")
+    assert "`241185`" in whoami and "by email" in whoami
+
+
+def test_a_change_made_in_paymo_updates_the_cards(taskbot: Taskbot, paymo: PaymoSimulator) -> None:
+    create(taskbot, f"Order chairs <@{ANA}|ana>")
+    card = card_in(taskbot.slack, CHANNEL)
+    paymo.edit_task(remote(paymo)["id"], name="Order desks", complete=True)
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 1
+    taskbot.slack.wait_for("chat.update")
+    updated = taskbot.slack.message(CHANNEL, card["ts"])
+    assert "Order desks" in text_of(updated) and ids.ACTION_DONE not in text_of(updated)
+    assert taskbot.app.backend.get(TEAM, "T-1").is_completed
+    assert taskbot.app.sync.run_once() == 0
+
+
+def test_delete_warns_that_paymo_deletes_time_entries(
+    taskbot: Taskbot, paymo: PaymoSimulator
+) -> None:
+    create(taskbot, f"Order chairs <@{ANA}|ana>")
+    warned = answer(taskbot, "delete T-1", BOSS, "d1")
+    assert "time entries" in warned and "/task delete T-1 confirm" in warned
+    assert len(paymo.tasks) == 1
+    assert "Deleted *T-1*" in answer(taskbot, "delete T-1 confirm", BOSS, "d2")
+    assert paymo.tasks == {}
