@@ -32,6 +32,7 @@ from bot.slack.home import HomeRefresher
 from bot.slack.jobs import runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
+from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
@@ -57,6 +58,7 @@ class TaskbotApp:
     deps: SlackDeps
     sweep: ReminderSweep
     sync: BackendSync | None = None
+    hook_trigger: SyncTrigger | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
@@ -73,6 +75,11 @@ class TaskbotApp:
         routes: dict[tuple[str, str], WSGIApp] = {("GET", "/healthz"): health_app(self.health)}
         if slack:
             routes[("POST", "/slack/events")] = self.slack.wsgi()
+        secret = self.settings.PAYMO_WEBHOOK_SECRET
+        if self.hook_trigger is not None and secret is not None:
+            routes[("POST", "/hooks/paymo")] = paymo_hook_app(
+                secret.get_secret_value(), self.hook_trigger.pull
+            )
         return routes
 
     def jobs(self) -> list[Job]:
@@ -185,4 +192,7 @@ def build_app(
         else None,
     )
     app.closers.append(homes.close)
+    if app.sync is not None and settings.TASK_BACKEND == "paymo" and settings.PAYMO_WEBHOOK_SECRET:
+        app.hook_trigger = SyncTrigger(app.sync.run_once)
+        app.closers.append(app.hook_trigger.close)
     return app

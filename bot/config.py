@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     PAYMO_API_KEY: SecretStr | None = None
     PAYMO_PROJECT_ID: int | None = None
     PAYMO_TASKLIST_ID: int | None = None
+    PAYMO_WEBHOOK_SECRET: SecretStr | None = None
     WORK_PROCESS: bool = True
 
     @field_validator("REMINDER_OFFSETS", mode="before")

@@ -5,9 +5,13 @@ task system with its own UI and directory has: links, and changes made in Paymo.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.slack import ids
@@ -108,3 +112,36 @@ def test_delete_warns_that_paymo_deletes_time_entries(
     assert len(paymo.tasks) == 1
     assert "Deleted *T-1*" in answer(taskbot, "delete T-1 confirm", BOSS, "d2")
     assert paymo.tasks == {}
+
+
+def test_a_signed_paymo_webhook_updates_the_cards_at_once(
+    make_taskbot: Callable[..., Taskbot], paymo: PaymoSimulator
+) -> None:
+    taskbot = make_taskbot(
+        TASK_BACKEND="paymo",
+        PAYMO_API_URL=paymo.url,
+        PAYMO_API_KEY="paymo-key",
+        PAYMO_PROJECT_ID=7001,
+        PAYMO_WEBHOOK_SECRET="hook-secret",
+    )
+    create(taskbot, f"Order chairs <@{ANA}|ana>")
+    card = card_in(taskbot.slack, CHANNEL)
+    task = remote(paymo)
+    paymo.edit_task(task["id"], name="Order sofas")
+    body = json.dumps({**task, "name": "Order sofas"}).encode()
+    url = f"http://127.0.0.1:{taskbot.server.port}/hooks/paymo"
+    forged = httpx.post(url, content=body, headers={"X-Paymo-Signature": "sha1=00"})
+    assert forged.status_code == 401
+    signature = hmac.new(b"hook-secret", body, hashlib.sha1).hexdigest()
+    accepted = httpx.post(
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Paymo-Signature": f"sha1={signature}",
+            "X-Paymo-Event": "model.update.Task",
+        },
+    )
+    assert accepted.status_code == 200
+    taskbot.slack.wait_for("chat.update")
+    assert "Order sofas" in text_of(taskbot.slack.message(CHANNEL, card["ts"]))
