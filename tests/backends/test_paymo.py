@@ -201,7 +201,7 @@ def test_malformed_answers_and_missing_tasks_are_reported(
     sim.malformed_next("POST")
     with pytest.raises(BackendUnavailable, match="isn't JSON"):
         backend.create(draft(), NOW)
-    with pytest.raises(InvalidInput, match="not linked to Paymo"):
+    with pytest.raises(InvalidInput, match="not linked to paymo"):
         backend.create(draft().model_copy(update={"assignees": (Assignee.user("UNEW"),)}), NOW)
 
 

@@ -1,0 +1,199 @@
+"""What every external task system's backend shares: tasks mirrored in taskbot's own store.
+
+The task systems lack some of DESIGN.md's rules (per-assignee parts, MUST_ALL, handles, the Slack
+assignor, sometimes groups or comments), so taskbot keeps each task's full domain record in its
+store (``storage.local_tasks``, id ``<prefix><external id>``) and drives the system to the same end
+state. A subclass says how to create, change, delete and fetch in its system; this class keeps the
+order that never stores what the system refused, and the two-way sync (``pull``). Imports the
+domain and ``storage`` only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain import rules
+from bot.domain.errors import Conflict, InvalidInput, NotFound
+from bot.domain.models import (
+    Actor,
+    Assignee,
+    AssigneeKind,
+    BackendCapabilities,
+    Due,
+    Task,
+    TaskDraft,
+    TaskQuery,
+)
+from storage.local_tasks import SqlAlchemyTaskStore
+from storage.user_map import SqlAlchemyUserMap
+
+log = logging.getLogger(__name__)
+
+Row = tuple[str, str, str]  # team, handle, task id
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """The fields a task system holds that taskbot keeps in step with."""
+
+    title: str
+    description: str
+    due: Due | None
+    complete: bool
+
+
+class MirroredBackend(ABC):
+    name: str
+    capabilities: BackendCapabilities
+    prefix: str
+    batch_size = 100
+
+    def __init__(self, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap) -> None:
+        self._store = store
+        self._links = links
+
+    # --- what a task system does --------------------------------------------------------------
+
+    @abstractmethod
+    def _push_new(self, draft: TaskDraft) -> str:
+        """Create the task there; its id."""
+
+    @abstractmethod
+    def _push_change(self, before: Task, after: Task) -> None:
+        """Bring the system's copy from ``before`` to ``after``."""
+
+    @abstractmethod
+    def _push_delete(self, external_id: str) -> None: ...
+
+    @abstractmethod
+    def _fetch(self, external_ids: Sequence[str], tasks: Sequence[Task]) -> dict[str, RemoteState]:
+        """The current state of these tasks there; missing ones were deleted there."""
+
+    # --- the TaskBackend port ------------------------------------------------------------------
+
+    def create(self, draft: TaskDraft, now: datetime) -> Task:
+        external = self._push_new(draft)
+        try:
+            return self._store.create(draft, now, task_id=f"{self.prefix}{external}")
+        except Exception:  # keep the systems in step: undo it there, then report
+            try:
+                self._push_delete(external)
+            except Exception:
+                log.exception(
+                    "%s task %s is orphaned: taskbot could not store it", self.name, external
+                )
+            raise
+
+    def get(self, team_id: str, handle: str) -> Task:
+        return self._store.get(team_id, handle)
+
+    def save(self, task: Task, expected_version: int) -> Task:
+        """Drive the system to the task's state, then store it; nothing stored it refused."""
+        current = self._store.get(task.team_id, task.handle)
+        if current.version != expected_version:
+            raise Conflict(f"{task.handle} changed since you last saw it.", current=current)
+        self._push_change(current, task)
+        return self._store.save(task, expected_version)
+
+    def delete(self, team_id: str, handle: str, expected_version: int) -> None:
+        task = self._store.get(team_id, handle)
+        if task.version != expected_version:
+            raise Conflict(f"{handle} changed since you last saw it.", current=task)
+        try:
+            self._push_delete(self.external_id(task))
+        except NotFound:
+            pass  # already gone there: forget it here too
+        self._store.delete(team_id, handle, expected_version, datetime.now().astimezone())
+
+    def list(self, query: TaskQuery) -> builtins.list[Task]:
+        return self._store.list(query)
+
+    # --- two-way sync ----------------------------------------------------------------------
+
+    def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]:
+        """Changes made in the system's own UI: (before, after) pairs, already stored.
+
+        A field counts as changed there when it differs from what taskbot last wrote, so a change
+        made in Slack (written there first) is never undone by an older copy. A task gone there
+        is marked deleted here (its cards say so)."""
+        changed: builtins.list[tuple[Task, Task]] = []
+        rows = self._store.mirrored(self.prefix)
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            tasks = [self._store.get(team, handle) for team, handle, _ in chunk]
+            remote = self._fetch([self.external_id(t) for t in tasks], tasks)
+            for task in tasks:
+                after = self._apply(task, remote.get(self.external_id(task)), now)
+                if after is not None:
+                    changed.append((task, after))
+        return changed
+
+    def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Task | None:
+        if remote is None:  # deleted there
+            self._store.delete(task.team_id, task.handle, task.version, now)
+            return task.model_copy(update={"deleted": True, "version": task.version + 1})
+        updates: dict[str, object] = {}
+        if remote.title and remote.title != task.title:
+            updates["title"] = remote.title
+        if remote.description != task.description:
+            updates["description"] = remote.description
+        if not same_due(remote.due, task.due):
+            updates["due"] = remote.due
+        after = task
+        if updates:
+            after = after.model_copy(
+                update={**updates, "updated_at": now, "version": after.version + 1}
+            )
+        system = Actor(team_id=task.team_id, user_id=task.assignor)
+        if remote.complete and not after.is_completed:
+            after = rules.complete_task(after, system, now)
+        elif not remote.complete and after.is_completed:
+            after = rules.reopen(after, system, now)
+        if after is task:
+            return None
+        try:
+            return self._store.save(after, task.version)
+        except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
+            return None
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def external_id(self, task: Task) -> str:
+        return task.id.removeprefix(self.prefix)
+
+    def linked(
+        self, team_id: str, assignees: Iterable[Assignee], kind: AssigneeKind
+    ) -> builtins.list[str]:
+        """The system's ids of these assignees of one kind; every one must be linked."""
+        ids: builtins.list[str] = []
+        missing: builtins.list[str] = []
+        for assignee in assignees:
+            if assignee.kind is not kind:
+                continue
+            link = self._links.get(team_id, self.name, assignee.id)
+            if link is None:
+                missing.append(
+                    f"<!subteam^{assignee.id}>"
+                    if kind is AssigneeKind.GROUP
+                    else f"<@{assignee.id}>"
+                )
+            else:
+                ids.append(link.assignee_id)
+        if missing:
+            raise InvalidInput(
+                {"assignees": f"{', '.join(missing)} not linked to {self.name}; see `/task link`."}
+            )
+        return ids
+
+
+def same_due(a: Due | None, b: Due | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a.has_time and b.has_time:
+        return a.instant() == b.instant()
+    return a.date == b.date and a.has_time == b.has_time
