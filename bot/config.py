@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendName = Literal["local", "struct_pim", "lineworks", "maxsight", "paymo"]
-AVAILABLE_BACKENDS = ("local", "paymo")
+AVAILABLE_BACKENDS = ("local", "struct_pim", "paymo")
 _DURATION = re.compile(r"^\s*(-?)(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
 
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    STRUCT_PIM_API_URL: str | None = None
+    STRUCT_PIM_API_KEY: SecretStr | None = None
     PAYMO_API_URL: str = "https://app.paymoapp.com/api/"
     PAYMO_API_KEY: SecretStr | None = None
     PAYMO_PROJECT_ID: int | None = None
@@ -139,6 +141,14 @@ class Settings(BaseSettings):
                 f"TASK_BACKEND={self.TASK_BACKEND} is not available yet; "
                 f"use one of: {', '.join(AVAILABLE_BACKENDS)}"
             )
+        if self.TASK_BACKEND == "struct_pim":
+            if not self.STRUCT_PIM_API_URL:
+                problems.append(
+                    "STRUCT_PIM_API_URL is required for TASK_BACKEND=struct_pim (the API URL "
+                    "shown with the key in Settings → API configuration)"
+                )
+            if self.STRUCT_PIM_API_KEY is None:
+                problems.append("STRUCT_PIM_API_KEY is required for TASK_BACKEND=struct_pim")
         if self.TASK_BACKEND == "paymo":
             if self.PAYMO_API_KEY is None:
                 problems.append("PAYMO_API_KEY is required for TASK_BACKEND=paymo (My Account)")

@@ -33,8 +33,14 @@ def test_socket_mode_needs_no_signing_secret() -> None:
 
 
 def test_unavailable_backend_and_bad_values_are_one_line_each() -> None:
-    lines = problems(**BASE, TASK_BACKEND="struct_pim")
-    assert lines == ["TASK_BACKEND=struct_pim is not available yet; use one of: local, paymo"]
+    lines = problems(**BASE, TASK_BACKEND="maxsight")
+    assert lines == [
+        "TASK_BACKEND=maxsight is not available yet; use one of: local, struct_pim, paymo"
+    ]
+    assert [line.split(" ")[0] for line in problems(**BASE, TASK_BACKEND="struct_pim")] == [
+        "STRUCT_PIM_API_URL",
+        "STRUCT_PIM_API_KEY",
+    ]
     lines = problems(**BASE, TASK_BACKEND="paymo")
     assert lines == [
         "PAYMO_API_KEY is required for TASK_BACKEND=paymo (My Account)",

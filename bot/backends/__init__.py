@@ -40,7 +40,23 @@ def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBack
     )
 
 
-FACTORIES: dict[str, Factory] = {"local": _local, "paymo": _paymo}
+def _struct_pim(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+    from bot.backends import struct_pim
+    from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.user_map import SqlAlchemyUserMap
+
+    key = getattr(settings, "STRUCT_PIM_API_KEY", None)
+    return struct_pim.StructPimBackend(
+        struct_pim.client(
+            str(getattr(settings, "STRUCT_PIM_API_URL", "") or ""),
+            key.get_secret_value() if key is not None else "",
+        ),
+        SqlAlchemyTaskStore(sessions),
+        SqlAlchemyUserMap(sessions),
+    )
+
+
+FACTORIES: dict[str, Factory] = {"local": _local, "struct_pim": _struct_pim, "paymo": _paymo}
 
 
 def build_backend(

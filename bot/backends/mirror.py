@@ -23,6 +23,8 @@ from bot.domain.models import (
     Actor,
     Assignee,
     AssigneeKind,
+    Attachment,
+    AttachmentKind,
     BackendCapabilities,
     Due,
     Task,
@@ -45,6 +47,7 @@ class RemoteState:
     description: str
     due: Due | None
     complete: bool
+    entities: tuple[Attachment, ...] | None = None  # None: the system has no attached entities
 
 
 class MirroredBackend(ABC):
@@ -144,6 +147,11 @@ class MirroredBackend(ABC):
             updates["description"] = remote.description
         if not same_due(remote.due, task.due):
             updates["due"] = remote.due
+        if remote.entities is not None:
+            mine = tuple(a for a in task.attachments if a.kind is AttachmentKind.ENTITY)
+            if remote.entities != mine:
+                others = tuple(a for a in task.attachments if a.kind is not AttachmentKind.ENTITY)
+                updates["attachments"] = others + remote.entities
         after = task
         if updates:
             after = after.model_copy(

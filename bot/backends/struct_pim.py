@@ -1,0 +1,283 @@
+"""Struct PIM UserTasks (``TASK_BACKEND=struct_pim``): tasks in the PIM, driven from Slack.
+
+Contract: seeds 000/001 and ../shared/API-NOTES.md §1. A UserTask has one ``Status`` (0 New,
+1 ReOpened, 2 InProgress, 3 AwaitingFeedback, 4 Completed), assigned users (string ids) and user
+groups (UUIDs), a ``Deadline`` date-time, comments and attached entities; it has no per-assignee
+parts and no MUST_ALL. As for every task API (``bot.backends.mirror``), taskbot keeps the full
+domain record and drives the PIM to it: the domain status both ways (4 exactly when the rules
+complete the task), the assignees, the deadline, and comments (taskbot's event comments are
+written as ordinary comments starting with ``[taskbot]``: the API has no way to mark a comment
+system-generated).
+
+Safe readings where the docs are silent (and the README's capability table says so):
+- Create and update answer with no body, so taskbot generates every ``Uid`` (tasks, comments).
+- Update replaces the whole object: taskbot reads the task, changes it, and writes it back whole.
+- A missing or wrong key: 401 is not documented; 401 and 403 both read as "check the key".
+- Errors are ProblemDetails: its ``Detail`` (else ``Title``) is shown to the person.
+- No rate limit is documented: 429 is retried with backoff (``Retry-After`` if sent).
+- ``EntityType`` values are undocumented: they are kept as the PIM sends them.
+- A date-only due is written as the end of the working day (18:00) in the assignor's zone.
+- Users by email: ``GET /v1/users``, case-insensitive, active users (``Status`` 1) only; more than
+  one match is treated as none.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from bot.backends.http import ApiClient
+from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.domain.errors import BackendUnavailable
+from bot.domain.models import (
+    AssigneeKind,
+    Attachment,
+    AttachmentKind,
+    BackendCapabilities,
+    Comment,
+    Due,
+    Status,
+    Task,
+    TaskDraft,
+)
+from storage.local_tasks import SqlAlchemyTaskStore
+from storage.user_map import SqlAlchemyUserMap
+
+NAME = "struct_pim"
+ID_PREFIX = "struct-"
+STATUS_CODES = {
+    Status.NEW: 0,
+    Status.REOPENED: 1,
+    Status.IN_PROGRESS: 2,
+    Status.AWAITING_FEEDBACK: 3,
+    Status.COMPLETED: 4,
+}
+SYSTEM_PREFIX = "[taskbot] "
+
+
+def _detail(response: httpx.Response) -> str | None:
+    body = response.json()
+    if not isinstance(body, dict):
+        return None
+    found = body.get("Detail") or body.get("Title")
+    return str(found) if found else None
+
+
+def client(url: str, api_key: str, **options: object) -> ApiClient:
+    """The key is the whole ``Authorization`` header (no ``Bearer``), as the seed shows."""
+    return ApiClient(
+        "Struct PIM",
+        url if url.endswith("/") else url + "/",
+        headers={"Authorization": api_key, "Accept": "application/json"},
+        detail=_detail,
+        key_hint="STRUCT_PIM_API_KEY (and its access rights in Settings → API configuration)",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """Struct's ``2023-01-14T00:00:00.0000000+02:00`` (Python 3.11 reads seven digits)."""
+    return datetime.fromisoformat(text) if text else None
+
+
+def format_time(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+class StructPimBackend(MirroredBackend):
+    name = NAME
+    prefix = ID_PREFIX
+    capabilities = BackendCapabilities(
+        multi_assignee=True,
+        groups=True,
+        must_all_native=False,
+        comments=True,
+        attachments=True,
+        due_time=True,
+        user_map=True,
+        directory=True,
+        assignee_id_example="a Struct user id (or a user group's UUID)",
+    )
+
+    def __init__(self, api: ApiClient, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap):
+        super().__init__(store, links)
+        self._api = api
+
+    # --- the task system -------------------------------------------------------------------
+
+    def _push_new(self, draft: TaskDraft) -> str:
+        uid = str(uuid.uuid4())
+        body = {
+            "Uid": uid,
+            "Title": draft.title,
+            "Description": draft.description,
+            "Deadline": format_time(draft.due.instant()) if draft.due else None,
+            "AssignedUsers": self.linked(draft.team_id, draft.assignees, AssigneeKind.USER),
+            "AssignedUserGroups": self.linked(draft.team_id, draft.assignees, AssigneeKind.GROUP),
+            "AttachedEntities": _entities(draft.attachments),
+        }
+        self._api.request("POST", "v1/usertasks", json=body)
+        return uid
+
+    def _push_change(self, before: Task, after: Task) -> None:
+        uid = self.external_id(after)
+        wanted = {
+            "Title": after.title,
+            "Description": after.description,
+            "Deadline": format_time(after.due.instant()) if after.due else None,
+            "Status": STATUS_CODES[after.status],
+            "AssignedUsers": self.linked(after.team_id, after.assignees, AssigneeKind.USER),
+            "AssignedUserGroups": self.linked(after.team_id, after.assignees, AssigneeKind.GROUP),
+        }
+        if self._fields(before) != self._fields(after):
+            current = self._read(uid)  # PUT replaces the whole task: start from what it holds
+            self._api.request("PUT", "v1/usertasks", json={**_writable(current), **wanted})
+        self._push_comments(uid, before.comments, after.comments)
+
+    def _fields(self, task: Task) -> tuple[object, ...]:
+        return (
+            task.title,
+            task.description,
+            task.due.instant() if task.due else None,
+            STATUS_CODES[task.status],
+            tuple(sorted((a.kind.value, a.id) for a in task.assignees)),
+        )
+
+    def _push_comments(self, uid: str, before: Sequence[Comment], after: Sequence[Comment]) -> None:
+        old = {c.id: c for c in before}
+        new = {c.id: c for c in after}
+        for comment in after:
+            if comment.id not in old:
+                self._api.request(
+                    "POST",
+                    f"v1/usertasks/{uid}/comments",
+                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
+                )
+            elif old[comment.id].text != comment.text:
+                self._api.request(
+                    "PUT",
+                    f"v1/usertasks/{uid}/comments",
+                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
+                )
+        for comment_id in old.keys() - new.keys():
+            self._api.request(
+                "DELETE",
+                f"v1/usertasks/{uid}/comments",
+                params={"commentUid": _uuid(comment_id)},
+            )
+
+    def _push_delete(self, external_id: str) -> None:
+        self._api.request("DELETE", f"v1/usertasks/{external_id}")
+
+    def _fetch(self, external_ids: Sequence[str], tasks: Sequence[Task]) -> dict[str, RemoteState]:
+        answer = self._api.json(self._api.request("POST", "v1/usertasks/batch", json=external_ids))
+        if not isinstance(answer, builtins.list):
+            raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
+        by_id = {self.external_id(t): t for t in tasks}
+        return {
+            str(raw["Uid"]): _remote_state(raw, by_id[str(raw["Uid"])])
+            for raw in answer
+            if isinstance(raw, dict) and str(raw.get("Uid")) in by_id
+        }
+
+    def _read(self, uid: str) -> dict[str, Any]:
+        found = self._api.json(self._api.request("GET", f"v1/usertasks/{uid}"))
+        if not isinstance(found, dict):
+            raise BackendUnavailable("Struct PIM answered with something that isn't a task.")
+        return found
+
+    def all_tasks(self) -> builtins.list[dict[str, Any]]:
+        """Every UserTask of the tenant, page by page (``Page``·``PageSize`` up to ``Total``)."""
+        found: builtins.list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = self._api.json(self._api.request("GET", "v1/usertasks", params={"page": page}))
+            tasks = answer.get("UserTasks") or []
+            found.extend(tasks)
+            size = int(answer.get("PageSize") or len(tasks) or 1)
+            if not tasks or page * size >= int(answer.get("Total") or 0):
+                return found
+            page += 1
+
+    # --- the user map --------------------------------------------------------------------------
+
+    def find_user_by_email(self, team_id: str, email: str) -> str | None:
+        users = self._api.json(self._api.request("GET", "v1/users"))
+        wanted = email.strip().lower()
+        found = [
+            u
+            for u in users
+            if isinstance(u, dict)
+            and str(u.get("Email", "")).lower() == wanted
+            and u.get("Status") == 1
+        ]
+        return str(found[0]["Uid"]) if len(found) == 1 else None
+
+
+def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
+    deadline = parse_time(raw.get("Deadline"))
+    due: Due | None = None
+    if deadline is not None:
+        if task.due is not None and task.due.instant() == deadline:
+            due = task.due  # unchanged (also a date-only due written as its end of day)
+        else:
+            due = Due.at(deadline, task.due.tz if task.due else "UTC")
+    entities = tuple(
+        Attachment(
+            kind=AttachmentKind.ENTITY,
+            entity_type=str(e.get("EntityType")),
+            entity_id=str(e.get("EntityId")),
+        )
+        for e in raw.get("AttachedEntities") or []
+    )
+    return RemoteState(
+        title=str(raw.get("Title") or ""),
+        description=str(raw.get("Description") or ""),
+        due=due,
+        complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
+        entities=entities,
+    )
+
+
+def _writable(current: dict[str, Any]) -> dict[str, Any]:
+    """The fields PUT takes, from a task as GET returns it."""
+    keys = ("Uid", "Deadline", "Title", "Description", "Status", "AssignedUsers")
+    body = {k: current.get(k) for k in keys}
+    body["AssignedUserGroups"] = current.get("AssignedUserGroups") or []
+    body["AttachedEntities"] = [
+        {"EntityType": e.get("EntityType"), "EntityId": e.get("EntityId")}
+        for e in current.get("AttachedEntities") or []
+    ]
+    return body
+
+
+def _entities(attachments: Sequence[Attachment]) -> builtins.list[dict[str, object]]:
+    return [
+        {"EntityType": _int_or_text(a.entity_type), "EntityId": a.entity_id}
+        for a in attachments
+        if a.kind is AttachmentKind.ENTITY and a.entity_id
+    ]
+
+
+def _int_or_text(value: str | None) -> object:
+    return int(value) if value and value.isdigit() else value
+
+
+def _uuid(comment_id: str) -> str:
+    try:
+        return str(uuid.UUID(comment_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, comment_id))
+
+
+def _comment_text(comment: Comment) -> str:
+    """Who wrote it in Slack is not a PIM user: say so in the text."""
+    author = f"<@{comment.author}>" if comment.author else "someone"
+    if comment.system:
+        return f"{SYSTEM_PREFIX}{author} {comment.text}"
+    return f"{comment.text}\n— {author} in Slack"

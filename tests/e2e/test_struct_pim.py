@@ -1,0 +1,90 @@
+"""The Slack flows against the Struct PIM simulator (TASK_BACKEND=struct_pim), people linked by
+email and the user group linked by an admin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e import test_flows, test_surfaces
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, OPS, Taskbot
+from tests.e2e.test_flows import card_in, create, text_of
+from tests.e2e.test_user_map import answer
+from tests.stubs.struct_pim_api import StructPimSimulator, struct_pim_simulator
+
+STRUCT_IDS = {ANA: "12", BEN: "5", CARL: "10", BOSS: "3", ADMIN: "1"}
+OPS_UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+@pytest.fixture
+def struct() -> Iterator[StructPimSimulator]:
+    with struct_pim_simulator("struct-key") as simulator:
+        for user, uid in STRUCT_IDS.items():
+            simulator.add_user(uid, f"{user.lower()}@example.com")  # the stub's emails
+        simulator.add_group(OPS_UID, "Ops")
+        yield simulator
+
+
+@pytest.fixture
+def taskbot(make_taskbot: Callable[..., Taskbot], struct: StructPimSimulator) -> Taskbot:
+    bot = make_taskbot(
+        TASK_BACKEND="struct_pim", STRUCT_PIM_API_URL=struct.url, STRUCT_PIM_API_KEY="struct-key"
+    )
+    linked = answer(bot, f"link <!subteam^{OPS}|@ops> {OPS_UID}", ADMIN, "link-ops")
+    assert "is now" in linked, linked
+    return bot
+
+
+def remote(struct: StructPimSimulator) -> dict[str, Any]:
+    (task,) = struct.tasks.values()
+    return task
+
+
+def test_must_all(taskbot: Taskbot, struct: StructPimSimulator) -> None:
+    test_flows.test_must_all_needs_every_assignee(taskbot)
+    task = remote(struct)
+    assert task["Status"] == 4 and task["AssignedUsers"] == ["12", "5"]
+
+
+def test_any_one(taskbot: Taskbot, struct: StructPimSimulator) -> None:
+    test_flows.test_any_one_completes_at_the_first_done(taskbot)
+    assert remote(struct)["Status"] == 4
+
+
+def test_group_part(taskbot: Taskbot, struct: StructPimSimulator) -> None:
+    test_flows.test_group_part_is_done_by_any_member(taskbot)
+    assert remote(struct)["AssignedUserGroups"] == [OPS_UID]
+
+
+def test_comment_reaches_the_pim(taskbot: Taskbot, struct: StructPimSimulator) -> None:
+    test_flows.test_comment_goes_to_the_cards_thread(taskbot)
+    assert any("looks good to me" in c["Comment"] for c in remote(struct)["Comments"])
+
+
+def test_reassign(taskbot: Taskbot, struct: StructPimSimulator) -> None:
+    test_surfaces.test_reassign_through_the_modal(taskbot)
+    assert remote(struct)["AssignedUsers"] == ["5"]
+
+
+def test_a_change_made_in_the_pim_updates_the_cards(
+    taskbot: Taskbot, struct: StructPimSimulator
+) -> None:
+    create(taskbot, f"Fix product texts <@{ANA}|ana>")
+    card = card_in(taskbot.slack, CHANNEL)
+    struct.edit_task(remote(struct)["Uid"], Title="Fix variant texts")
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 1
+    taskbot.slack.wait_for("chat.update")
+    assert "Fix variant texts" in text_of(taskbot.slack.message(CHANNEL, card["ts"]))
+
+
+def test_a_task_deleted_in_the_pim_says_so_on_its_card(
+    taskbot: Taskbot, struct: StructPimSimulator
+) -> None:
+    create(taskbot, f"Fix product texts <@{ANA}|ana>")
+    card = card_in(taskbot.slack, CHANNEL)
+    struct.tasks.clear()
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 1
+    taskbot.slack.wait_for("chat.update")
+    assert "deleted" in text_of(taskbot.slack.message(CHANNEL, card["ts"])).lower()
