@@ -69,60 +69,76 @@ class SqlAlchemyReminderLedger:
     def claim_due(
         self, now: datetime, *, limit: int, claimer: str, lease: timedelta
     ) -> list[Reminder]:
-        """Take up to ``limit`` due reminders for ``claimer``; nobody else gets them meanwhile."""
-        claimable = and_(
+        """Take up to ``limit`` due reminders for ``claimer``; nobody else gets them meanwhile.
+
+        Expired claims (a sender died) first, then pending ones; each is one index range scan on
+        ``(state, due_at)`` in due order, so no sort of everything that is due (an OR of the two
+        states made the database sort every due row). On PostgreSQL the rows are locked with
+        ``SKIP LOCKED``; on SQLite the UPDATE's own condition makes the claim atomic.
+        """
+        expired = and_(
+            ReminderRow.state == CLAIMED,
             ReminderRow.due_at <= now,
-            or_(
-                ReminderRow.state == PENDING,
-                and_(ReminderRow.state == CLAIMED, ReminderRow.claim_expires_at < now),
-            ),
+            ReminderRow.claim_expires_at < now,
         )
+        pending = and_(ReminderRow.state == PENDING, ReminderRow.due_at <= now)
         with self._sessions.begin() as session:
-            candidates = (
-                select(ReminderRow.id, ReminderRow.state)
-                .where(claimable)
-                .order_by(ReminderRow.due_at)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            was = {row.id: row.state for row in session.execute(candidates)}
-            ids = list(was)
-            if not ids:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            was: dict[int, str] = {}
+            for condition, state in ((expired, CLAIMED), (pending, PENDING)):
+                if len(was) >= limit:
+                    break
+                candidates = (
+                    select(ReminderRow.id)
+                    .where(condition)
+                    .order_by(ReminderRow.due_at)
+                    .limit(limit - len(was))
+                )
+                if postgres:
+                    candidates = candidates.with_for_update(skip_locked=True)
+                was.update((row_id, state) for row_id in session.scalars(candidates))
+            if not was:
                 return []
-            session.execute(
+            claimed = session.execute(
                 update(ReminderRow)
-                .where(ReminderRow.id.in_(ids), claimable)
+                .where(ReminderRow.id.in_(list(was)), or_(expired, pending))
                 .values(
                     state=CLAIMED,
                     claimed_by=claimer,
                     claim_expires_at=now + lease,
                     attempts=ReminderRow.attempts + 1,
                 )
+                .returning(
+                    ReminderRow.id,
+                    ReminderRow.team_id,
+                    ReminderRow.task_id,
+                    ReminderRow.handle,
+                    ReminderRow.assignee_id,
+                    ReminderRow.offset_seconds,
+                    ReminderRow.due_at,
+                    ReminderRow.attempts,
+                    ReminderRow.kind,
+                )
                 .execution_options(synchronize_session=False)
             )
-            rows = session.scalars(
-                select(ReminderRow).where(
-                    ReminderRow.id.in_(ids),
-                    ReminderRow.claimed_by == claimer,
-                    ReminderRow.state == CLAIMED,
-                )
+            return sorted(
+                (
+                    Reminder(
+                        id=r.id,
+                        team_id=r.team_id,
+                        task_id=r.task_id,
+                        handle=r.handle,
+                        assignee_id=r.assignee_id,
+                        offset_seconds=r.offset_seconds,
+                        due_at=r.due_at,
+                        attempts=r.attempts,
+                        kind=r.kind,
+                        taken_over=was[r.id] == CLAIMED,
+                    )
+                    for r in claimed
+                ),
+                key=lambda r: r.due_at,
             )
-            return [
-                Reminder(
-                    id=r.id,
-                    team_id=r.team_id,
-                    task_id=r.task_id,
-                    handle=r.handle,
-                    assignee_id=r.assignee_id,
-                    offset_seconds=r.offset_seconds,
-                    due_at=r.due_at,
-                    attempts=r.attempts,
-                    kind=r.kind,
-                    taken_over=was[r.id] == CLAIMED,
-                )
-                for r in rows
-            ]
 
     def mark_sent(self, reminder_id: int, claimer: str, now: datetime) -> bool:
         """False when the claim was lost meanwhile (someone else took over)."""
