@@ -13,7 +13,10 @@ Safe readings where the docs are silent (say so in the README's capability table
   else the raw text.
 - Rate limit: ``X-Ratelimit-Remaining: 0`` makes the client wait ``X-Ratelimit-Decay-Period``
   before its next call; 429 waits ``Retry-After``.
-- Comments stay in taskbot (shown on the cards); they are not written to Paymo's threads.
+- People's comments are added to the task's Paymo thread (``POST /api/comments`` with
+  ``task_id``), escaped as HTML; taskbot's event comments are not (Paymo shows the events itself).
+  Comments written in Paymo are not brought back to Slack.
+- Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
 - Deleting a task in Paymo also deletes its time entries: the Slack confirmation says so.
@@ -22,6 +25,7 @@ Safe readings where the docs are silent (say so in the README's capability table
 from __future__ import annotations
 
 import builtins
+import html
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -35,6 +39,7 @@ from bot.domain.models import (
     Assignee,
     AssigneeKind,
     BackendCapabilities,
+    Comment,
     Due,
     Task,
     TaskDraft,
@@ -65,6 +70,12 @@ def client(url: str, api_key: str, **options: object) -> ApiClient:
         key_hint="PAYMO_API_KEY",
         **options,  # type: ignore[arg-type]
     )
+
+
+def _content(comment: Comment) -> str:
+    """Paymo comments are HTML; say who wrote it in Slack (the key's owner posts it)."""
+    author = html.escape(f"@{comment.author}" if comment.author else "someone")
+    return f"{html.escape(comment.text)}<br>— {author} in Slack"
 
 
 def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
@@ -141,13 +152,31 @@ class PaymoBackend(MirroredBackend):
         due_after = after.due.date if after.due else None
         if due_after != due_before:
             changes["due_date"] = due_after.isoformat() if due_after else None
-        users_after = self._user_ids(after.team_id, after.assignees)
-        if users_after != self._user_ids(before.team_id, before.assignees):
-            changes["users"] = users_after
         if after.is_completed != before.is_completed:
             changes["complete"] = after.is_completed
+        task_id = int(self.external_id(after))
         if changes:
-            self._api.request("PUT", f"tasks/{self.external_id(after)}", json=changes)
+            self._api.request("PUT", f"tasks/{task_id}", json=changes)
+        users_after = self._user_ids(after.team_id, after.assignees)
+        if users_after != self._user_ids(before.team_id, before.assignees):
+            self._reassign(task_id, set(users_after))
+        known = {c.id for c in before.comments}
+        for comment in after.comments:
+            if comment.id not in known and not comment.system:
+                self._api.request(
+                    "POST", "comments", json={"task_id": task_id, "content": _content(comment)}
+                )
+
+    def _reassign(self, task_id: int, users: set[int]) -> None:
+        """Assignments through ``/api/userstasks``: add the new people, remove the others."""
+        answer = self._api.json(
+            self._api.request("GET", "userstasks", params={"where": f"task_id={task_id}"})
+        )
+        current = {int(a["user_id"]): int(a["id"]) for a in answer.get("userstasks", [])}
+        for user in sorted(users - current.keys()):
+            self._api.request("POST", "userstasks", json={"user_id": user, "task_id": task_id})
+        for user in sorted(current.keys() - users):
+            self._api.request("DELETE", f"userstasks/{current[user]}")
 
     def _push_delete(self, external_id: str) -> None:
         self._api.request("DELETE", f"tasks/{external_id}")

@@ -140,6 +140,10 @@ def test_reassign_edit_and_delete_drive_paymo(
     (remote,) = sim.tasks.values()
     assert remote["users"] == [BEN_ID] and remote["name"] == "Yearly report"
     assert [a["user_id"] for a in sim.assignments.values()] == [BEN_ID]
+    (removed,) = [c for c in sim.calls("DELETE") if c.path.startswith("/api/userstasks/")]
+    assert [c.body for c in sim.calls("POST", "/api/userstasks")] == []  # Ben was already there
+    tasks.comment(Actor(team_id=TEAM, user_id=BEN), "T-1", "Done <soon>")
+    assert sim._task_comments(remote["id"]) == ["Done &lt;soon&gt;<br>— @UBEN in Slack"]
     tasks.delete(boss, "T-1")
     assert sim.tasks == {}
     with pytest.raises(NotFound):

@@ -48,6 +48,8 @@ class PaymoSimulator:
         self.users: dict[int, dict[str, Any]] = {}
         self.tasks: dict[int, dict[str, Any]] = {}
         self.assignments: dict[int, dict[str, Any]] = {}
+        self.threads: dict[int, dict[str, Any]] = {}
+        self.comments: dict[int, dict[str, Any]] = {}
         self.projects = {7001: {"id": 7001, "name": "Project", "tasklist_id": 8001}}
         self._ids = iter(range(1000, 10**9))
         self._faults: list[tuple[str, int, dict[str, str], bytes]] = []
@@ -146,7 +148,8 @@ class PaymoSimulator:
         number = int(ident) if ident else None
         handler = getattr(self, f"_{kind}_{r.method.lower()}", None)
         if handler is None:
-            return _error(405 if kind in ("tasks", "users", "userstasks") else 404, "Not found")
+            known = ("tasks", "users", "userstasks", "comments", "threads")
+            return _error(405 if kind in known else 404, "Not found")
         result: tuple[int, dict[str, str], bytes] = handler(r, number)
         return result
 
@@ -276,6 +279,61 @@ class PaymoSimulator:
             task["users"].remove(made["user_id"])
             task["updated_on"] = _now()
         return 200, {}, b""
+
+    def _comments_post(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        body = r.body if isinstance(r.body, dict) else {}
+        if not body.get("content"):
+            return _error(400, "Missing required field: content")
+        thread_id = body.get("thread_id")
+        if thread_id is None:
+            task_id = body.get("task_id")
+            if task_id is None:
+                return _error(400, "Missing one of: thread_id, task_id, discussion_id, file_id")
+            if task_id not in self.tasks:
+                return _error(404, "Task not found")
+            thread = next((t for t in self.threads.values() if t["task_id"] == task_id), None)
+            if thread is None:
+                stamp = _now()
+                thread = {
+                    "id": next(self._ids),
+                    "project_id": self.tasks[task_id]["project_id"],
+                    "task_id": task_id,
+                    "created_on": stamp,
+                    "updated_on": stamp,
+                }
+                self.threads[thread["id"]] = thread
+            thread_id = thread["id"]
+        elif thread_id not in self.threads:
+            return _error(404, "Thread not found")
+        stamp = _now()
+        comment = {
+            "id": next(self._ids),
+            "thread_id": thread_id,
+            "user_id": 1,
+            "content": body["content"],
+            "created_on": stamp,
+            "updated_on": stamp,
+        }
+        self.comments[comment["id"]] = comment
+        return 201, {"Location": f"/api/comments/{comment['id']}"}, _json({"comments": [comment]})
+
+    def _threads_get(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        where = _where(r.query.get("where", ""))
+        found = []
+        for thread in self.threads.values():
+            if all(_matches(thread, w) for w in where):
+                shown = dict(thread)
+                if "comments" in r.query.get("include", ""):
+                    shown["comments"] = [
+                        c for c in self.comments.values() if c["thread_id"] == thread["id"]
+                    ]
+                found.append(shown)
+        return 200, {}, _json({"threads": found})
+
+    def _task_comments(self, task_id: int) -> list[str]:
+        """The contents of a task's comments (for tests)."""
+        threads = {t["id"] for t in self.threads.values() if t["task_id"] == task_id}
+        return [c["content"] for c in self.comments.values() if c["thread_id"] in threads]
 
     def _assign(self, user: int, task: int) -> dict[str, Any]:
         for existing in self.assignments.values():
