@@ -49,6 +49,7 @@ def make_engine(url: str, **options: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB: the reminder index stays in memory
         cursor.close()
 
     return engine

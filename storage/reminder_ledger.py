@@ -71,15 +71,15 @@ class SqlAlchemyReminderLedger:
     ) -> list[Reminder]:
         """Take up to ``limit`` due reminders for ``claimer``; nobody else gets them meanwhile.
 
-        Expired claims (a sender died) first, then pending ones; each is one index range scan on
-        ``(state, due_at)`` in due order, so no sort of everything that is due (an OR of the two
-        states made the database sort every due row). On PostgreSQL the rows are locked with
+        Expired claims (a sender died) first, by ``(state, claim_expires_at)``, then pending ones
+        by ``(state, due_at)`` in due order: index range scans that never sort everything that is
+        due (an OR of the two states made the database sort every due row). On PostgreSQL the rows are locked with
         ``SKIP LOCKED``; on SQLite the UPDATE's own condition makes the claim atomic.
         """
-        expired = and_(
+        expired = and_(  # a range on (state, claim_expires_at): only the expired ones
             ReminderRow.state == CLAIMED,
-            ReminderRow.due_at <= now,
             ReminderRow.claim_expires_at < now,
+            ReminderRow.due_at <= now,
         )
         pending = and_(ReminderRow.state == PENDING, ReminderRow.due_at <= now)
         with self._sessions.begin() as session:

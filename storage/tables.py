@@ -186,6 +186,7 @@ class ReminderRow(Base):
 
     __table_args__ = (
         Index("ix_reminders_state_due", "state", "due_at"),
+        Index("ix_reminders_state_expiry", "state", "claim_expires_at"),
         Index("ix_reminders_team_task", "team_id", "task_id", "assignee_id"),
     )
 
