@@ -73,8 +73,9 @@ class SqlAlchemyReminderLedger:
 
         Expired claims (a sender died) first, by ``(state, claim_expires_at)``, then pending ones
         by ``(state, due_at)`` in due order: index range scans that never sort everything that is
-        due (an OR of the two states made the database sort every due row). On PostgreSQL the rows are locked with
-        ``SKIP LOCKED``; on SQLite the UPDATE's own condition makes the claim atomic.
+        due (an OR of the two states made the database sort every due row). On PostgreSQL the
+        rows are locked with ``SKIP LOCKED``; on SQLite the UPDATE's own condition makes the
+        claim atomic.
         """
         expired = and_(  # a range on (state, claim_expires_at): only the expired ones
             ReminderRow.state == CLAIMED,
