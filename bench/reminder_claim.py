@@ -302,14 +302,19 @@ def figures(label: str, seconds: Sequence[float]) -> str:
     )
 
 
+def is_due_query(statement: str) -> bool:
+    start = statement.lstrip()[:6].upper()
+    return start == "SELECT" and "FROM reminders" in statement and "ORDER BY" in statement
+
+
 @contextmanager
-def captured_select(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The SELECT statements on ``reminders`` sent meanwhile, with their driver parameters."""
-    seen: list[tuple[str, Any]] = []
+def captured_select(engine: Engine) -> Iterator[dict[str, Any]]:
+    """The due queries (ordered SELECTs on ``reminders``) sent meanwhile, with their parameters."""
+    seen: dict[str, Any] = {}
 
     def listen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM reminders" in statement:
-            seen.append((statement, parameters))
+        if is_due_query(statement):
+            seen.setdefault(statement, parameters)
 
     event.listen(engine, "before_cursor_execute", listen)
     try:
@@ -329,10 +334,10 @@ def statement_times(engine: Engine) -> Iterator[dict[str, float]]:
     def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         words = statement.split()
         kind = words[0].upper() if words else "?"
-        if kind == "SELECT" and "ORDER BY" in statement:
-            kind = "SELECT due ids"
+        if is_due_query(statement):
+            kind = "SELECT expired claims" if "claim_expires_at <" in statement else "SELECT due"
         elif kind == "SELECT":
-            kind = "SELECT claimed rows"
+            kind = "SELECT rows"
         seconds = time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
         spent[kind] = spent.get(kind, 0.0) + seconds
 
@@ -352,7 +357,6 @@ def time_claims(
     claim = ledger.claim_due
     with captured_select(engine) as seen:
         claim(t0, limit=100, claimer="bench-warm", lease=LEASE)
-    due_query, parameters = seen[0]
     reset_due(sessions, due_ids)
     taken, durations = 0, []
     with statement_times(engine) as spent:
@@ -366,7 +370,7 @@ def time_claims(
     print(figures(f"claim_due(limit=100), {taken:,} claimed", durations))
     parts = [f"{kind} {seconds / len(durations) * 1e3:.2f}" for kind, seconds in spent.items()]
     rest = (sum(durations) - sum(spent.values())) / len(durations) * 1e3
-    print(f"    mean ms per claim: {', '.join(parts)}, rest (ORM, commit) {rest:.2f}")
+    print(f"    mean ms per claim: {', '.join(parts)}, rest (Python, fetch, commit) {rest:.2f}")
     empty = []
     for _ in range(20):
         started = time.perf_counter()
@@ -376,21 +380,21 @@ def time_claims(
     print(figures("claim_due, nothing due", empty))
     reset_due(sessions, due_ids)
     postgres = engine.dialect.name == "postgresql"
-    bare = []
+    explain = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
     with engine.connect() as connection:
-        for _ in range(20):
-            started = time.perf_counter()
-            found = connection.exec_driver_sql(due_query, parameters).fetchall()
-            bare.append(time.perf_counter() - started)
+        for number, (due_query, parameters) in enumerate(seen.items(), 1):
+            bare = []
+            for _ in range(20):
+                started = time.perf_counter()
+                found = connection.exec_driver_sql(due_query, parameters).fetchall()
+                bare.append(time.perf_counter() - started)
+                connection.rollback()
+            print(figures(f"due query {number} alone ({len(found)} rows)", bare))
+            plan = connection.exec_driver_sql(explain + due_query, parameters).fetchall()
             connection.rollback()
-        print(figures(f"due query alone ({len(found)} rows)", bare))
-        explain = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
-        plan = connection.exec_driver_sql(explain + due_query, parameters).fetchall()
-        connection.rollback()
-    print("  due query: " + " ".join(due_query.split()))
-    print("  plan:")
-    for row in plan:
-        print("    " + (row[0] if postgres else f"{row[-1]}"))
+            print(f"    query {number}: " + " ".join(due_query.split()))
+            for row in plan:
+                print("      " + (row[0] if postgres else f"{row[-1]}"))
 
 
 # --- dispatch ----------------------------------------------------------------------------------
@@ -485,8 +489,9 @@ def dispatch(url: str, t0: datetime, rate_limit: float) -> tuple[int, float, lis
             DATABASE_URL=url,
         )
         app = build_app(settings, migrate=False, token_verification=False, clock=lambda: t0)
-        ledger = TimedLedger(app.sweep._ledger)
-        app.sweep._ledger = ledger  # type: ignore[assignment]
+        ledger = TimedLedger(getattr(app.sweep, "_ledger", None))
+        if ledger._inner is not None:  # the sweep's claims timed, while it keeps that attribute
+            app.sweep._ledger = ledger  # type: ignore[assignment]
         try:
             delivered = 0
             started = time.perf_counter()
@@ -509,12 +514,15 @@ def time_dispatch(
         f"  dispatch, no stub limit: {delivered:,} reminders in {elapsed:.1f} s = "
         f"{delivered / elapsed:,.0f}/s  (429s: {refused}; due rows now {states})"
     )
-    print(figures("claim_due inside the sweep", claims))
+    if claims:
+        print(figures("claim_due inside the sweep", claims))
     limited = due_ids[: args.limited] if args.limited else due_ids
     reset_due(sessions, limited)  # only these are due again
     delivered, elapsed, claims, refused = dispatch(url, t0, args.rate_limit)
     rate = delivered / elapsed
     note = f" (--limited {len(limited):,} of {len(due_ids):,})" if args.limited else ""
+    if len(limited) < 10 * args.rate_limit:
+        note += " (few: the stub's first second of burst counts for much)"
     print(
         f"  dispatch, stub limit {args.rate_limit:g}/s{note}: {delivered:,} reminders in "
         f"{elapsed:.1f} s = {rate:,.1f}/s = {rate / args.rate_limit:.0%} of the limit "
