@@ -175,6 +175,9 @@ class FakeDirectory:
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
         return frozenset(g for (t, g), m in self.groups.items() if t == team_id and user_id in m)
 
+    def group_name(self, team_id: str, group_id: str) -> str | None:
+        return group_id.lower().removeprefix("s") if (team_id, group_id) in self.groups else None
+
     def find_by_email(self, team_id: str, email: str) -> str | None:
         for (team, user), person in self.people.items():
             if team == team_id and person.email and person.email.lower() == email.lower():

@@ -206,6 +206,15 @@ class StructPimBackend(MirroredBackend):
 
     # --- the user map --------------------------------------------------------------------------
 
+    def find_group_by_name(self, team_id: str, name: str) -> str | None:
+        """``GET /v1/usergroups``: the one group whose ``Name`` is the Slack handle (any case)."""
+        groups = self._api.json(self._api.request("GET", "v1/usergroups"))
+        wanted = name.strip().lstrip("@").lower()
+        found = [
+            g for g in groups if isinstance(g, dict) and str(g.get("Name", "")).lower() == wanted
+        ]
+        return str(found[0]["Uid"]) if len(found) == 1 else None
+
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
         users = self._api.json(self._api.request("GET", "v1/users"))
         wanted = email.strip().lower()

@@ -18,6 +18,7 @@ from bot.domain.models import AssigneeKind, BackendCapabilities
 
 class LinkHow(StrEnum):
     EMAIL = "email"  # found by the person's Slack email in the backend's directory
+    NAME = "name"  # a user group found by its Slack handle among the backend's groups
     SELF = "self"  # the person linked themselves (confirmed by email where the backend can)
     ADMIN = "admin"  # set by a workspace admin or a TASKBOT_ADMINS user
     IMPORT = "import"  # from ``taskbot users import``

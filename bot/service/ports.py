@@ -65,6 +65,15 @@ class TaskBackend(Protocol):
 
 
 @runtime_checkable
+class GroupDirectory(Protocol):
+    """A backend whose user groups can be found by name (links made without an admin)."""
+
+    def find_group_by_name(self, team_id: str, name: str) -> str | None:
+        """The backend's group id for a name, if exactly one group has it."""
+        ...
+
+
+@runtime_checkable
 class Mirroring(Protocol):
     """A backend whose tasks also live in taskbot's store and can change in the system's own UI.
 
@@ -110,6 +119,10 @@ class Directory(Protocol):
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]: ...
 
     def find_by_email(self, team_id: str, email: str) -> str | None: ...
+
+    def group_name(self, team_id: str, group_id: str) -> str | None:
+        """The user group's handle (``ops`` for @ops), or None if unknown."""
+        ...
 
 
 class TaskCards(Protocol):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from bot.domain.links import LinkHow, UserLink, check_assignee_id
 from bot.domain.models import Actor, Assignee, AssigneeKind
-from bot.service.ports import Clock, Directory, TaskBackend, UserMapStore
+from bot.service.ports import Clock, Directory, GroupDirectory, TaskBackend, UserMapStore
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,27 @@ class UserLinks:
     def _linked(self, team_id: str, assignee: Assignee) -> bool:
         if self._store.get(team_id, self._backend.name, assignee.id) is not None:
             return True
-        return assignee.kind is AssigneeKind.USER and self._link_by_email(team_id, assignee.id)
+        if assignee.kind is AssigneeKind.GROUP:
+            return self._link_by_name(team_id, assignee.id)
+        return self._link_by_email(team_id, assignee.id)
+
+    def _link_by_name(self, team_id: str, group_id: str) -> bool:
+        """A Slack group whose handle names exactly one group in the backend is linked to it."""
+        if not isinstance(self._backend, GroupDirectory):
+            return False
+        try:
+            name = self._directory.group_name(team_id, group_id)
+            found = self._backend.find_group_by_name(team_id, name) if name else None
+        except DomainError as exc:
+            log.warning("group lookup failed team=%s group=%s: %s", team_id, group_id, exc)
+            return False
+        if found is None:
+            return False
+        try:
+            self._store.set(self._link(team_id, Assignee.group(group_id), found, LinkHow.NAME))
+        except InvalidInput:  # that id is another group's already: never guess
+            return False
+        return True
 
     def _link_by_email(self, team_id: str, user_id: str) -> bool:
         if not self._backend.capabilities.directory:

@@ -96,6 +96,10 @@ class SlackDirectory:
             self._groups[team_id] = groups
         return groups
 
+    def group_name(self, team_id: str, group_id: str) -> str | None:
+        found = self.groups(team_id).get(group_id)
+        return found[0] if found else None
+
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
         groups = self.groups(team_id)
         if group_id not in groups:

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from bot.domain.links import LinkHow
+from bot.domain.models import Actor, Assignee
 from tests.e2e import test_flows, test_surfaces
-from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, OPS, Taskbot
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, OPS, TEAM, Taskbot
 from tests.e2e.test_flows import card_in, create, text_of
 from tests.e2e.test_user_map import answer
 from tests.stubs.struct_pim_api import StructPimSimulator, struct_pim_simulator
@@ -88,3 +90,22 @@ def test_a_task_deleted_in_the_pim_says_so_on_its_card(
     assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 1
     taskbot.slack.wait_for("chat.update")
     assert "deleted" in text_of(taskbot.slack.message(CHANNEL, card["ts"])).lower()
+
+
+def test_a_slack_group_is_linked_to_the_pim_group_of_the_same_name(
+    make_taskbot: Callable[..., Taskbot], struct: StructPimSimulator
+) -> None:
+    taskbot = make_taskbot(
+        TASK_BACKEND="struct_pim", STRUCT_PIM_API_URL=struct.url, STRUCT_PIM_API_KEY="struct-key"
+    )
+    created = answer(taskbot, f"add Translate texts <!subteam^{OPS}|@ops>", BOSS, "c")
+    assert "Created *T-1*" in created, created
+    assert remote(struct)["AssignedUserGroups"] == [OPS_UID]
+    link = taskbot.app.service.links.whoami_of(TEAM, OPS)  # type: ignore[union-attr]
+    assert link is not None and link.how is LinkHow.NAME
+    struct.add_group("0f8fad5b-d9cb-469f-a165-70867728950f", "ops")  # now two: never guessed
+    taskbot.app.service.links.unlink(  # type: ignore[union-attr]
+        Actor(team_id=TEAM, user_id=ADMIN), Assignee.group(OPS)
+    )
+    refused = answer(taskbot, f"add Translate more <!subteam^{OPS}|@ops>", BOSS, "c2")
+    assert "not linked to struct_pim" in refused

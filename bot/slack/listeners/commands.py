@@ -275,6 +275,7 @@ def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
 
 _HOW = {
     LinkHow.EMAIL: "by email",
+    LinkHow.NAME: "by name",
     LinkHow.SELF: "by yourself",
     LinkHow.ADMIN: "by an admin",
     LinkHow.IMPORT: "by import",
