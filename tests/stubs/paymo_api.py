@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.http_server import LocalServer, write_answer
 
 TASK_FIELDS = ("name", "description", "due_date", "users", "complete", "tasklist_id", "priority")
 
@@ -55,24 +57,20 @@ class PaymoSimulator:
         self._faults: list[tuple[str, int, dict[str, str], bytes]] = []
         self._delay = 0.0
         self._window: list[float] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(self._handler())
 
     # --- set-up and inspection ---------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api/"
+        return f"{self._http.base}/api/"
 
     def start(self) -> PaymoSimulator:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def add_user(self, user_id: int, email: str, *, active: bool = True, name: str = "") -> None:
         with self._lock:
@@ -390,17 +388,7 @@ class PaymoSimulator:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-                self.send_response(status)
-                if data:
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in {**simulator._rate_headers(), **headers}.items():
-                    self.send_header(name, value)
-                try:
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
+                write_answer(self, status, data, {**simulator._rate_headers(), **headers})
 
         return Handler
 

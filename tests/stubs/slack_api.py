@@ -16,10 +16,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.stubs.http_server import LocalServer, write_answer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "slack" / "web_api"
 
@@ -67,9 +69,7 @@ class SlackApiStub:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(self._handler_class())
         self.teams: dict[str, Team] = {}
         self.reset()
 
@@ -77,8 +77,7 @@ class SlackApiStub:
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.base
 
     @property
     def url(self) -> str:
@@ -86,12 +85,11 @@ class SlackApiStub:
         return f"{self.base}/api/"
 
     def start(self) -> SlackApiStub:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -490,17 +488,7 @@ class SlackApiStub:
                 self._send(status, body, headers)
 
             def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                try:
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the caller hung up (or died)
-                    self.close_connection = True
+                write_answer(self, status, json.dumps(body).encode(), headers)
 
         return Handler
 

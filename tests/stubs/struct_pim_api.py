@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.http_server import LocalServer, write_answer
 
 
 def struct_time(moment: datetime | None = None) -> str:
@@ -53,22 +55,18 @@ class StructPimSimulator:
         self.groups: dict[str, dict[str, Any]] = {}
         self._faults: list[tuple[str, int, bytes]] = []
         self._delay = 0.0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return f"{self._http.base}/"
 
     def start(self) -> StructPimSimulator:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     # --- set-up and inspection ---------------------------------------------------------------
 
@@ -311,16 +309,8 @@ class StructPimSimulator:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def _send(self, status: int, data: bytes) -> None:
-                self.send_response(status)
-                if data:
-                    kind = "problem+json" if status >= 400 else "json"
-                    self.send_header("Content-Type", f"application/{kind}; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                try:
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
+                kind = "problem+json" if status >= 400 else "json"
+                write_answer(self, status, data, {}, f"application/{kind}; charset=utf-8")
 
         return Handler
 
