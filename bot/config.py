@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendName = Literal["local", "struct_pim", "lineworks", "maxsight", "paymo"]
-AVAILABLE_BACKENDS = ("local", "struct_pim", "paymo")
+AVAILABLE_BACKENDS = ("local", "struct_pim", "paymo", "maxsight")
 _DURATION = re.compile(r"^\s*(-?)(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
 
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     STRUCT_PIM_API_URL: str | None = None
     STRUCT_PIM_API_KEY: SecretStr | None = None
+    MAXSIGHT_API_URL: str | None = None
+    MAXSIGHT_API_KEY: SecretStr | None = None
+    MAXSIGHT_ACTOR_ID: str | None = None
     PAYMO_API_URL: str = "https://app.paymoapp.com/api/"
     PAYMO_API_KEY: SecretStr | None = None
     PAYMO_PROJECT_ID: int | None = None
@@ -149,6 +152,14 @@ class Settings(BaseSettings):
                 )
             if self.STRUCT_PIM_API_KEY is None:
                 problems.append("STRUCT_PIM_API_KEY is required for TASK_BACKEND=struct_pim")
+        if self.TASK_BACKEND == "maxsight":
+            if not self.MAXSIGHT_API_URL:
+                problems.append(
+                    "MAXSIGHT_API_URL is required for TASK_BACKEND=maxsight (your region's base, "
+                    "e.g. https://api.eu.maxsight.com/)"
+                )
+            if self.MAXSIGHT_API_KEY is None:
+                problems.append("MAXSIGHT_API_KEY is required for TASK_BACKEND=maxsight")
         if self.TASK_BACKEND == "paymo":
             if self.PAYMO_API_KEY is None:
                 problems.append("PAYMO_API_KEY is required for TASK_BACKEND=paymo (My Account)")

@@ -7,6 +7,7 @@ Conflict carrying the stored task.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -59,6 +60,22 @@ class SqlAlchemyTaskStore:
     def get(self, team_id: str, handle: str) -> Task:
         with self._sessions() as session:
             return _to_task(_row(session, team_id, handle))
+
+    def find(self, task_id: str) -> Task | None:
+        """The live task with this id (a mirrored system's), if taskbot has it."""
+        with self._sessions() as session:
+            row = session.get(TaskRow, task_id)
+            return _to_task(row) if row is not None and row.deleted_at is None else None
+
+    def adopt(self, team_id: str, task_id: str, build: Callable[[str], Task]) -> Task:
+        """Number a task another system made (``build`` gets its handle) and store it as is."""
+        with self._sessions.begin() as session:
+            number = _next_number(session, team_id)
+            task = build(format_handle(number))
+            row = TaskRow(id=task_id, team_id=team_id, number=number)
+            _write(row, task)
+            session.add(row)
+        return task
 
     def save(self, task: Task, expected_version: int) -> Task:
         try:

@@ -204,3 +204,13 @@ class UserSettingsRow(Base):
     reminders_on: Mapped[bool] = mapped_column(Boolean)
     digest_at: Mapped[time | None] = mapped_column(Time)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ExternalVersionRow(Base):
+    """The version token a task system gave with a task (Maxsight's ``updated_at``), exactly as
+    it came, for the next conditional write (``If-Match``)."""
+
+    __tablename__ = "external_versions"
+
+    task_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))

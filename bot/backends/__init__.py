@@ -56,7 +56,31 @@ def _struct_pim(sessions: sessionmaker[Session], settings: object | None) -> Tas
     )
 
 
-FACTORIES: dict[str, Factory] = {"local": _local, "struct_pim": _struct_pim, "paymo": _paymo}
+def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+    from bot.backends import maxsight
+    from storage.external_versions import SqlAlchemyExternalVersions
+    from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.user_map import SqlAlchemyUserMap
+
+    key = getattr(settings, "MAXSIGHT_API_KEY", None)
+    return maxsight.MaxsightBackend(
+        maxsight.client(
+            str(getattr(settings, "MAXSIGHT_API_URL", "") or ""),
+            key.get_secret_value() if key is not None else "",
+        ),
+        SqlAlchemyTaskStore(sessions),
+        SqlAlchemyUserMap(sessions),
+        SqlAlchemyExternalVersions(sessions),
+        actor_id=getattr(settings, "MAXSIGHT_ACTOR_ID", None),
+    )
+
+
+FACTORIES: dict[str, Factory] = {
+    "local": _local,
+    "struct_pim": _struct_pim,
+    "paymo": _paymo,
+    "maxsight": _maxsight,
+}
 
 
 def build_backend(

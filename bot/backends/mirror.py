@@ -48,6 +48,7 @@ class RemoteState:
     due: Due | None
     complete: bool
     entities: tuple[Attachment, ...] | None = None  # None: the system has no attached entities
+    assignees: tuple[Assignee, ...] | None = None  # None: assignees only change from Slack
 
 
 class MirroredBackend(ABC):
@@ -158,6 +159,8 @@ class MirroredBackend(ABC):
                 update={**updates, "updated_at": now, "version": after.version + 1}
             )
         system = Actor(team_id=task.team_id, user_id=task.assignor)
+        if remote.assignees is not None and set(remote.assignees) != set(after.assignees):
+            after = rules.reassign(after, system, remote.assignees, now)
         if remote.complete and not after.is_completed:
             after = rules.complete_task(after, system, now)
         elif not remote.complete and after.is_completed:

@@ -305,6 +305,8 @@ class BackendCapabilities(_Frozen):
     assignee_id_pattern: str | None = None  # a regex the backend's assignee ids match
     assignee_id_example: str | None = None  # shown when an id does not match
     delete_warning: str | None = None  # what else deleting a task removes there
+    assignment_comment: bool = False  # a reassignment carries a note for the new assignee
+    create_refusal: str | None = None  # why tasks can't be created here (``create`` False)
 
 
 class ListView(StrEnum):

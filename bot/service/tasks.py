@@ -311,17 +311,26 @@ class TaskService:
         handle: str,
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
+        *,
+        note: str | None = None,
     ) -> Task:
+        """``note`` goes with the reassignment (a comment; the backend may send it along)."""
         prepared = self._prepare(actor, assignees)
         return self._change(
             actor,
             handle,
             expected_version,
             lambda t, who: self._capable(
-                rules.note_expansion(
-                    rules.reassign(t, who, prepared.assignees, self._clock()),
+                _with_note(
+                    rules.note_expansion(
+                        rules.reassign(t, who, prepared.assignees, self._clock()),
+                        who,
+                        prepared.expanded_groups,
+                        self._clock(),
+                    ),
+                    t,
                     who,
-                    prepared.expanded_groups,
+                    note,
                     self._clock(),
                 )
             ),
@@ -500,3 +509,11 @@ def _events(before: Task, after: Task, actor: Actor) -> list[TaskEvent]:
     if not events:
         add(EventKind.EDITED)
     return events
+
+
+def _with_note(changed: Task, before: Task, actor: Actor, note: str | None, now: datetime) -> Task:
+    """A reassignment's note, as the actor's comment in the same change."""
+    if not note or changed is before:
+        return changed
+    comment = Comment(author=actor.user_id, text=note.strip()[:1000], created_at=now)
+    return changed.model_copy(update={"comments": (*changed.comments, comment)})

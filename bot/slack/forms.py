@@ -117,6 +117,10 @@ def parse_comment_form(values: Values) -> str:
     return text
 
 
+def parse_note(values: Values) -> str | None:
+    return _text(values, ids.BLOCK_NOTE).strip() or None
+
+
 def parse_reassign_form(values: Values) -> list[Assignee]:
     assignees = list(_assignees(values))
     if not assignees:

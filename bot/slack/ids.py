@@ -55,6 +55,7 @@ BLOCK_DUE_TIME: Final = "due_time"
 BLOCK_CONDITION: Final = "condition"
 BLOCK_CHANNEL: Final = "channel"
 BLOCK_COMMENT: Final = "comment"
+BLOCK_NOTE: Final = "note"  # a note that goes with a reassignment
 # Inputs of the settings modal, named after the fields they set.
 BLOCK_WORK_START: Final = "start"
 BLOCK_WORK_END: Final = "end"

@@ -228,7 +228,7 @@ def comment_modal(*, handle: str, version: int | None) -> View:
     )
 
 
-def reassign_modal(task: Task, *, groups: list[tuple[str, str]]) -> View:
+def reassign_modal(task: Task, *, groups: list[tuple[str, str]], note: bool = False) -> View:
     users = [a.id for a in task.assignees if a.kind is AssigneeKind.USER]
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=truncate(f"*{task.handle}* {task.title}", 3000))),
@@ -245,6 +245,17 @@ def reassign_modal(task: Task, *, groups: list[tuple[str, str]]) -> View:
     group_block = _groups_block(groups, task.assignees, "Groups")
     if group_block is not None:
         blocks.append(group_block)
+    if note:
+        blocks.append(
+            InputBlock(
+                block_id=ids.BLOCK_NOTE,
+                label="Comment for the new assignee",
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=ids.ELEMENT, multiline=True, max_length=1000
+                ),
+            )
+        )
     return View(
         type="modal",
         callback_id=ids.VIEW_REASSIGN,

@@ -194,7 +194,11 @@ def _fill_reassign(deps: SlackDeps, payload: Payload) -> None:
     client = deps.clients(actor.team_id)
     try:
         task = deps.service.show(actor, handle)
-        view = reassign_modal(task, groups=_group_options(deps, actor.team_id))
+        view = reassign_modal(
+            task,
+            groups=_group_options(deps, actor.team_id),
+            note=deps.service.capabilities.assignment_comment,
+        )
     except Exception as exc:  # shown in the modal instead of the form
         view = message_view("Reassign", person_message(exc, context={"task": handle}))
     Reply(client=client, user_id=actor.user_id).attempt(

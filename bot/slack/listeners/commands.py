@@ -61,6 +61,9 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             ack(text=help_text())
             return
         if parsed.name == "new":
+            if not deps.service.capabilities.create:
+                ack(text=_no_create(deps))
+                return
             ack()
             open_create_modal(deps, client, command, title=parsed.rest)
             return
@@ -92,6 +95,13 @@ JOB_COMMAND = "command"
 JOBS: dict[str, Job] = {JOB_COMMAND: _command}
 
 
+def _no_create(deps: SlackDeps) -> str:
+    return (
+        deps.service.capabilities.create_refusal
+        or "This task system doesn't let taskbot create tasks."
+    )
+
+
 def _unknown(message: str) -> str:
     return f"{message} Try `/task help` to see what I can do."
 
@@ -107,6 +117,10 @@ def open_create_modal(
 ) -> None:
     """Open the create modal right away: the trigger_id lives 3 seconds and works once."""
     team_id = body.get("team_id") or body["team"]["id"]
+    if not deps.service.capabilities.create:
+        user = body.get("user_id") or body["user"]["id"]
+        Reply(client=client, user_id=user).send(_no_create(deps))
+        return
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
     ctx = context or CreateContext(channel_id=_postable(channel))
     reply = Reply(client=client, user_id=body.get("user_id") or body["user"]["id"])

@@ -26,6 +26,7 @@ from bot.slack.forms import (
     field_block_id,
     parse_comment_form,
     parse_create_form,
+    parse_note,
     parse_reassign_form,
     parse_settings_form,
 )
@@ -115,6 +116,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
                 "handle": ref.handle,
                 "version": ref.version,
                 "assignees": [a.model_dump(mode="json") for a in assignees],
+                "note": parse_note(view["state"]["values"]),
             },
         )
 
@@ -155,7 +157,9 @@ def _reassign(deps: SlackDeps, payload: Payload) -> None:
     assignees = [Assignee.model_validate(a) for a in payload["assignees"]]
     reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
     try:
-        task = deps.service.reassign(actor, handle, assignees, payload["version"])
+        task = deps.service.reassign(
+            actor, handle, assignees, payload["version"], note=payload.get("note")
+        )
     except Conflict as conflict:
         reply.send(f":arrows_counterclockwise: {conflict.message}")
         return
