@@ -43,7 +43,7 @@ from bot.config import Settings
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
-from storage.tables import HandleCounterRow, PartRow, ReminderRow, TaskRow
+from storage.tables import Base, ReminderRow
 from tests.postgres import Cluster
 
 TEAM, TOKEN, SECRET = "T0BENCH", "xoxb-bench", "bench-secret"
@@ -66,7 +66,10 @@ REMINDER_COLUMNS = (
     "id team_id task_id handle assignee_id offset_seconds due_at state claimed_by "
     "claim_expires_at sent_at attempts last_error"
 ).split()
-HAS_KIND = "kind" in ReminderRow.__table__.c  # reminder kinds (escalation, digest) when present
+TASKS, PARTS, REMINDERS, COUNTERS = (
+    Base.metadata.tables[name] for name in ("tasks", "task_parts", "reminders", "handle_counters")
+)
+HAS_KIND = "kind" in REMINDERS.c  # reminder kinds (escalation, digest) when present
 
 
 def reminder_id(task_number: int, k: int) -> int:
@@ -204,15 +207,17 @@ def fill(engine: Engine, tasks: int, due: int, t0: datetime) -> None:
     try:
         driver = raw.driver_connection
         assert driver is not None
+        cache_size: Any = None
         if sqlite:
+            cache_size = driver.execute("PRAGMA cache_size").fetchone()[0]
             driver.execute("PRAGMA cache_size=-1000000")  # 1 GB while filling
         started = time.perf_counter()
         written = 0
         for task_rows, part_rows, reminder_rows in generate(tasks, due, t0):
             batches: list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]] = [
-                (TaskRow.__table__, TASK_COLUMNS, task_rows),
-                (PartRow.__table__, PART_COLUMNS, part_rows),
-                (ReminderRow.__table__, reminder_columns, reminder_rows),
+                (TASKS, TASK_COLUMNS, task_rows),
+                (PARTS, PART_COLUMNS, part_rows),
+                (REMINDERS, reminder_columns, reminder_rows),
             ]
             for table, columns, rows in batches:
                 if sqlite:
@@ -224,7 +229,7 @@ def fill(engine: Engine, tasks: int, due: int, t0: datetime) -> None:
             if written % (10 * CHUNK) == 0 or written == tasks:
                 rate = written / (time.perf_counter() - started)
                 print(f"  … {written:,} tasks ({rate:,.0f} tasks/s)", flush=True)
-        counter = HandleCounterRow.__table__
+        counter = COUNTERS
         values = (TEAM, tasks)
         if sqlite:
             driver.execute(f"INSERT INTO {counter.name} VALUES (?, ?)", values)
@@ -237,7 +242,7 @@ def fill(engine: Engine, tasks: int, due: int, t0: datetime) -> None:
                 )
         raw.commit()
         if sqlite:
-            driver.execute("PRAGMA cache_size=-2000")  # SQLite's default again
+            driver.execute(f"PRAGMA cache_size={int(cache_size)}")  # as make_engine set it
     finally:
         raw.close()
 
@@ -256,7 +261,7 @@ def reset_due(sessions: sessionmaker[Session], ids: Sequence[int]) -> None:
     with sessions.begin() as session:
         for start in range(0, len(ids), 1000):
             session.execute(
-                ReminderRow.__table__.update()
+                REMINDERS.update()
                 .where(ReminderRow.id.in_(ids[start : start + 1000]))
                 .values(
                     state="pending",
@@ -482,16 +487,16 @@ def dispatch(url: str, t0: datetime, rate_limit: float) -> tuple[int, float, lis
     """Sweep until nothing is left; (delivered, seconds, claim times, 429 answers)."""
     with stub_process(rate_limit) as (api_url, stop):
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            SLACK_BOT_TOKEN=TOKEN,  # type: ignore[arg-type]
-            SLACK_SIGNING_SECRET=SECRET,  # type: ignore[arg-type]
+            _env_file=None,
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=api_url,
             DATABASE_URL=url,
         )
         app = build_app(settings, migrate=False, token_verification=False, clock=lambda: t0)
         ledger = TimedLedger(getattr(app.sweep, "_ledger", None))
         if ledger._inner is not None:  # the sweep's claims timed, while it keeps that attribute
-            app.sweep._ledger = ledger  # type: ignore[assignment]
+            app.sweep._ledger = ledger
         try:
             delivered = 0
             started = time.perf_counter()
