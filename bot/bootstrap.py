@@ -18,7 +18,7 @@ from bot.backends import build_backend
 from bot.config import Settings
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
-from bot.service.ports import Clock, Mirroring, TaskBackend
+from bot.service.ports import AccountLinking, Clock, Mirroring, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.sync import BackendSync
 from bot.service.tasks import TaskService
@@ -33,6 +33,7 @@ from bot.slack.jobs import runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.hooks import SyncTrigger, paymo_hook_app
+from bot.web.oauth import callback_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
@@ -58,6 +59,7 @@ class TaskbotApp:
     deps: SlackDeps
     sweep: ReminderSweep
     sync: BackendSync | None = None
+    notifier: SlackNotifier | None = None
     hook_trigger: SyncTrigger | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -75,6 +77,17 @@ class TaskbotApp:
         routes: dict[tuple[str, str], WSGIApp] = {("GET", "/healthz"): health_app(self.health)}
         if slack:
             routes[("POST", "/slack/events")] = self.slack.wsgi()
+        links, notifier = self.service.links, self.notifier
+        if links is not None and notifier is not None and isinstance(self.backend, AccountLinking):
+
+            def confirm(team_id: str, slack_id: str, account: str) -> None:
+                notifier.tell(
+                    team_id, slack_id, f":link: Linked: you are `{account}` in LINE WORKS."
+                )
+
+            routes[("GET", "/oauth/lineworks/callback")] = callback_app(
+                "LINE WORKS", links.complete_link, confirm
+            )
         secret = self.settings.PAYMO_WEBHOOK_SECRET
         if self.hook_trigger is not None and secret is not None:
             routes[("POST", "/hooks/paymo")] = paymo_hook_app(
@@ -187,6 +200,7 @@ def build_app(
         slack=slack,
         deps=deps,
         sweep=sweep,
+        notifier=notifier,
         sync=BackendSync(backend, notifier, clock, planner)
         if isinstance(backend, Mirroring)
         else None,

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendName = Literal["local", "struct_pim", "lineworks", "maxsight", "paymo"]
-AVAILABLE_BACKENDS = ("local", "struct_pim", "paymo", "maxsight")
+AVAILABLE_BACKENDS = ("local", "struct_pim", "lineworks", "maxsight", "paymo")
 _DURATION = re.compile(r"^\s*(-?)(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
 
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     STRUCT_PIM_API_URL: str | None = None
     STRUCT_PIM_API_KEY: SecretStr | None = None
+    LINEWORKS_API_URL: str = "https://www.worksapis.com/v1.0/"
+    LINEWORKS_AUTH_URL: str = "https://auth.worksmobile.com/oauth2/v2.0/"
+    LINEWORKS_CLIENT_ID: str | None = None
+    LINEWORKS_CLIENT_SECRET: SecretStr | None = None
+    LINEWORKS_REFRESH_TOKEN: SecretStr | None = None
+    TASKBOT_PUBLIC_URL: str | None = None
     MAXSIGHT_API_URL: str | None = None
     MAXSIGHT_API_KEY: SecretStr | None = None
     MAXSIGHT_ACTOR_ID: str | None = None
@@ -152,6 +158,10 @@ class Settings(BaseSettings):
                 )
             if self.STRUCT_PIM_API_KEY is None:
                 problems.append("STRUCT_PIM_API_KEY is required for TASK_BACKEND=struct_pim")
+        if self.TASK_BACKEND == "lineworks":
+            for name in ("LINEWORKS_CLIENT_ID", "LINEWORKS_CLIENT_SECRET", "TASKBOT_SECRET_KEY"):
+                if getattr(self, name) is None:
+                    problems.append(f"{name} is required for TASK_BACKEND=lineworks")
         if self.TASK_BACKEND == "maxsight":
             if not self.MAXSIGHT_API_URL:
                 problems.append(

@@ -89,10 +89,11 @@ class SqlAlchemyReminderLedger:
             for condition, state in ((expired, CLAIMED), (pending, PENDING)):
                 if len(was) >= limit:
                     break
+                order = ReminderRow.claim_expires_at if state == CLAIMED else ReminderRow.due_at
                 candidates = (
                     select(ReminderRow.id)
                     .where(condition)
-                    .order_by(ReminderRow.due_at)
+                    .order_by(order)  # each query's own index order: no sort
                     .limit(limit - len(was))
                 )
                 if postgres:

@@ -214,3 +214,17 @@ class ExternalVersionRow(Base):
 
     task_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     token: Mapped[str] = mapped_column(String(64))
+
+
+class OAuthTokenRow(Base):
+    """A person's own tokens for a task system (LINE WORKS), sealed by ``bot.backends``."""
+
+    __tablename__ = "oauth_tokens"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    slack_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID))
+    access_token: Mapped[str] = mapped_column(Text)  # sealed
+    refresh_token: Mapped[str] = mapped_column(Text)  # sealed
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

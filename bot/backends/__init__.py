@@ -75,7 +75,50 @@ def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskB
     )
 
 
+def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+    from bot.backends import lineworks
+    from bot.backends.http import ApiClient
+    from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.oauth_tokens import SqlAlchemyOAuthTokens
+    from storage.user_map import SqlAlchemyUserMap
+
+    def secret(name: str) -> str:
+        value = getattr(settings, name, None)
+        return value.get_secret_value() if value is not None else ""
+
+    auth_url = str(getattr(settings, "LINEWORKS_AUTH_URL", lineworks.DEFAULT_AUTH_URL))
+    client_id = str(getattr(settings, "LINEWORKS_CLIENT_ID", "") or "")
+    detail, hint = lineworks._detail, "the LINE WORKS client id, secret and tokens"
+    api = ApiClient(
+        "LINE WORKS",
+        str(getattr(settings, "LINEWORKS_API_URL", lineworks.DEFAULT_API_URL)),
+        detail=detail,
+        key_hint=hint,
+    )
+    auth = ApiClient("LINE WORKS sign-in", auth_url, detail=detail, key_hint=hint)
+    sealer = lineworks.Sealer(secret("TASKBOT_SECRET_KEY"))
+    tokens = lineworks.Tokens(
+        auth,
+        SqlAlchemyOAuthTokens(sessions),
+        sealer,
+        client_id=client_id,
+        client_secret=secret("LINEWORKS_CLIENT_SECRET"),
+        operator_refresh=secret("LINEWORKS_REFRESH_TOKEN") or None,
+    )
+    return lineworks.LineWorksBackend(
+        api,
+        tokens,
+        sealer,
+        SqlAlchemyTaskStore(sessions),
+        SqlAlchemyUserMap(sessions),
+        auth_url=auth_url,
+        client_id=client_id,
+        public_url=getattr(settings, "TASKBOT_PUBLIC_URL", None),
+    )
+
+
 FACTORIES: dict[str, Factory] = {
+    "lineworks": _lineworks,
     "local": _local,
     "struct_pim": _struct_pim,
     "paymo": _paymo,

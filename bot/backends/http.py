@@ -33,6 +33,14 @@ class ApiError(BackendUnavailable):
         self.status = status
 
 
+class Unauthorized(BackendUnavailable):
+    """401/403: the key or token was refused."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ApiClient:
     def __init__(
         self,
@@ -76,6 +84,7 @@ class ApiClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content: str | bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """The answer to a call that succeeded (2xx); a domain error otherwise."""
@@ -86,7 +95,7 @@ class ApiClient:
             self._throttle()
             try:
                 response = self._client.request(
-                    method, path, params=params, json=json, headers=headers
+                    method, path, params=params, json=json, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
                 if idempotent and attempt <= self._retries:
@@ -121,9 +130,10 @@ class ApiClient:
         detail = self._safe_detail(response)
         said = f": {detail}" if detail else ""
         if status in (401, 403):
-            return BackendUnavailable(
+            return Unauthorized(
                 f"{self.name} refused taskbot's credentials (HTTP {status}{said}); "
-                f"an admin should check {self._key_hint}."
+                f"an admin should check {self._key_hint}.",
+                status,
             )
         if status == 404:
             return NotFound(f"{self.name} doesn't have that any more{said}.")
@@ -148,8 +158,10 @@ class ApiClient:
         return text[:200] if text and not text.startswith("<") else None
 
     def _retry_after(self, response: httpx.Response) -> float:
+        """``Retry-After``, or LINE WORKS' ``rateLimit-reset`` (seconds until the window resets)."""
+        header = response.headers.get("Retry-After") or response.headers.get("rateLimit-reset")
         try:
-            wait = float(response.headers.get("Retry-After", "1"))
+            wait = float(header or "1")
         except ValueError:
             wait = 1.0
         return min(max(wait, 0.0), self._max_wait)

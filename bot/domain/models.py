@@ -101,6 +101,7 @@ class CommentEvent(StrEnum):
     EDITED = "edited"
     CLAIMED = "claimed"
     EXPANDED = "expanded"  # a user group assigned as its members (the backend has no groups)
+    OPERATOR = "operator"  # made in the task system with the operator account, not the person's
 
 
 class Comment(_Frozen):

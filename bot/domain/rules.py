@@ -184,6 +184,7 @@ def _system(actor: Actor, event: CommentEvent, now: datetime, *subjects: str) ->
         CommentEvent.EDITED: "edited {}",
         CommentEvent.CLAIMED: "is on it",
         CommentEvent.EXPANDED: "assigned a group as its members, as this task system has none: {}",
+        CommentEvent.OPERATOR: "made it with the task system's operator account",
     }[event].format(", ".join(subjects))
     return Comment(
         author=actor.user_id, text=text, created_at=now, event=event, subjects=tuple(subjects)

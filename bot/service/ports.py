@@ -65,6 +65,17 @@ class TaskBackend(Protocol):
 
 
 @runtime_checkable
+class AccountLinking(Protocol):
+    """A backend where people link their own account by signing in there (OAuth)."""
+
+    def authorize_url(self, team_id: str, slack_id: str) -> str: ...
+
+    def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
+        """The sign-in's answer: (team, Slack user, account id), tokens stored, link set."""
+        ...
+
+
+@runtime_checkable
 class GroupDirectory(Protocol):
     """A backend whose user groups can be found by name (links made without an admin)."""
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from bot.domain.links import LinkHow, UserLink, check_assignee_id
 from bot.domain.models import Actor, Assignee, AssigneeKind
-from bot.service.ports import Clock, Directory, GroupDirectory, TaskBackend, UserMapStore
+from bot.service.ports import (
+    AccountLinking,
+    Clock,
+    Directory,
+    GroupDirectory,
+    TaskBackend,
+    UserMapStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +148,20 @@ class UserLinks:
             f"You were just assigned a task, but I don't know who you are in {name}: "
             f"{self_link}or ask an admin to run `/task link @you <your-id>`."
         )
+
+    def authorize_url(self, actor: Actor) -> str:
+        """Where the person signs in to link their own account (backends with OAuth)."""
+        if not isinstance(self._backend, AccountLinking):
+            hint = "use `/task link <id>`"
+            raise InvalidInput(
+                {"link": f"{self._backend.name} has no sign-in to link with; {hint}."}
+            )
+        return self._backend.authorize_url(actor.team_id, actor.user_id)
+
+    def complete_link(self, code: str, state: str) -> tuple[str, str, str]:
+        if not isinstance(self._backend, AccountLinking):
+            raise NotFound("This taskbot has no account sign-in.")
+        return self._backend.complete_link(code, state, self._clock())
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.user_id in self._admins:

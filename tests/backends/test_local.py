@@ -49,7 +49,7 @@ def backend(sessions: sessionmaker[Session]) -> LocalBackend:
 
 def test_registry_builds_local_and_names_the_known_ones(sessions: sessionmaker[Session]) -> None:
     assert build_backend("local", sessions=sessions).name == "local"
-    with pytest.raises(ValueError, match="available: local"):
+    with pytest.raises(ValueError, match="available: lineworks, local"):
         build_backend("nope", sessions=sessions)
 
 

@@ -83,6 +83,8 @@ def _context_line(task: Task) -> str:
     comments = sum(1 for c in task.comments if not c.system)
     if comments:
         bits.append(f"{comments} comment{'s' if comments != 1 else ''}")
+    if any(c.event is CommentEvent.OPERATOR for c in task.comments):
+        bits.append("made with the operator account (`/task link lineworks` to use yours)")
     expanded = [s for c in task.comments if c.event is CommentEvent.EXPANDED for s in c.subjects]
     if expanded:
         bits.append(f"assigned as members of {', '.join(dict.fromkeys(expanded))}")

@@ -278,6 +278,12 @@ def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
         removed = links.unlink(actor, target)
         who = mention(target)
         return f":link: {who} is no longer linked." if removed else f"{who} had no link."
+    if words == [name] and target is None:  # `/task link lineworks`: sign in there
+        url = links.authorize_url(actor)
+        return (
+            f":link: <{url}|Sign in to {name}> to link your account; tasks you create "
+            "are then made as you. The link works for 10 minutes."
+        )
     force = "--force" in words
     words = [w for w in words if w != "--force"]
     if len(words) != 1 or len(cmd.mentions) > 1:

@@ -1,0 +1,509 @@
+"""LINE WORKS Tasks (``TASK_BACKEND=lineworks``): tasks in LINE WORKS, driven from Slack.
+
+Contract: seed 002 and ../shared/API-NOTES.md §2. The Task API takes only user-account tokens:
+each Slack user may link their own LINE WORKS account (OAuth authorization code: ``/task link
+lineworks`` gives the link, ``GET /oauth/lineworks/callback`` takes the answer, its ``state``
+signed with ``TASKBOT_SECRET_KEY``), so tasks are created as that person ("creates my task").
+Their tokens are stored sealed (Fernet) and refreshed before they expire and on a 401. Without a
+link, the operator account (``LINEWORKS_REFRESH_TOKEN``) is used and the card says so.
+
+LINE WORKS has ANY_ONE/MUST_ALL natively and per-assignee done/undone, so each part's state is
+sent as the assignee's complete/incomplete, and a whole-task complete or reopen as the task's.
+Both response shapes are read (``{"task": …}`` and the bare task); errors are
+``{code, description}``; every operation is held to 60 calls a minute on this side, and a 429
+waits ``rateLimit-reset``.
+
+Safe readings where the docs are silent: the token endpoint is ``{LINEWORKS_AUTH_URL}token``
+(form post; API-NOTES infers it); ``DELETE`` and ``…/complete`` answer 204; ``content`` may be
+empty; comments stay in taskbot (the Task API has none); ``dueDate`` is a date only.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from cryptography.fernet import Fernet, InvalidToken
+
+from bot.backends.http import ApiClient, Unauthorized
+from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound, NotPermitted
+from bot.domain.links import LinkHow, UserLink
+from bot.domain.models import (
+    Assignee,
+    AssigneeKind,
+    BackendCapabilities,
+    Comment,
+    CommentEvent,
+    Due,
+    PartState,
+    Task,
+    TaskDraft,
+)
+from storage.local_tasks import SqlAlchemyTaskStore
+from storage.oauth_tokens import SqlAlchemyOAuthTokens, StoredTokens
+from storage.user_map import SqlAlchemyUserMap
+
+NAME = "lineworks"
+ID_PREFIX = "lineworks-"
+DEFAULT_API_URL = "https://www.worksapis.com/v1.0/"
+DEFAULT_AUTH_URL = "https://auth.worksmobile.com/oauth2/v2.0/"
+SCOPES = "task user.email.read"
+STATE_LIFETIME = 600  # seconds a link from /task link lineworks stays usable
+OPERATOR = "operator"
+
+
+def _detail(response: httpx.Response) -> str | None:
+    body = response.json()
+    if not isinstance(body, dict):
+        return None
+    found = body.get("description") or body.get("message") or body.get("code")
+    return str(found) if found else None
+
+
+class Sealer:
+    """Fernet with a key derived from ``TASKBOT_SECRET_KEY`` (any length)."""
+
+    def __init__(self, secret: str) -> None:
+        digest = hashlib.sha256(secret.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._secret = secret.encode()
+
+    def seal(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise NotPermitted("Your LINE WORKS link can't be read; link again.") from None
+
+    def sign(self, text: str) -> str:
+        mac = hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{text}.{mac}"
+
+    def verify(self, signed: str) -> str | None:
+        text, _, mac = signed.rpartition(".")
+        return text if text and hmac.compare_digest(self.sign(text), signed) else None
+
+
+class OperationLimiter:
+    """At most ``per_minute`` calls of each operation in any 60 s (LINE WORKS' task limit)."""
+
+    def __init__(self, per_minute: int = 60, *, window: float = 60.0) -> None:
+        self._per_minute = per_minute
+        self._window = window
+        self._calls: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, operation: str) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                window = self._calls.setdefault(operation, deque())
+                while window and now - window[0] >= self._window:
+                    window.popleft()
+                if len(window) < self._per_minute:
+                    window.append(now)
+                    return
+                pause = self._window - (now - window[0])
+            time.sleep(min(pause, 5.0))
+
+
+class Tokens:
+    """Access tokens: a person's own (stored sealed) or the operator account's."""
+
+    def __init__(
+        self,
+        auth: ApiClient,
+        store: SqlAlchemyOAuthTokens,
+        sealer: Sealer,
+        *,
+        client_id: str,
+        client_secret: str,
+        operator_refresh: str | None,
+    ) -> None:
+        self._auth = auth
+        self._store = store
+        self._sealer = sealer
+        self._client = (client_id, client_secret)
+        self._operator_refresh = operator_refresh
+        self._operator: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def exchange(self, form: dict[str, str]) -> dict[str, Any]:
+        client_id, client_secret = self._client
+        response = self._auth.request(
+            "POST",
+            "token",
+            content=urlencode({**form, "client_id": client_id, "client_secret": client_secret}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        answer = self._auth.json(response)
+        if not isinstance(answer, dict) or "access_token" not in answer:
+            raise BackendUnavailable("LINE WORKS answered the token request without a token.")
+        return answer
+
+    def has_own(self, team_id: str, slack_id: str) -> bool:
+        return self._store.get(team_id, slack_id, NAME) is not None
+
+    def for_person(self, team_id: str, slack_id: str, *, fresh: bool = False) -> str:
+        """The person's token if they linked their account, else the operator's."""
+        stored = self._store.get(team_id, slack_id, NAME)
+        if stored is None:
+            return self.operator(fresh=fresh)
+        soon = datetime.now(UTC) + timedelta(seconds=60)
+        if not fresh and stored.expires_at > soon:
+            return self._sealer.open(stored.access_token)
+        answer = self.exchange(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": self._sealer.open(stored.refresh_token),
+            }
+        )
+        self.store(
+            team_id, slack_id, stored.account_id, answer, self._sealer.open(stored.refresh_token)
+        )
+        return str(answer["access_token"])
+
+    def operator(self, *, fresh: bool = False) -> str:
+        with self._lock:
+            if not fresh and self._operator and self._operator[1] > time.monotonic() + 60:
+                return self._operator[0]
+            if not self._operator_refresh:
+                raise NotPermitted(
+                    "Link your LINE WORKS account first with `/task link lineworks` "
+                    "(no operator account is configured)."
+                )
+            answer = self.exchange(
+                {"grant_type": "refresh_token", "refresh_token": self._operator_refresh}
+            )
+            self._operator = (str(answer["access_token"]), time.monotonic() + _lifetime(answer))
+            return self._operator[0]
+
+    def store(
+        self, team_id: str, slack_id: str, account: str, answer: dict[str, Any], refresh: str
+    ) -> None:
+        expires = datetime.now(UTC) + timedelta(seconds=_lifetime(answer))
+        self._store.put(
+            team_id,
+            slack_id,
+            NAME,
+            StoredTokens(
+                account_id=account,
+                access_token=self._sealer.seal(str(answer["access_token"])),
+                refresh_token=self._sealer.seal(str(answer.get("refresh_token") or refresh)),
+                expires_at=expires,
+            ),
+        )
+
+
+def _lifetime(answer: dict[str, Any]) -> float:
+    try:
+        return float(answer.get("expires_in") or 3600)
+    except (TypeError, ValueError):
+        return 3600.0
+
+
+class LineWorksBackend(MirroredBackend):
+    name = NAME
+    prefix = ID_PREFIX
+    capabilities = BackendCapabilities(
+        multi_assignee=True,
+        groups=False,
+        must_all_native=True,
+        comments=True,
+        attachments=True,
+        due_time=False,
+        user_map=True,
+        directory=True,
+        assignee_id_example="a LINE WORKS user id",
+    )
+
+    def __init__(
+        self,
+        api: ApiClient,
+        tokens: Tokens,
+        sealer: Sealer,
+        store: SqlAlchemyTaskStore,
+        links: SqlAlchemyUserMap,
+        *,
+        auth_url: str,
+        client_id: str,
+        public_url: str | None,
+        limiter: OperationLimiter | None = None,
+    ) -> None:
+        super().__init__(store, links)
+        self._api = api
+        self._tokens = tokens
+        self._sealer = sealer
+        self._auth_url = auth_url if auth_url.endswith("/") else auth_url + "/"
+        self._client_id = client_id
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._limiter = limiter or OperationLimiter()
+        self._operator_made: set[str] = set()  # created with the operator account
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, operation: str, team_id: str, slack_id: str, **kw: Any
+    ) -> httpx.Response:
+        """One call with the person's (or operator's) token; a 401 refreshes it once."""
+        self._limiter.wait(operation)
+        token = self._tokens.for_person(team_id, slack_id)
+        try:
+            return self._api.request(
+                method, path, headers={"Authorization": f"Bearer {token}"}, **kw
+            )
+        except Unauthorized as exc:
+            if exc.status != 401:
+                raise
+        token = self._tokens.for_person(team_id, slack_id, fresh=True)
+        self._limiter.wait(operation)
+        return self._api.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+    # --- OAuth link ----------------------------------------------------------------------------
+
+    def authorize_url(self, team_id: str, slack_id: str) -> str:
+        if not self._public_url:
+            raise InvalidInput(
+                {"link": "An admin has to set TASKBOT_PUBLIC_URL before people can link accounts."}
+            )
+        state = self._sealer.sign(f"{team_id}:{slack_id}:{int(time.time()) + STATE_LIFETIME}")
+        query = urlencode(
+            {
+                "client_id": self._client_id,
+                "redirect_uri": self.redirect_uri(),
+                "scope": SCOPES,
+                "response_type": "code",
+                "state": state,
+            },
+            quote_via=quote,
+        )
+        return f"{self._auth_url}authorize?{query}"
+
+    def redirect_uri(self) -> str:
+        return f"{self._public_url}/oauth/lineworks/callback"
+
+    def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
+        """The callback: check the state, get tokens, learn who it is; (team, slack id, account)."""
+        checked = self._sealer.verify(state)
+        team_id, _, rest = (checked or "").partition(":")
+        slack_id, _, expiry = rest.partition(":")
+        if not checked or not expiry.isdigit() or int(expiry) < time.time():
+            raise NotPermitted("This link is not valid any more; run `/task link lineworks` again.")
+        answer = self._tokens.exchange(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri()}
+        )
+        me = self._api.json(
+            self._api.request(
+                "GET", "users/me", headers={"Authorization": f"Bearer {answer['access_token']}"}
+            )
+        )
+        account = str(me.get("userId") or "")
+        if not account:
+            raise BackendUnavailable("LINE WORKS didn't say whose account this is.")
+        self._tokens.store(team_id, slack_id, account, answer, str(answer.get("refresh_token")))
+        self._links.set(
+            UserLink(
+                team_id=team_id,
+                backend=NAME,
+                slack_id=slack_id,
+                kind=AssigneeKind.USER,
+                assignee_id=account,
+                how=LinkHow.SELF,
+                set_by=slack_id,
+                set_at=now,
+            ),
+            force=False,
+        )
+        return team_id, slack_id, account
+
+    # --- the task system ----------------------------------------------------------------------
+
+    def _push_new(self, draft: TaskDraft) -> str:
+        own = self._tokens.has_own(draft.team_id, draft.assignor)
+        me = self._call("GET", "users/me", "GET /users/me", draft.team_id, draft.assignor)
+        assignor = str(self._api.json(me).get("userId"))
+        body = {
+            "assignorId": assignor,
+            "assignees": [
+                {"assigneeId": a, "status": "TODO"}
+                for a in self.linked(draft.team_id, draft.assignees, AssigneeKind.USER)
+            ],
+            "title": draft.title,
+            "content": draft.description,
+            "dueDate": draft.due.date.isoformat() if draft.due else None,
+            "completionCondition": draft.condition.value,
+            "categoryId": "default",
+        }
+        response = self._call(
+            "POST", "users/me/tasks", "POST /users/tasks", draft.team_id, draft.assignor, json=body
+        )
+        task = _task(self._api.json(response))
+        if not own:
+            self._operator_made.add(str(task["taskId"]))
+        return str(task["taskId"])
+
+    def create(self, draft: TaskDraft, now: datetime) -> Task:
+        task = super().create(draft, now)
+        external = self.external_id(task)
+        if external in self._operator_made:  # the card says the operator account made it
+            self._operator_made.discard(external)
+            note = Comment(
+                author=None,
+                text="made in LINE WORKS with the operator account (`/task link lineworks` "
+                "to use yours)",
+                created_at=now,
+                event=CommentEvent.OPERATOR,
+            )
+            noted = task.model_copy(
+                update={"comments": (*task.comments, note), "version": task.version + 1}
+            )
+            task = self._store.save(noted, task.version)
+        return task
+
+    def _push_change(self, before: Task, after: Task) -> None:
+        task_id = self.external_id(after)
+        actor = _actor(before, after)
+        patch: dict[str, Any] = {}
+        if after.title != before.title:
+            patch["title"] = after.title
+        if after.description != before.description:
+            patch["content"] = after.description
+        if (after.due and after.due.date) != (before.due and before.due.date):
+            patch["dueDate"] = after.due.date.isoformat() if after.due else None
+        users_before = self.linked(before.team_id, before.assignees, AssigneeKind.USER)
+        users_after = self.linked(after.team_id, after.assignees, AssigneeKind.USER)
+        if users_after != users_before:
+            patch["assignees"] = [{"assigneeId": a, "status": "TODO"} for a in users_after]
+        if after.condition != before.condition and len(users_after) >= 2:
+            patch["completionCondition"] = after.condition.value
+        if patch:
+            self._call(
+                "PATCH", f"tasks/{task_id}", "PATCH /tasks", after.team_id, actor, json=patch
+            )
+        changed = [
+            (p.assignee, p.state)
+            for p in after.parts
+            if (old := before.part_of(p.assignee)) is not None and old.state is not p.state
+        ]
+        whole = after.is_completed != before.is_completed and len(changed) == len(after.parts) > 1
+        if whole:
+            verb = "complete" if after.is_completed else "incomplete"
+            self._call(
+                "POST", f"tasks/{task_id}/{verb}", f"POST /tasks/{verb}", after.team_id, actor
+            )
+            return
+        for assignee, state in changed:
+            (account,) = self.linked(after.team_id, [assignee], AssigneeKind.USER)
+            verb = "complete" if state is PartState.DONE else "incomplete"
+            self._call(
+                "POST",
+                f"tasks/{task_id}/assignees/{quote(account, safe='')}/{verb}",
+                f"POST /tasks/assignees/{verb}",
+                after.team_id,
+                actor,
+            )
+
+    def _push_delete(self, external_id: str) -> None:
+        task = self._store.find(f"{ID_PREFIX}{external_id}")
+        team, actor = (task.team_id, task.assignor) if task else ("", "")
+        self._call("DELETE", f"tasks/{external_id}", "DELETE /tasks", team, actor)
+
+    def _fetch(self, external_ids: Sequence[str], tasks: Sequence[Task]) -> dict[str, RemoteState]:
+        found: dict[str, RemoteState] = {}
+        for task in tasks:
+            try:
+                response = self._call(
+                    "GET",
+                    f"tasks/{self.external_id(task)}",
+                    "GET /tasks",
+                    task.team_id,
+                    task.assignor,
+                )
+            except NotFound:
+                continue
+            raw = _task(self._api.json(response))
+            due = raw.get("dueDate")
+            tz = task.due.tz if task.due else "UTC"
+            found[self.external_id(task)] = RemoteState(
+                title=str(raw.get("title") or ""),
+                description=str(raw.get("content") or ""),
+                due=Due(date=date.fromisoformat(str(due)), tz=tz) if due else None,
+                complete=raw.get("status") == "DONE",
+                assignees=self._slack_assignees(task.team_id, raw),
+            )
+        return found
+
+    def _slack_assignees(self, team_id: str, raw: dict[str, Any]) -> tuple[Assignee, ...] | None:
+        found: builtins.list[Assignee] = []
+        for item in raw.get("assignees") or []:
+            link = self._links.by_assignee(
+                team_id, NAME, AssigneeKind.USER, str(item.get("assigneeId"))
+            )
+            if link is None:
+                return None  # someone taskbot can't name: leave the assignees as they are
+            found.append(Assignee.user(link.slack_id))
+        return tuple(found)
+
+    def all_tasks(
+        self, team_id: str, slack_id: str, *, page_size: int = 100
+    ) -> builtins.list[dict[str, Any]]:
+        """Every task of the person's default category, page by page (``nextCursor``)."""
+        found: builtins.list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"categoryId": "default", "status": "ALL", "count": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            answer = self._api.json(
+                self._call(
+                    "GET", "users/me/tasks", "GET /users/tasks", team_id, slack_id, params=params
+                )
+            )
+            found.extend(answer.get("tasks") or [])
+            cursor = (answer.get("responseMetaData") or {}).get("nextCursor")
+            if not cursor:
+                return found
+
+    def find_user_by_email(self, team_id: str, email: str) -> str | None:
+        try:
+            response = self._api.request(
+                "GET",
+                f"users/{quote(email, safe='')}",
+                headers={"Authorization": f"Bearer {self._tokens.operator()}"},
+            )
+        except NotFound:
+            return None
+        except NotPermitted:
+            return None  # no operator account: people link themselves
+        found = self._api.json(response).get("userId")
+        return str(found) if found else None
+
+
+def _task(body: Any) -> dict[str, Any]:
+    """Both documented shapes: ``{"task": {…}}`` and the bare task (API-NOTES 2.7-1)."""
+    task = body.get("task", body) if isinstance(body, dict) else None
+    if not isinstance(task, dict) or "taskId" not in task:
+        raise BackendUnavailable("LINE WORKS answered with something that isn't a task.")
+    return task
+
+
+def _actor(before: Task, after: Task) -> str:
+    """Whose token makes the change: the author of its newest comment, else the assignor."""
+    known = {c.id for c in before.comments}
+    for comment in reversed(after.comments):
+        if comment.id not in known and comment.author:
+            return comment.author
+    return after.assignor

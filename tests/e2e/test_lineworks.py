@@ -1,0 +1,93 @@
+"""Slack against the LINE WORKS simulator (TASK_BACKEND=lineworks): a person links their own
+account by signing in (OAuth over real HTTP), the others are linked by email, and the flows run
+with LINE WORKS' native ANY_ONE/MUST_ALL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e import test_flows, test_surfaces
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, Taskbot
+from tests.e2e.test_flows import card_in, create, dm, text_of
+from tests.e2e.test_user_map import answer
+from tests.stubs.lineworks_api import LineWorksSimulator
+
+LW_IDS = {ANA: "lw-ana", BEN: "lw-ben", CARL: "lw-carl", BOSS: "lw-boss", ADMIN: "lw-admin"}
+
+
+@pytest.fixture
+def works() -> Iterator[LineWorksSimulator]:
+    simulator = LineWorksSimulator().start()
+    for user, account in LW_IDS.items():
+        simulator.add_user(account, f"{user.lower()}@example.com")  # the Slack stub's emails
+    simulator.add_user("lw-operator", "operator@example.com")
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def taskbot(make_taskbot: Callable[..., Taskbot], works: LineWorksSimulator) -> Taskbot:
+    return make_taskbot(
+        TASK_BACKEND="lineworks",
+        LINEWORKS_API_URL=works.api_url,
+        LINEWORKS_AUTH_URL=works.auth_url,
+        LINEWORKS_CLIENT_ID="lw-client",
+        LINEWORKS_CLIENT_SECRET="lw-secret",
+        LINEWORKS_REFRESH_TOKEN=works.refresh_token_for("lw-operator"),
+        TASKBOT_SECRET_KEY="e2e-secret-key",
+        TASKBOT_PUBLIC_URL="https://taskbot.example",
+    )
+
+
+def test_a_person_signs_in_to_link_and_then_creates_tasks_as_themselves(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    reply = answer(taskbot, "link lineworks", BOSS, "link")
+    url = reply[reply.index("<") + 1 : reply.index("|")]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    callback = f"http://127.0.0.1:{taskbot.server.port}/oauth/lineworks/callback"
+    forged = httpx.get(callback, params={"code": works.issue_code("lw-boss"), "state": "x.y"})
+    assert forged.status_code == 400 and "not valid" in forged.text
+    signed_in = httpx.get(callback, params={"code": works.issue_code("lw-boss"), "state": state})
+    assert signed_in.status_code == 200 and "linked" in signed_in.text
+    assert any("Linked" in m["text"] for m in taskbot.slack.messages(dm(BOSS)))
+    assert "`lw-boss`" in answer(taskbot, "whoami", BOSS, "w")
+    create(taskbot, f"Book the venue <@{ANA}|ana>")
+    (made,) = works.tasks.values()
+    assert made["assignorId"] == "lw-boss" and made["owner"] == "lw-boss"
+    assert "operator account" not in text_of(card_in(taskbot.slack, CHANNEL))
+
+
+def test_without_a_link_the_operator_account_is_used_and_the_card_says_so(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    create(taskbot, f"Book the venue <@{ANA}|ana>")
+    (made,) = works.tasks.values()
+    assert made["assignorId"] == "lw-operator"
+    assert "operator account" in text_of(card_in(taskbot.slack, CHANNEL))
+
+
+def test_must_all(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    test_flows.test_must_all_needs_every_assignee(taskbot)
+    (made,) = works.tasks.values()
+    assert made["completionCondition"] == "MUST_ALL" and made["status"] == "DONE"
+
+
+def test_any_one(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    test_flows.test_any_one_completes_at_the_first_done(taskbot)
+    (made,) = works.tasks.values()
+    assert made["status"] == "DONE"
+
+
+def test_comment(taskbot: Taskbot) -> None:
+    test_flows.test_comment_goes_to_the_cards_thread(taskbot)
+
+
+def test_reassign(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    test_surfaces.test_reassign_through_the_modal(taskbot)
+    (made,) = works.tasks.values()
+    assert [a["assigneeId"] for a in made["assignees"]] == ["lw-ben"]
