@@ -86,19 +86,29 @@ class ApiClient:
         json: Any = None,
         content: str | bytes | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
     ) -> httpx.Response:
-        """The answer to a call that succeeded (2xx); a domain error otherwise."""
+        """The answer to a call that succeeded (2xx); a domain error otherwise. ``timeout`` and
+        ``retries`` tighten this one call (e.g. one made while Slack waits)."""
         idempotent = method.upper() in IDEMPOTENT
+        allowed = self._retries if retries is None else retries
         attempt = 0
         while True:
             attempt += 1
             self._throttle()
             try:
                 response = self._client.request(
-                    method, path, params=params, json=json, content=content, headers=headers
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as exc:
-                if idempotent and attempt <= self._retries:
+                if idempotent and attempt <= allowed:
                     self._sleep(self._backoff * 2 ** (attempt - 1))
                     continue
                 raise BackendUnavailable(
@@ -106,10 +116,10 @@ class ApiClient:
                 ) from exc
             self._remember_limits(response)
             status = response.status_code
-            if status == 429 and attempt <= self._retries:
+            if status == 429 and attempt <= allowed:
                 self._sleep(self._retry_after(response))
                 continue
-            if status >= 500 and idempotent and attempt <= self._retries:
+            if status >= 500 and idempotent and attempt <= allowed:
                 self._sleep(self._backoff * 2 ** (attempt - 1))
                 continue
             if status < 300:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+from cachetools import TTLCache
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot.backends.http import ApiClient, Unauthorized
@@ -228,6 +229,7 @@ class LineWorksBackend(MirroredBackend):
         user_map=True,
         directory=True,
         assignee_id_example="a LINE WORKS user id",
+        categories=True,
     )
 
     def __init__(
@@ -252,6 +254,9 @@ class LineWorksBackend(MirroredBackend):
         self._public_url = public_url.rstrip("/") if public_url else None
         self._limiter = limiter or OperationLimiter()
         self._operator_made: set[str] = set()  # created with the operator account
+        self._categories: TTLCache[tuple[str, str], builtins.list[tuple[str, str]]] = TTLCache(
+            maxsize=1_000, ttl=600
+        )
 
     # --- calls ---------------------------------------------------------------------------------
 
@@ -329,6 +334,33 @@ class LineWorksBackend(MirroredBackend):
         )
         return team_id, slack_id, account
 
+    # --- categories ----------------------------------------------------------------------------
+
+    def categories(self, team_id: str, slack_id: str) -> builtins.list[tuple[str, str]]:
+        """The person's task categories, cached 10 minutes; asked with a 1 s budget because the
+        create form waits for them (Slack's trigger lives 3 s). Empty when not known in time."""
+        key = (team_id, slack_id)
+        if key in self._categories:
+            return self._categories[key]
+        try:
+            self._limiter.wait("GET /users/task-categories")
+            token = self._tokens.for_person(team_id, slack_id)
+            response = self._api.request(
+                "GET",
+                "users/me/task-categories",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=1.0,
+                retries=0,
+            )
+            listed = self._api.json(response).get("taskCategories") or []
+        except (BackendUnavailable, NotPermitted, InvalidInput):
+            return []
+        found = [
+            (str(c["categoryId"]), str(c.get("categoryName") or c["categoryId"])) for c in listed
+        ]
+        self._categories[key] = found
+        return found
+
     # --- the task system ----------------------------------------------------------------------
 
     def _push_new(self, draft: TaskDraft) -> str:
@@ -345,7 +377,7 @@ class LineWorksBackend(MirroredBackend):
             "content": draft.description,
             "dueDate": draft.due.date.isoformat() if draft.due else None,
             "completionCondition": draft.condition.value,
-            "categoryId": "default",
+            "categoryId": draft.category or "default",
         }
         response = self._call(
             "POST", "users/me/tasks", "POST /users/tasks", draft.team_id, draft.assignor, json=body

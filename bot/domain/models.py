@@ -265,6 +265,7 @@ class TaskDraft(_Frozen):
     assignees: tuple[Assignee, ...] = ()
     channel_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    category: str | None = None  # the task system's category (LINE WORKS), where it has them
 
 
 class TaskEdit(_Frozen):
@@ -307,6 +308,7 @@ class BackendCapabilities(_Frozen):
     assignee_id_example: str | None = None  # shown when an id does not match
     delete_warning: str | None = None  # what else deleting a task removes there
     assignment_comment: bool = False  # a reassignment carries a note for the new assignee
+    categories: bool = False  # tasks go into a category the person picks
     create_refusal: str | None = None  # why tasks can't be created here (``create`` False)
 
 

@@ -76,6 +76,15 @@ class AccountLinking(Protocol):
 
 
 @runtime_checkable
+class Categorised(Protocol):
+    """A backend whose tasks go into categories (LINE WORKS)."""
+
+    def categories(self, team_id: str, slack_id: str) -> list[tuple[str, str]]:
+        """(id, name) of the person's categories; empty when they can't be read quickly."""
+        ...
+
+
+@runtime_checkable
 class GroupDirectory(Protocol):
     """A backend whose user groups can be found by name (links made without an admin)."""
 

@@ -32,7 +32,7 @@ from bot.domain.models import (
     parse_handle,
 )
 from bot.domain.reminders import ReminderSettings
-from bot.service.ports import Clock, Directory, Notifier, TaskBackend
+from bot.service.ports import Categorised, Clock, Directory, Notifier, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.user_links import Prepared, UserLinks, mention
 
@@ -422,6 +422,12 @@ class TaskService:
         if self._reminders is not None:
             self._reminders.snooze(task, actor.user_id, until)
         return task
+
+    def categories(self, actor: Actor) -> list[tuple[str, str]]:
+        """The person's categories in the task system, for the create form (may be empty)."""
+        if not isinstance(self._backend, Categorised):
+            return []
+        return self._backend.categories(actor.team_id, actor.user_id)
 
     def reminder_settings(self, actor: Actor) -> ReminderSettings:
         if self._reminders is None:

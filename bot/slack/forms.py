@@ -107,6 +107,7 @@ def parse_create_form(
         assignees=assignees,
         channel_id=picked_channel if ids.BLOCK_CHANNEL in values else default_channel,
         attachments=attachments,
+        category=(_element(values, ids.BLOCK_CATEGORY).get("selected_option") or {}).get("value"),
     )
 
 

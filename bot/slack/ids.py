@@ -54,6 +54,7 @@ BLOCK_DUE_DATE: Final = "due"
 BLOCK_DUE_TIME: Final = "due_time"
 BLOCK_CONDITION: Final = "condition"
 BLOCK_CHANNEL: Final = "channel"
+BLOCK_CATEGORY: Final = "category"
 BLOCK_COMMENT: Final = "comment"
 BLOCK_NOTE: Final = "note"  # a note that goes with a reassignment
 # Inputs of the settings modal, named after the fields they set.

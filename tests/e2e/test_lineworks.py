@@ -10,10 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from bot.slack import ids
 from tests.e2e import test_flows, test_surfaces
-from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, Taskbot
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, TEAM, Taskbot
 from tests.e2e.test_flows import card_in, create, dm, text_of
+from tests.e2e.test_surfaces import form
 from tests.e2e.test_user_map import answer
+from tests.slack_requests import view_submission
 from tests.stubs.lineworks_api import LineWorksSimulator
 
 LW_IDS = {ANA: "lw-ana", BEN: "lw-ben", CARL: "lw-carl", BOSS: "lw-boss", ADMIN: "lw-admin"}
@@ -91,3 +94,32 @@ def test_reassign(taskbot: Taskbot, works: LineWorksSimulator) -> None:
     test_surfaces.test_reassign_through_the_modal(taskbot)
     (made,) = works.tasks.values()
     assert [a["assigneeId"] for a in made["assignees"]] == ["lw-ben"]
+
+
+def test_the_create_form_offers_my_categories_and_the_task_goes_there(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    works.categories["cat-offsite"] = "Offsite"
+    assert taskbot.command("new", user=BOSS).status_code == 200
+    taskbot.slack.wait_for("views.open")
+    view_id = taskbot.slack.last_view_id()
+    modal = taskbot.slack.view(view_id)
+    assert "Offsite" in str(modal["blocks"]) and ids.BLOCK_DUE_TIME not in str(modal["blocks"])
+    values = form(title="Order the bus", users=[ANA])
+    values[ids.BLOCK_CATEGORY] = {
+        ids.ELEMENT: {"type": "static_select", "selected_option": {"value": "cat-offsite"}}
+    }
+    answered = taskbot.send(
+        view_submission(
+            ids.VIEW_CREATE,
+            values,
+            user_id=BOSS,
+            team_id=TEAM,
+            private_metadata=modal["private_metadata"],
+            view_id=view_id,
+        )
+    )
+    assert answered.status_code == 200
+    card_in(taskbot.slack, CHANNEL)
+    (made,) = works.tasks.values()
+    assert made["categoryId"] == "cat-offsite" and made["title"] == "Order the bus"

@@ -60,6 +60,7 @@ class LineWorksSimulator:
         self.requests: list[Request] = []
         self.users: dict[str, str] = {}  # userId → email
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.categories: dict[str, str] = {"default": "Tasks"}  # categoryId → name
         self._codes: dict[str, str] = {}  # code → userId
         self._access: dict[str, tuple[str, float]] = {}  # token → (userId, expiry)
         self._refresh: dict[str, str] = {}  # refresh token → userId
@@ -185,6 +186,9 @@ class LineWorksSimulator:
     def _route(self, r: Request, parts: list[str], me: str) -> tuple[int, dict[str, str], Any]:
         if parts[0] == "users" and len(parts) == 2 and r.method == "GET":
             return self._user(parts[1], me)
+        if parts[0] == "users" and len(parts) == 3 and parts[2] == "task-categories":
+            listed = [{"categoryId": k, "categoryName": v} for k, v in self.categories.items()]
+            return 200, {}, {"taskCategories": listed}
         if parts[0] == "users" and len(parts) == 3 and parts[2] == "tasks":
             owner = me if parts[1] == "me" else parts[1]
             if r.method == "POST":
@@ -230,6 +234,8 @@ class LineWorksSimulator:
         ]
         if missing:
             return 400, {}, {"code": "MISSING_PARAMETER", "description": f"Missing {missing}"}
+        if (body.get("categoryId") or "default") not in self.categories:
+            return 404, {}, {"code": "CATEGORY_NOT_EXIST", "description": "No such category"}
         if body["completionCondition"] not in ("ANY_ONE", "MUST_ALL"):
             return 400, {}, {"code": "INVALID_PARAMETER", "description": "completionCondition"}
         unknown = [a["assigneeId"] for a in body["assignees"] if a["assigneeId"] not in self.users]

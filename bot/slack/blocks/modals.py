@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
     RadioButtonsElement,
     SectionBlock,
     StaticMultiSelectElement,
+    StaticSelectElement,
     TimePickerElement,
     UserMultiSelectElement,
 )
@@ -88,6 +89,7 @@ def create_task_modal(
     private_metadata: str,
     draft: TaskDraft | None = None,
     error: str | None = None,
+    categories: list[tuple[str, str]] | None = None,
 ) -> View:
     """The create form; with ``draft`` it is shown again with everything the person typed."""
     if draft is not None:
@@ -177,6 +179,22 @@ def create_task_modal(
                 hint=(
                     "Any one of them: the first assignee who marks it done completes the task. "
                     "Everyone: it completes when every assignee has marked their part done."
+                ),
+            )
+        )
+    if categories:
+        options = [Option(value=cid, label=truncate(name, 75)) for cid, name in categories[:100]]
+        chosen = draft.category if draft else None
+        blocks.append(
+            InputBlock(
+                block_id=ids.BLOCK_CATEGORY,
+                label="Category",
+                optional=True,
+                element=StaticSelectElement(
+                    action_id=ids.ELEMENT,
+                    options=options,
+                    initial_option=next((o for o in options if o.value == chosen), None),
+                    placeholder="Default",
                 ),
             )
         )

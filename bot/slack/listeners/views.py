@@ -188,6 +188,9 @@ def _create(deps: SlackDeps, payload: Payload) -> None:
             private_metadata=context.dump(),
             draft=draft,
             error=outcome,
+            categories=deps.service.categories(actor)
+            if deps.service.capabilities.categories
+            else [],
         )
     else:
         where = f" and posted it in <#{task.channel_id}>" if task.channel_id else ""
