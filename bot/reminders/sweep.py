@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -81,6 +82,7 @@ class ReminderSweep:
         lease: timedelta = timedelta(minutes=2),
         grace: timedelta = timedelta(minutes=15),
         max_attempts: int = 5,
+        senders: int = 8,
     ) -> None:
         self._ledger = ledger
         self._backend = backend
@@ -92,6 +94,7 @@ class ReminderSweep:
         self._lease = lease
         self._grace = grace
         self._max_attempts = max_attempts
+        self._senders = senders
         self.claimer = claimer_name()
 
     def run_once(self) -> int:
@@ -108,8 +111,10 @@ class ReminderSweep:
                 if key in latest:  # stale repeats of one reminder collapse into the latest
                     self._ledger.mark_cancelled(latest[key].id, self.claimer)
                 latest[key] = reminder
-            for reminder in latest.values():
-                delivered += self._deliver(reminder, now)
+            # Each reminder has its own claim, so sending several at once never sends one twice;
+            # Slack's per-channel limits are per person, and every DM goes to another person.
+            with ThreadPoolExecutor(self._senders, thread_name_prefix="reminder-send") as pool:
+                delivered += sum(pool.map(lambda r: self._deliver(r, now), latest.values()))
             if len(claimed) < self._batch:
                 return delivered
 
