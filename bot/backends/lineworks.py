@@ -51,6 +51,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
+from bot.domain.rules import added_comments
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens, StoredTokens
 from storage.user_map import SqlAlchemyUserMap
@@ -534,8 +535,5 @@ def _task(body: Any) -> dict[str, Any]:
 
 def _actor(before: Task, after: Task) -> str:
     """Whose token makes the change: the author of its newest comment, else the assignor."""
-    known = {c.id for c in before.comments}
-    for comment in reversed(after.comments):
-        if comment.id not in known and comment.author:
-            return comment.author
-    return after.assignor
+    authors = [c.author for c in added_comments(before, after) if c.author]
+    return authors[-1] if authors else after.assignor

@@ -42,6 +42,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
+from bot.domain.rules import added_comments
 from storage.external_versions import SqlAlchemyExternalVersions
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
@@ -258,9 +259,8 @@ class MaxsightBackend(MirroredBackend):
 
     def _acting_id(self, before: Task, after: Task) -> str:
         """Who reassigned: the author of the change's assignment comment, if linked."""
-        known = {c.id for c in before.comments}
-        for comment in reversed(after.comments):
-            if comment.id in known or comment.author is None:
+        for comment in reversed(added_comments(before, after)):
+            if comment.author is None:
                 continue
             link = self._links.get(after.team_id, NAME, comment.author)
             if link is not None:
@@ -312,6 +312,5 @@ def _completed(raw: dict[str, Any]) -> bool:
 
 def _note(before: Task, after: Task) -> str | None:
     """The note the person wrote in the reassign form (a comment added with this change)."""
-    known = {c.id for c in before.comments}
-    notes = [c.text for c in after.comments if c.id not in known and c.event is None]
+    notes = [c.text for c in added_comments(before, after) if not c.system]
     return notes[-1] if notes else None

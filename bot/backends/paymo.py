@@ -44,6 +44,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
+from bot.domain.rules import added_comments
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
@@ -160,9 +161,8 @@ class PaymoBackend(MirroredBackend):
         users_after = self._user_ids(after.team_id, after.assignees)
         if users_after != self._user_ids(before.team_id, before.assignees):
             self._reassign(task_id, set(users_after))
-        known = {c.id for c in before.comments}
-        for comment in after.comments:
-            if comment.id not in known and not comment.system:
+        for comment in added_comments(before, after):
+            if not comment.system:
                 self._api.request(
                     "POST", "comments", json={"task_id": task_id, "content": _content(comment)}
                 )

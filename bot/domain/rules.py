@@ -69,6 +69,12 @@ def assignees_error(assignees: Iterable[Assignee]) -> str | None:
     return None
 
 
+def added_comments(before: Task, after: Task) -> tuple[Comment, ...]:
+    """The comments a change added (people's and system ones), oldest first."""
+    known = {c.id for c in before.comments}
+    return tuple(c for c in after.comments if c.id not in known)
+
+
 def unique_assignees(assignees: Iterable[Assignee]) -> tuple[Assignee, ...]:
     """Assignees in first-seen order, without repeats."""
     return tuple(dict.fromkeys(assignees))

@@ -506,11 +506,11 @@ def _events(before: Task, after: Task, actor: Actor) -> list[TaskEvent]:
         add(EventKind.ASSIGNED, added)
     if removed:
         add(EventKind.UNASSIGNED, removed)
-    known = {c.id for c in before.comments}
-    for comment in after.comments:
-        if comment.id not in known and not comment.system:
+    new_comments = rules.added_comments(before, after)
+    for comment in new_comments:
+        if not comment.system:
             add(EventKind.COMMENTED, comment=comment)
-    if any(c.event is CommentEvent.EDITED for c in after.comments if c.id not in known):
+    if any(c.event is CommentEvent.EDITED for c in new_comments):
         add(EventKind.EDITED)
     if not events:
         add(EventKind.EDITED)
