@@ -59,7 +59,7 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = name
-        self._client = httpx.Client(
+        self._client = httpx.Client(  # httpx adds the base URL's trailing slash itself
             base_url=base_url,
             auth=auth,
             headers=headers,

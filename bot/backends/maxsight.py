@@ -66,7 +66,7 @@ def _detail(response: httpx.Response) -> str | None:
 def client(url: str, api_key: str, **options: object) -> ApiClient:
     return ApiClient(
         "Maxsight",
-        url if url.endswith("/") else url + "/",
+        url,
         headers={"apikey": api_key, "Accept": "application/json"},
         detail=_detail,
         key_hint="MAXSIGHT_API_KEY, MAXSIGHT_API_URL (your region) and the IP allow list",

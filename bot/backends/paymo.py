@@ -64,7 +64,7 @@ def client(url: str, api_key: str, **options: object) -> ApiClient:
     """API key as the Basic-auth user, any password (Paymo's docs)."""
     return ApiClient(
         "Paymo",
-        url if url.endswith("/") else url + "/",
+        url,
         auth=(api_key, "X"),
         headers={"Accept": "application/json"},
         detail=_detail,

@@ -72,7 +72,7 @@ def client(url: str, api_key: str, **options: object) -> ApiClient:
     """The key is the whole ``Authorization`` header (no ``Bearer``), as the seed shows."""
     return ApiClient(
         "Struct PIM",
-        url if url.endswith("/") else url + "/",
+        url,
         headers={"Authorization": api_key, "Accept": "application/json"},
         detail=_detail,
         key_hint="STRUCT_PIM_API_KEY (and its access rights in Settings → API configuration)",
