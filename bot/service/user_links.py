@@ -11,7 +11,7 @@ Imports the domain and the service ports only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
@@ -94,40 +94,38 @@ class UserLinks:
         if self._store.get(team_id, self._backend.name, assignee.id) is not None:
             return True
         if assignee.kind is AssigneeKind.GROUP:
-            return self._link_by_name(team_id, assignee.id)
-        return self._link_by_email(team_id, assignee.id)
+            if not isinstance(self._backend, GroupDirectory):
+                return False
+            backend = self._backend
 
-    def _link_by_name(self, team_id: str, group_id: str) -> bool:
-        """A Slack group whose handle names exactly one group in the backend is linked to it."""
-        if not isinstance(self._backend, GroupDirectory):
-            return False
-        try:
-            name = self._directory.group_name(team_id, group_id)
-            found = self._backend.find_group_by_name(team_id, name) if name else None
-        except DomainError as exc:
-            log.warning("group lookup failed team=%s group=%s: %s", team_id, group_id, exc)
-            return False
-        if found is None:
-            return False
-        try:
-            self._store.set(self._link(team_id, Assignee.group(group_id), found, LinkHow.NAME))
-        except InvalidInput:  # that id is another group's already: never guess
-            return False
-        return True
+            def by_name() -> str | None:
+                """A Slack group whose handle names exactly one group in the backend."""
+                name = self._directory.group_name(team_id, assignee.id)
+                return backend.find_group_by_name(team_id, name) if name else None
 
-    def _link_by_email(self, team_id: str, user_id: str) -> bool:
+            return self._link_found(team_id, assignee, LinkHow.NAME, by_name)
         if not self._backend.capabilities.directory:
             return False
+
+        def by_email() -> str | None:
+            email = self._directory.person(team_id, assignee.id).email
+            return self._backend.find_user_by_email(team_id, email) if email else None
+
+        return self._link_found(team_id, assignee, LinkHow.EMAIL, by_email)
+
+    def _link_found(
+        self, team_id: str, assignee: Assignee, how: LinkHow, find: Callable[[], str | None]
+    ) -> bool:
+        """Link ``assignee`` to what ``find`` names; a failed or ambiguous lookup links nothing."""
         try:
-            email = self._directory.person(team_id, user_id).email
-            found = self._backend.find_user_by_email(team_id, email) if email else None
+            found = find()
         except DomainError as exc:  # the directory is down: treat as not linked, say why in log
-            log.warning("email lookup failed team=%s user=%s: %s", team_id, user_id, exc)
+            log.warning("%s lookup failed team=%s %s: %s", how, team_id, assignee.id, exc)
             return False
         if found is None:
             return False
         try:
-            self._store.set(self._link(team_id, Assignee.user(user_id), found, LinkHow.EMAIL))
+            self._store.set(self._link(team_id, assignee, found, how))
         except InvalidInput:  # that id is someone else's already: never guess
             return False
         return True
