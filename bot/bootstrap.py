@@ -126,7 +126,7 @@ def build_app(
     """Wire a taskbot. ``work_process`` runs after-ack jobs in a child process (``taskbot run``
     asks for it, see ``Settings.work_process``); tests keep them on threads in this one."""
     # A worker process builds its own backend from settings, so not one handed in here.
-    in_worker_process = work_process and backend is None
+    use_worker_process = work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
     if migrate:
         upgrade_engine(engine)
@@ -171,15 +171,21 @@ def build_app(
         plan_digest=planner.plan_digest,
         lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
     )
-    threads = ThreadBackground(workers=background_workers)
+    if background is None:
+        background = (
+            WorkerProcess(settings)
+            if use_worker_process
+            else ThreadBackground(workers=background_workers)
+        )
     deps = SlackDeps(
         service=service,
         directory=directory,
         clients=clients,
         clock=clock,
-        background=background or (WorkerProcess(settings) if in_worker_process else threads),
+        background=background,
     )
-    threads.start(runner(deps))
+    if isinstance(background, ThreadBackground):
+        background.start(runner(deps))
     homes = HomeRefresher(deps)
     notifier.after_change = homes.request
     secret = settings.SLACK_SIGNING_SECRET

@@ -60,13 +60,6 @@ class ThreadBackground:
         with self._lock:
             self._futures.discard(future)
 
-    def idle(self, timeout: float) -> bool:
-        """Wait until no job is queued or running (tests and shutdown)."""
-        with self._lock:
-            pending = set(self._futures)
-        _, not_done = wait(pending, timeout=timeout)
-        return not not_done
-
     def shutdown(self, timeout: float = 8.0) -> None:
         """Finish work already acknowledged to Slack, for up to ``timeout`` seconds.
 
