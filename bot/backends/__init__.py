@@ -16,6 +16,12 @@ from bot.service.ports import TaskBackend
 Factory = Callable[[sessionmaker[Session], object | None], TaskBackend]
 
 
+def _secret(settings: object | None, name: str) -> str:
+    """A secret setting's value, or "" when unset (settings validation names what is missing)."""
+    value = getattr(settings, name, None)
+    return value.get_secret_value() if value is not None else ""
+
+
 def _local(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
     from bot.backends.local import LocalBackend
 
@@ -27,11 +33,10 @@ def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBack
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.user_map import SqlAlchemyUserMap
 
-    key = getattr(settings, "PAYMO_API_KEY", None)
     return paymo.PaymoBackend(
         paymo.client(
             str(getattr(settings, "PAYMO_API_URL", paymo.DEFAULT_URL)),
-            key.get_secret_value() if key is not None else "",
+            _secret(settings, "PAYMO_API_KEY"),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
@@ -45,11 +50,10 @@ def _struct_pim(sessions: sessionmaker[Session], settings: object | None) -> Tas
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.user_map import SqlAlchemyUserMap
 
-    key = getattr(settings, "STRUCT_PIM_API_KEY", None)
     return struct_pim.StructPimBackend(
         struct_pim.client(
             str(getattr(settings, "STRUCT_PIM_API_URL", "") or ""),
-            key.get_secret_value() if key is not None else "",
+            _secret(settings, "STRUCT_PIM_API_KEY"),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
@@ -62,11 +66,10 @@ def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskB
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.user_map import SqlAlchemyUserMap
 
-    key = getattr(settings, "MAXSIGHT_API_KEY", None)
     return maxsight.MaxsightBackend(
         maxsight.client(
             str(getattr(settings, "MAXSIGHT_API_URL", "") or ""),
-            key.get_secret_value() if key is not None else "",
+            _secret(settings, "MAXSIGHT_API_KEY"),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
@@ -82,10 +85,6 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
     from storage.oauth_tokens import SqlAlchemyOAuthTokens
     from storage.user_map import SqlAlchemyUserMap
 
-    def secret(name: str) -> str:
-        value = getattr(settings, name, None)
-        return value.get_secret_value() if value is not None else ""
-
     auth_url = str(getattr(settings, "LINEWORKS_AUTH_URL", lineworks.DEFAULT_AUTH_URL))
     client_id = str(getattr(settings, "LINEWORKS_CLIENT_ID", "") or "")
     detail, hint = lineworks._detail, "the LINE WORKS client id, secret and tokens"
@@ -96,14 +95,14 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
         key_hint=hint,
     )
     auth = ApiClient("LINE WORKS sign-in", auth_url, detail=detail, key_hint=hint)
-    sealer = lineworks.Sealer(secret("TASKBOT_SECRET_KEY"))
+    sealer = lineworks.Sealer(_secret(settings, "TASKBOT_SECRET_KEY"))
     tokens = lineworks.Tokens(
         auth,
         SqlAlchemyOAuthTokens(sessions),
         sealer,
         client_id=client_id,
-        client_secret=secret("LINEWORKS_CLIENT_SECRET"),
-        operator_refresh=secret("LINEWORKS_REFRESH_TOKEN") or None,
+        client_secret=_secret(settings, "LINEWORKS_CLIENT_SECRET"),
+        operator_refresh=_secret(settings, "LINEWORKS_REFRESH_TOKEN") or None,
     )
     return lineworks.LineWorksBackend(
         api,
