@@ -156,8 +156,10 @@ class Tokens:
             raise BackendUnavailable("LINE WORKS answered the token request without a token.")
         return answer
 
-    def has_own(self, team_id: str, slack_id: str) -> bool:
-        return self._store.get(team_id, slack_id, NAME) is not None
+    def own_account(self, team_id: str, slack_id: str) -> str | None:
+        """The LINE WORKS account the person linked, if they did."""
+        stored = self._store.get(team_id, slack_id, NAME)
+        return stored.account_id if stored is not None else None
 
     def for_person(self, team_id: str, slack_id: str, *, fresh: bool = False) -> str:
         """The person's token if they linked their account, else the operator's."""
@@ -254,7 +256,7 @@ class LineWorksBackend(MirroredBackend):
         self._client_id = client_id
         self._public_url = public_url.rstrip("/") if public_url else None
         self._limiter = limiter or OperationLimiter()
-        self._operator_made: set[str] = set()  # created with the operator account
+        self._operator_id: str | None = None
         self._categories: TTLCache[tuple[str, str], builtins.list[tuple[str, str]]] = TTLCache(
             maxsize=1_000, ttl=600
         )
@@ -365,9 +367,9 @@ class LineWorksBackend(MirroredBackend):
     # --- the task system ----------------------------------------------------------------------
 
     def _push_new(self, draft: TaskDraft) -> str:
-        own = self._tokens.has_own(draft.team_id, draft.assignor)
-        me = self._call("GET", "users/me", "GET /users/me", draft.team_id, draft.assignor)
-        assignor = str(self._api.json(me).get("userId"))
+        assignor = self._tokens.own_account(
+            draft.team_id, draft.assignor
+        ) or self._operator_account(draft.team_id, draft.assignor)
         body = {
             "assignorId": assignor,
             "assignees": [
@@ -383,16 +385,19 @@ class LineWorksBackend(MirroredBackend):
         response = self._call(
             "POST", "users/me/tasks", "POST /users/tasks", draft.team_id, draft.assignor, json=body
         )
-        task = _task(self._api.json(response))
-        if not own:
-            self._operator_made.add(str(task["taskId"]))
-        return str(task["taskId"])
+        return str(_task(self._api.json(response))["taskId"])
+
+    def _operator_account(self, team_id: str, slack_id: str) -> str:
+        """The operator account's id, asked once (``GET /users/me`` with its token)."""
+        if self._operator_id is None:
+            me = self._call("GET", "users/me", "GET /users/me", team_id, slack_id)
+            self._operator_id = str(self._api.json(me).get("userId"))
+        return self._operator_id
 
     def create(self, draft: TaskDraft, now: datetime) -> Task:
+        by_operator = self._tokens.own_account(draft.team_id, draft.assignor) is None
         task = super().create(draft, now)
-        external = self.external_id(task)
-        if external in self._operator_made:  # the card says the operator account made it
-            self._operator_made.discard(external)
+        if by_operator:  # the card says the operator account made it
             note = Comment(
                 author=None,
                 text="made in LINE WORKS with the operator account (`/task link lineworks` "
