@@ -46,9 +46,7 @@ def _errors(error: InvalidInput, fields: tuple[str, ...]) -> dict[str, str]:
 
 
 def register(registrar: Registrar, deps: SlackDeps) -> None:
-    def on_create_submit(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
+    def on_create_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
         context = CreateContext.load(view.get("private_metadata"))
         now = deps.clock()
@@ -81,9 +79,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             },
         )
 
-    def on_comment_submit(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
+    def on_comment_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
         try:
             text = parse_comment_form(view["state"]["values"])
@@ -96,9 +92,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
         deps.background.submit(JOB_COMMENT, {**_who(actor), "handle": ref.handle, "text": text})
 
-    def on_reassign_submit(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
+    def on_reassign_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
         try:
             assignees = parse_reassign_form(view["state"]["values"])
