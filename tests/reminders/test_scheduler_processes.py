@@ -113,7 +113,7 @@ def stop(process: subprocess.Popen[str]) -> str:
 def test_a_scheduler_killed_mid_sweep_loses_nothing_and_doubles_nothing(
     database_url: str, stub: SlackApiStub, tmp_path: Path
 ) -> None:
-    people = plan_due_reminders(database_url, 8)
+    people = plan_due_reminders(database_url, 12)  # more than the sweep's 8 parallel senders
     stub.set_delay("chat.postMessage", 0.3)  # each DM takes a while: the kill lands mid-send
     first = scheduler(database_url, stub, tmp_path)
     try:
