@@ -164,13 +164,13 @@ class FakeDirectory:
         try:
             return self.people[(team_id, user_id)]
         except KeyError:
-            raise NotFound(f"I can't find the Slack user <@{user_id}>.") from None
+            raise NotFound(f"I can't find the Slack user {user_id}.") from None
 
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
         try:
             return self.groups[(team_id, group_id)]
         except KeyError:
-            raise NotFound(f"I can't find the user group <!subteam^{group_id}>.") from None
+            raise NotFound(f"I can't find the user group {group_id}.") from None
 
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
         return frozenset(g for (t, g), m in self.groups.items() if t == team_id and user_id in m)

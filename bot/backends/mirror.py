@@ -31,6 +31,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
+from bot.domain.naming import Naming
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
@@ -182,22 +183,20 @@ class MirroredBackend(ABC):
     ) -> builtins.list[str]:
         """The system's ids of these assignees of one kind; every one must be linked."""
         ids: builtins.list[str] = []
-        missing: builtins.list[str] = []
+        missing: builtins.list[Assignee] = []
         for assignee in assignees:
             if assignee.kind is not kind:
                 continue
             link = self._links.get(team_id, self.name, assignee.id)
             if link is None:
-                missing.append(
-                    f"<!subteam^{assignee.id}>"
-                    if kind is AssigneeKind.GROUP
-                    else f"<@{assignee.id}>"
-                )
+                missing.append(assignee)
             else:
                 ids.append(link.assignee_id)
         if missing:
+            naming = Naming()
             raise InvalidInput(
-                {"assignees": f"{', '.join(missing)} not linked to {self.name}; see `/task link`."}
+                {"assignees": f"{naming(missing)} not linked to {self.name}; see `/task link`."},
+                refs=naming.refs,
             )
         return ids
 

@@ -439,5 +439,4 @@ def note_expansion(task: Task, actor: Actor, groups: Sequence[str], now: datetim
     """Record on the task that these user groups were assigned as their members."""
     if not groups:
         return task
-    mentions = [f"<!subteam^{g}>" for g in groups]
-    return _changed(task, actor, now, [_system(actor, CommentEvent.EXPANDED, now, *mentions)])
+    return _changed(task, actor, now, [_system(actor, CommentEvent.EXPANDED, now, *groups)])

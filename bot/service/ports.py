@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain.events import TaskEvent
 from bot.domain.links import UserLink
 from bot.domain.models import (
+    Assignee,
     AssigneeKind,
     BackendCapabilities,
     CardRef,
@@ -218,4 +219,5 @@ class ReminderSender(Protocol):
         self, team_id: str, user_id: str, reminder_id: int, *, since: datetime
     ) -> bool: ...
 
-    def tell_assignor(self, task: Task, text: str) -> None: ...
+    def tell_assignor(self, task: Task, text: str, refs: Sequence[Assignee] = ()) -> None:
+        """``text`` names people by reference (``bot.domain.naming``), never by markup."""

@@ -31,10 +31,11 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from bot.domain.naming import Naming
 from bot.domain.reminders import ReminderSettings
 from bot.service.ports import Categorised, Clock, Directory, Notifier, TaskBackend
 from bot.service.reminders import ReminderPlanner
-from bot.service.user_links import Prepared, UserLinks, mention
+from bot.service.user_links import Prepared, UserLinks
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +146,16 @@ class TaskService:
                         )
                     except Exception:  # the refusal below still tells the assignor
                         log.warning("could not DM %s how to link", person.id)
-            names = ", ".join(mention(a) for a in prepared.unlinked)
+            naming = Naming()
+            names = naming(prepared.unlinked)
             raise InvalidInput(
                 {
                     "assignees": f"{names} {'is' if len(prepared.unlinked) == 1 else 'are'} not "
                     f"linked to {self.links.backend_name} yet (I've told them how). Remove them "
                     "to save the task for the others, or an admin can link them with "
                     "`/task link @user <id>`."
-                }
+                },
+                refs=naming.refs,
             )
         return prepared
 
@@ -173,28 +176,24 @@ class TaskService:
             raise InvalidInput(errors)
 
     def _check_assignees(self, team_id: str, assignees: Sequence[Assignee]) -> None:
-        unknown: list[str] = []
-        bots: list[str] = []
+        unknown: list[Assignee] = []
+        bots: list[Assignee] = []
         for assignee in assignees:
             try:
                 if assignee.kind is AssigneeKind.GROUP:
                     self._directory.group_members(team_id, assignee.id)
                 elif self._directory.person(team_id, assignee.id).is_bot:
-                    bots.append(f"<@{assignee.id}>")
+                    bots.append(assignee)
             except NotFound:
-                mention = (
-                    f"<!subteam^{assignee.id}>"
-                    if assignee.kind is AssigneeKind.GROUP
-                    else f"<@{assignee.id}>"
-                )
-                unknown.append(mention)
+                unknown.append(assignee)
+        naming = Naming()
         problems = []
         if unknown:
-            problems.append(f"I can't find {', '.join(unknown)} in this workspace.")
+            problems.append(f"I can't find {naming(unknown)} in this workspace.")
         if bots:
-            problems.append(f"Bots can't be assigned tasks: {', '.join(bots)}.")
+            problems.append(f"Bots can't be assigned tasks: {naming(bots)}.")
         if problems:
-            raise InvalidInput({"assignees": " ".join(problems)})
+            raise InvalidInput({"assignees": " ".join(problems)}, refs=naming.refs)
 
     def show(self, actor: Actor, handle: str, channel_id: str | None = None) -> Task:
         """The task, if the actor may see it (participants, admins, its channel)."""

@@ -38,12 +38,6 @@ class Prepared:
     unlinked: tuple[Assignee, ...] = field(default=())
 
 
-def mention(assignee: Assignee) -> str:
-    if assignee.kind is AssigneeKind.GROUP:
-        return f"<!subteam^{assignee.id}>"
-    return f"<@{assignee.id}>"
-
-
 class UserLinks:
     def __init__(
         self,
@@ -131,11 +125,12 @@ class UserLinks:
         return True
 
     def how_to_link(self, assignee: Assignee) -> str:
+        """Plain text (no markup): the chat layer escapes it."""
         name = self._backend.name
         if assignee.kind is AssigneeKind.GROUP:
             return (
-                f"{mention(assignee)} has no link to a {name} group yet: an admin can add it with "
-                f"`/task link {mention(assignee)} <group-id>`."
+                f"This group has no link to a {name} group yet: an admin can add it with "
+                "`/task link @group <group-id>`."
             )
         self_link = (
             "link yourself with `/task link <your-id>` (it must belong to your email there), "
@@ -203,7 +198,8 @@ class UserLinks:
         if not self._backend.capabilities.directory:
             raise NotPermitted(
                 f"{self._backend.name} can't confirm that id is yours, so an admin has to link "
-                f"you: ask them to run `/task link <@{actor.user_id}> {assignee_id}`."
+                f"you: ask them to run `/task link {{@0}} {assignee_id}`.",
+                refs=(Assignee.user(actor.user_id),),
             )
         email = self._directory.person(actor.team_id, actor.user_id).email
         found = self._backend.find_user_by_email(actor.team_id, email) if email else None

@@ -44,9 +44,9 @@ class SlackDirectory:
             user = self._clients(team_id).users_info(user=user_id)["user"]
         except SlackApiError as exc:
             if exc.response.get("error") in ("user_not_found", "users_not_found"):
-                raise NotFound(f"I can't find the Slack user <@{user_id}>.") from exc
+                raise NotFound(f"I can't find the Slack user {user_id}.") from exc
             raise BackendUnavailable(
-                f"Slack didn't tell me who <@{user_id}> is ({exc.response.get('error')})."
+                f"Slack didn't tell me who {user_id} is ({exc.response.get('error')})."
             ) from exc
         person = Person(
             user_id=user_id,
@@ -103,7 +103,7 @@ class SlackDirectory:
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
         groups = self.groups(team_id)
         if group_id not in groups:
-            raise NotFound(f"I can't find the user group <!subteam^{group_id}>.")
+            raise NotFound(f"I can't find the user group {group_id}.")
         return groups[group_id][1]
 
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
