@@ -7,7 +7,6 @@ that comes out may hold only the markup the code rendered from ids and timestamp
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -46,18 +45,11 @@ from bot.slack.markup import escape, from_slack, task_name
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from tests.fakes import FakeDirectory
+from tests.security.markup_check import PERMALINK, leaks, mrkdwn
 
 TEAM, BOSS, ANA, BEN, OPS, CHANNEL = "T1", "UBOSS", "UANA", "UBEN", "SOPS", "C0PROJECT"
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 CAPS = BackendCapabilities()
-PERMALINK = "https://team.slack.com/archives/C0PROJECT/p1?thread_ts=1&cid=C0PROJECT"
-# The only markup the code may render: mentions of the task's people, its channel, date tokens
-# and the permalink it was given.
-RENDERED = re.compile(
-    r"<@(UBOSS|UANA|UBEN)>|<!subteam\^SOPS>|<#C0PROJECT>"
-    r"|<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>"
-    r"|<https://team\.slack\.com/archives/C0PROJECT/p1\?thread_ts=1&amp;cid=C0PROJECT\|[^<>]*>"
-)
 MARKUP = [
     "<!channel>",
     "<!here>",
@@ -81,28 +73,6 @@ MARKUP = [
 texts = st.lists(
     st.one_of(st.sampled_from(MARKUP), st.text(max_size=8)), min_size=1, max_size=6
 ).map("".join)
-
-
-def leaks(text: str) -> list[str]:
-    """What in ``text`` could be live markup besides what the code rendered."""
-    rest = RENDERED.sub("", text)
-    return [rest[i : i + 30] for i, c in enumerate(rest) if c == "<"]
-
-
-def mrkdwn(value: Any) -> list[str]:
-    """Every mrkdwn text (and message ``text``) in a payload; plain_text shows as typed."""
-    if hasattr(value, "to_dict"):
-        value = value.to_dict()
-    if isinstance(value, list):
-        return [t for v in value for t in mrkdwn(v)]
-    if not isinstance(value, dict):
-        return []
-    if value.get("type") == "plain_text":
-        return []
-    found = [value["text"]] if isinstance(value.get("text"), str) else []
-    return found + [
-        t for k, v in value.items() if k != "text" or not isinstance(v, str) for t in mrkdwn(v)
-    ]
 
 
 def assert_inert(*payloads: Any) -> None:
