@@ -99,12 +99,12 @@ def test_a_hostile_title_from_the_modal_is_shown_inert_everywhere(bot: Taskbot) 
     while "Created" not in str(stub.view(view["id"])["blocks"]):
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert "&lt;!channel&gt;" in channel_card["text"]  # shown as typed
-    assert f"<@{ANA}>" in text_of(channel_card)  # the assignee is still mentioned
-    assert f"<@{BOSS}> assigned you" in ana_card["text"]
     home, reply = home_of(bot, ANA), show(bot, ANA)
     assert "T-1" in str(home["blocks"]) and "T-1" in reply["text"]
     assert_nothing_live(stub)
+    assert "&lt;!channel&gt;" in channel_card["text"]  # shown as typed
+    assert f"<@{ANA}>" in text_of(channel_card)  # the assignee is still mentioned
+    assert f"<@{BOSS}> assigned you" in ana_card["text"]
 
 
 def test_a_hostile_title_from_task_add_is_shown_inert(bot: Taskbot) -> None:
@@ -112,9 +112,9 @@ def test_a_hostile_title_from_task_add_is_shown_inert(bot: Taskbot) -> None:
     create(bot, f"{EVIL} <@{ANA}|ana>")
     card_in(stub, CHANNEL), card_in(stub, dm(ANA))
     home_of(bot, ANA), show(bot, BOSS)
+    assert_nothing_live(stub)
     title = bot.app.backend.get(TEAM, "T-1").title
     assert title == "@channel Verify account (http://evil.example/login)"
-    assert_nothing_live(stub)
 
 
 def test_a_comment_does_not_ping_the_channel(bot: Taskbot) -> None:
@@ -127,10 +127,10 @@ def test_a_comment_does_not_ping_the_channel(bot: Taskbot) -> None:
     while not (thread := [m for m in stub.messages(CHANNEL) if m.get("thread_ts")]):
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    assert_nothing_live(stub)
     assert thread[0]["thread_ts"] == card["ts"]
     assert thread[0]["text"].startswith(f"<@{BOSS}>: ")  # the author is still named
     assert "@channel @here see this (http://evil.example)" in thread[0]["text"]
-    assert_nothing_live(stub)
 
 
 def test_a_command_we_do_not_know_is_echoed_inert(bot: Taskbot) -> None:
