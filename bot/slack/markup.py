@@ -69,6 +69,8 @@ def _plain_token(match: re.Match[str]) -> str:
         return "@" + (label or target.removeprefix("!subteam^")).lstrip("@")
     if target.startswith("!"):
         return label or "@" + target[1:].split("^", 1)[0]
+    if target.startswith("mailto:"):
+        return label or target.removeprefix("mailto:")
     return f"{label} ({target})" if label and label != target else target
 
 

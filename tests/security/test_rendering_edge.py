@@ -251,6 +251,7 @@ def test_typed_command_text_is_echoed_inert(text: str) -> None:
             "Verify account (http://evil.example/login)",
         ),
         ("<https://example.com>", "https://example.com"),
+        ("<mailto:ana@example.com|ana@example.com>", "ana@example.com"),
         ("a &lt;b&gt; &amp;amp; c", "a <b> &amp; c"),
     ],
 )
