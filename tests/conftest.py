@@ -19,7 +19,14 @@ from storage.engine import make_engine, make_sessionmaker, normalise_url
 from storage.migrate import upgrade_engine
 from tests.postgres import Cluster
 
-STRIPPED = ("DATABASE_URL", "TASK_BACKEND", "TASKBOT_ADMINS", "TASKBOT_SECRET_KEY", "LOG_LEVEL")
+STRIPPED = (
+    "DATABASE_URL",
+    "TASK_BACKEND",
+    "TASKBOT_ADMINS",
+    "TASKBOT_SECRET_KEY",
+    "TASKBOT_SECRET_KEY_OLD",
+    "LOG_LEVEL",
+)
 
 
 @pytest.fixture(autouse=True)

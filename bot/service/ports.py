@@ -68,10 +68,17 @@ class TaskBackend(Protocol):
 class AccountLinking(Protocol):
     """A backend where people link their own account by signing in there (OAuth)."""
 
-    def authorize_url(self, team_id: str, slack_id: str) -> str: ...
+    def authorize_url(self, team_id: str, slack_id: str, now: datetime) -> str:
+        """A new single-use sign-in for this person: the taskbot link that starts it."""
+        ...
+
+    def sign_in_url(self, state: str, now: datetime) -> str:
+        """The task system's sign-in page for an open ``state`` (NotPermitted otherwise)."""
+        ...
 
     def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
-        """The sign-in's answer: (team, Slack user, account id), tokens stored, link set."""
+        """The sign-in's answer, ``state`` used up: (team, Slack user, account id), with tokens
+        stored and link set together, or neither (NotPermitted) when the account is taken."""
         ...
 
 
