@@ -1,0 +1,110 @@
+"""Account linking (issue 12, finding 2) tried as an attacker in the workspace would: over real
+HTTP against the running taskbot and the LINE WORKS simulator, with one cookie jar per browser.
+
+EVE is the attacker; ANA and BOSS are the people she tries to use."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import text
+
+from tests.e2e import conftest as e2e
+from tests.e2e import test_lineworks as lw
+from tests.e2e.conftest import ANA, BOSS, EVE, Taskbot
+from tests.e2e.test_lineworks import browser, come_back, open_link, sign_in, sign_in_link
+from tests.e2e.test_user_map import answer
+from tests.stubs.lineworks_api import LineWorksSimulator
+
+# the end-to-end set-up of tests/e2e: Slack stub, taskbot on a free port, LINE WORKS simulator
+slack_session, slack, make_taskbot = e2e.slack_session, e2e.slack, e2e.make_taskbot
+works, taskbot = lw.works, lw.taskbot
+
+
+def tokens_of(taskbot: Taskbot) -> list[str]:
+    """Whose LINE WORKS tokens taskbot keeps."""
+    with taskbot.app.sessions() as session:
+        return [row[0] for row in session.execute(text("select slack_id from oauth_tokens"))]
+
+
+def linked_account(taskbot: Taskbot, user: str) -> str | None:
+    query = text("select assignee_id from user_map where backend = 'lineworks' and slack_id = :u")
+    with taskbot.app.sessions() as session:
+        return session.execute(query, {"u": user}).scalar_one_or_none()
+
+
+def test_the_sign_in_starts_on_taskbot_and_binds_the_browser_with_a_cookie(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    link = sign_in_link(taskbot, BOSS)
+    assert link.startswith("https://taskbot.example/oauth/lineworks/start?")
+    started = browser(taskbot).get(link)
+    assert started.status_code == 302
+    assert started.headers["location"].startswith(f"{works.auth_url}authorize?")
+    (header,) = started.headers.get_list("set-cookie")
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(header)
+    (cookie,) = jar.values()
+    assert cookie["httponly"] and cookie["secure"]  # TASKBOT_PUBLIC_URL is https
+    assert cookie["samesite"] == "Lax" and cookie["path"] == "/oauth/lineworks/"
+    state = urlsplit(started.headers["location"]).query
+    assert cookie.value and cookie.value not in state  # a signature, not the state itself
+
+
+def test_someone_elses_sign_in_page_does_not_link_your_account_to_them(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    """Login CSRF: Eve starts a sign-in, sends Ana the LINE WORKS page it leads to; Ana signs
+    in there. Before: Ana's account was linked to Eve's Slack user, so Eve's tasks ran as Ana."""
+    eve, ana = browser(taskbot), browser(taskbot)
+    state = open_link(eve, sign_in_link(taskbot, EVE), works)
+    # Ana, in her own browser, signs in on the page Eve sent her and comes back with her code
+    came_back = come_back(ana, state, works.issue_code("lw-ana"))
+    assert came_back.status_code == 400
+    assert "did not start in this browser" in came_back.text
+    assert linked_account(taskbot, EVE) is None and tokens_of(taskbot) == []
+    assert "lw-ana" not in answer(taskbot, "whoami", EVE, "whoami")
+
+
+def test_a_sign_in_state_works_once(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    """Before: the state stayed good for 10 minutes, so a captured callback URL could be replayed
+    with another account's code and relink the person."""
+    boss = browser(taskbot)
+    state = open_link(boss, sign_in_link(taskbot, BOSS), works)
+    cookies = dict(boss.cookies)  # what a thief of this browser's cookie would hold
+    assert come_back(boss, state, works.issue_code("lw-boss")).status_code == 200
+    boss.cookies.update(cookies)
+    replayed = come_back(boss, state, works.issue_code("lw-ana"))
+    assert replayed.status_code == 400 and "not valid any more" in replayed.text
+    assert linked_account(taskbot, BOSS) == "lw-boss"
+
+
+def test_a_refused_link_keeps_no_tokens(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    """Before: the tokens of an account already linked to someone else were stored anyway."""
+    assert sign_in(taskbot, works, ANA, "lw-ana").status_code == 200
+    refused = sign_in(taskbot, works, BOSS, "lw-ana")
+    assert refused.status_code == 400 and "already linked to someone else" in refused.text
+    assert tokens_of(taskbot) == [ANA]
+    assert linked_account(taskbot, BOSS) is None and linked_account(taskbot, ANA) == "lw-ana"
+
+
+def test_the_error_page_names_nobody(taskbot: Taskbot, works: LineWorksSimulator) -> None:
+    """Before: "lw-ana is already linked to UANA" told anyone who tried whose account it was."""
+    assert sign_in(taskbot, works, ANA, "lw-ana").status_code == 200
+    refused = sign_in(taskbot, works, BOSS, "lw-ana")
+    assert refused.status_code == 400
+    page = refused.text.lower()
+    for secret in (ANA.lower(), "ana", "lw-ana"):
+        assert secret not in page
+    assert "already linked to someone else" in page
+
+
+def test_a_broken_start_link_says_so(taskbot: Taskbot) -> None:
+    for link in ("/oauth/lineworks/start", "/oauth/lineworks/start?state=made-up"):
+        page = browser(taskbot).get(link)
+        assert page.status_code == 400 and "set-cookie" not in page.headers
+        assert "/task link lineworks" in page.text
+    direct = httpx.get(f"http://127.0.0.1:{taskbot.server.port}/oauth/lineworks/callback")
+    assert direct.status_code == 400 and "Traceback" not in direct.text
