@@ -85,8 +85,8 @@ def test_a_refused_link_keeps_no_tokens(taskbot: Taskbot, works: LineWorksSimula
     """Before: the tokens of an account already linked to someone else were stored anyway."""
     assert sign_in(taskbot, works, ANA, "lw-ana").status_code == 200
     refused = sign_in(taskbot, works, BOSS, "lw-ana")
-    assert refused.status_code == 400 and "already linked to someone else" in refused.text
-    assert tokens_of(taskbot) == [ANA]
+    assert refused.status_code == 400
+    assert tokens_of(taskbot) == [ANA]  # Boss's sign-in left nothing behind
     assert linked_account(taskbot, BOSS) is None and linked_account(taskbot, ANA) == "lw-ana"
 
 
