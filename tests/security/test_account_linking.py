@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import text
 
+from bot.keys import Keys
+from bot.web.oauth import SignIn
 from tests.e2e import conftest as e2e
 from tests.e2e import test_lineworks as lw
 from tests.e2e.conftest import ANA, BOSS, EVE, Taskbot
@@ -108,3 +110,21 @@ def test_a_broken_start_link_says_so(taskbot: Taskbot) -> None:
         assert "/task link lineworks" in page.text
     direct = httpx.get(f"http://127.0.0.1:{taskbot.server.port}/oauth/lineworks/callback")
     assert direct.status_code == 400 and "Traceback" not in direct.text
+
+
+def test_the_cookie_is_secure_exactly_when_taskbot_is_reached_over_https() -> None:
+    def cookie(secure: bool) -> str:
+        sign_in = SignIn(
+            service="LINE WORKS",
+            command="/task link lineworks",
+            base="/oauth/lineworks",
+            start=str,
+            complete=lambda code, state: ("T", "U", "A"),
+            linked=lambda team, user, account: None,
+            keys=Keys(lw.SECRET_KEY),
+            secure=secure,
+        )
+        return sign_in.cookie(sign_in.binding("state"), 600)
+
+    assert "; Secure" in cookie(True) and "Secure" not in cookie(False)
+    assert "HttpOnly" in cookie(False) and "SameSite=Lax" in cookie(False)
