@@ -54,6 +54,7 @@ from bot.domain.models import (
 )
 from bot.domain.rules import added_comments
 from bot.keys import Keys, UnreadableSecret
+from bot.service.ports import PendingSignIn
 from storage.link_states import PendingLink, SqlAlchemyLinkStates
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens, StoredTokens
@@ -276,9 +277,10 @@ class LineWorksBackend(MirroredBackend):
         self._states.add(state, NAME, PendingLink(team_id, slack_id), expires_at=expires, now=now)
         return f"{self._public_url}{START_PATH}?{urlencode({'state': state})}"
 
-    def sign_in_url(self, state: str, now: datetime) -> str:
-        """Where the start page sends the browser: LINE WORKS' authorize page for ``state``."""
-        if self._states.peek(state, NAME, now) is None:
+    def sign_in_url(self, state: str, now: datetime) -> PendingSignIn:
+        """Whose sign-in ``state`` is, and LINE WORKS' authorize page for it."""
+        pending = self._states.peek(state, NAME, now)
+        if pending is None:
             raise NotPermitted(EXPIRED)
         query = urlencode(
             {
@@ -290,7 +292,11 @@ class LineWorksBackend(MirroredBackend):
             },
             quote_via=quote,
         )
-        return f"{self._auth_url}authorize?{query}"
+        return PendingSignIn(
+            team_id=pending.team_id,
+            slack_id=pending.slack_id,
+            url=f"{self._auth_url}authorize?{query}",
+        )
 
     def redirect_uri(self) -> str:
         return f"{self._public_url}{CALLBACK_PATH}"

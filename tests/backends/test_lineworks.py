@@ -167,7 +167,9 @@ def test_a_person_links_their_own_account_and_tokens_are_sealed(
     start = urlsplit(backend.authorize_url(TEAM, BOSS, NOW))
     assert start.path == "/oauth/lineworks/start"  # the sign-in starts on taskbot
     state = parse_qs(start.query)["state"][0]
-    query = parse_qs(urlsplit(backend.sign_in_url(state, NOW)).query)
+    pending = backend.sign_in_url(state, NOW)
+    assert (pending.team_id, pending.slack_id) == (TEAM, BOSS)
+    query = parse_qs(urlsplit(pending.url).query)
     assert query["redirect_uri"] == ["https://taskbot.example/oauth/lineworks/callback"]
     assert query["client_id"] == ["lw-client"] and query["response_type"] == ["code"]
     assert query["state"] == [state]

@@ -59,18 +59,25 @@ def sign_in_link(taskbot: Taskbot, user: str) -> str:
 
 
 def open_link(browser: Browser, link: str, works: LineWorksSimulator) -> str:
-    """Open the sign-in link; the state LINE WORKS' sign-in page was given."""
-    if not link.startswith(works.auth_url):  # it starts on taskbot, which sends us on
-        started = browser.get(link)
-        assert started.status_code == 302, started.text
-        link = started.headers["location"]
+    """Open the sign-in link and continue; the state LINE WORKS' sign-in page was given."""
+    if not link.startswith(works.auth_url):  # it starts on taskbot: a page, then Continue
+        page = browser.get(link)
+        assert page.status_code == 200, page.text
+        state = parse_qs(urlsplit(link).query)["state"][0]
+        went_on = browser.post(urlsplit(link).path, {"state": state})
+        assert went_on.status_code == 303, went_on.text
+        link = went_on.headers["location"]
     assert link.startswith(f"{works.auth_url}authorize?")
     return parse_qs(urlsplit(link).query)["state"][0]
 
 
-def come_back(browser: Browser, state: str, code: str) -> httpx.Response:
-    """LINE WORKS sends the browser back to taskbot with a code for the account signed in."""
-    return browser.get(f"/oauth/lineworks/callback?{urlencode({'code': code, 'state': state})}")
+def come_back(
+    browser: Browser, state: str, code: str, *, from_other_site: bool = True
+) -> httpx.Response:
+    """LINE WORKS sends the browser back to taskbot (from its own site) with a code for the
+    account signed in."""
+    query = urlencode({"code": code, "state": state})
+    return browser.get(f"/oauth/lineworks/callback?{query}", from_other_site=from_other_site)
 
 
 def sign_in(taskbot: Taskbot, works: LineWorksSimulator, user: str, account: str) -> httpx.Response:

@@ -5,8 +5,8 @@ EVE is the attacker; ANA and BOSS are the people she tries to use."""
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
+from http.cookies import Morsel, SimpleCookie
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -37,22 +37,33 @@ def linked_account(taskbot: Taskbot, user: str) -> str | None:
         return session.execute(query, {"u": user}).scalar_one_or_none()
 
 
+def cookie_of(response: httpx.Response) -> Morsel[str]:
+    (header,) = response.headers.get_list("set-cookie")
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(header)
+    (cookie,) = jar.values()
+    return cookie
+
+
 def test_the_sign_in_starts_on_taskbot_and_binds_the_browser_with_a_cookie(
     taskbot: Taskbot, works: LineWorksSimulator
 ) -> None:
     link = sign_in_link(taskbot, BOSS)
     assert link.startswith("https://taskbot.example/oauth/lineworks/start?")
-    started = browser(taskbot).get(link)
-    assert started.status_code == 302
-    assert started.headers["location"].startswith(f"{works.auth_url}authorize?")
-    (header,) = started.headers.get_list("set-cookie")
-    jar: SimpleCookie = SimpleCookie()
-    jar.load(header)
-    (cookie,) = jar.values()
-    assert cookie["httponly"] and cookie["secure"]  # TASKBOT_PUBLIC_URL is https
-    assert cookie["samesite"] == "Lax" and cookie["path"] == "/oauth/lineworks/"
-    state = urlsplit(started.headers["location"]).query
-    assert cookie.value and cookie.value not in state  # a signature, not the state itself
+    boss = browser(taskbot)
+    page = boss.get(link)
+    assert page.status_code == 200 and "<b>boss</b>" in page.text  # whose link this is
+    assert page.headers["x-frame-options"] == "DENY"  # nobody can press Continue in a frame
+    state = parse_qs(urlsplit(link).query)["state"][0]
+    went_on = boss.post("/oauth/lineworks/start", {"state": state})
+    assert went_on.status_code == 303
+    assert went_on.headers["location"].startswith(f"{works.auth_url}authorize?")
+    assert parse_qs(urlsplit(went_on.headers["location"]).query)["state"] == [state]
+    for response in (page, went_on):
+        cookie = cookie_of(response)
+        assert cookie["httponly"] and cookie["secure"]  # TASKBOT_PUBLIC_URL is https
+        assert cookie["samesite"] == "Lax" and cookie["path"] == "/oauth/lineworks/"
+        assert cookie.value and state not in cookie.value  # a signature, not the state itself
 
 
 def test_someone_elses_sign_in_page_does_not_link_your_account_to_them(
@@ -68,6 +79,24 @@ def test_someone_elses_sign_in_page_does_not_link_your_account_to_them(
     assert "did not start in this browser" in came_back.text
     assert linked_account(taskbot, EVE) is None and tokens_of(taskbot) == []
     assert "lw-ana" not in answer(taskbot, "whoami", EVE, "whoami")
+
+
+def test_someone_elses_sign_in_link_names_them_and_cant_be_continued_for_you(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    """Eve sends Ana the taskbot link ``/task link lineworks`` gave her. Before: Ana signed in and
+    her account was Eve's. Now the page tells Ana whose link it is, and a site of Eve's can't press
+    Continue for her nor skip the page and send her to LINE WORKS directly."""
+    eve, ana = browser(taskbot), browser(taskbot)
+    link = sign_in_link(taskbot, EVE)
+    state = open_link(eve, link, works)  # what Eve learns from her own browser
+    page = ana.get(link, from_other_site=True)  # Ana follows Eve's link from a chat or a mail
+    assert page.status_code == 200 and "<b>eve</b>" in page.text and "close this page" in page.text
+    posted = ana.post("/oauth/lineworks/start", {"state": state}, from_other_site=True)
+    assert posted.status_code == 400 and "location" not in posted.headers
+    came_back = come_back(ana, state, works.issue_code("lw-ana"), from_other_site=True)
+    assert came_back.status_code == 400 and "did not start in this browser" in came_back.text
+    assert linked_account(taskbot, EVE) is None and tokens_of(taskbot) == []
 
 
 def test_a_sign_in_state_works_once(taskbot: Taskbot, works: LineWorksSimulator) -> None:
