@@ -11,8 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import text
 
-from bot.keys import Keys
-from bot.web.oauth import SignIn
 from tests.e2e import conftest as e2e
 from tests.e2e import test_lineworks as lw
 from tests.e2e.conftest import ANA, BOSS, EVE, Taskbot
@@ -142,6 +140,9 @@ def test_a_broken_start_link_says_so(taskbot: Taskbot) -> None:
 
 
 def test_the_cookie_is_secure_exactly_when_taskbot_is_reached_over_https() -> None:
+    from bot.keys import Keys
+    from bot.web.oauth import SignIn
+
     def cookie(secure: bool) -> str:
         sign_in = SignIn(
             service="LINE WORKS",
