@@ -58,9 +58,21 @@ def secret_problem(name: str, value: object) -> str | None:
     return None
 
 
-class Settings(BaseSettings):
+class CheckedSettings(BaseSettings):
+    """Base of the settings classes: a blank secret or a weak key is refused, by name."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _secrets(cls, value: object, info: ValidationInfo) -> object:
+        problem = secret_problem(info.field_name or "", value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class Settings(CheckedSettings):
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_SIGNING_SECRET: SecretStr | None = None
     SLACK_APP_TOKEN: SecretStr | None = None
@@ -97,14 +109,6 @@ class Settings(BaseSettings):
     PAYMO_TASKLIST_ID: int | None = None
     PAYMO_WEBHOOK_SECRET: SecretStr | None = None
     WORK_PROCESS: bool = True
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _secrets(cls, value: object, info: ValidationInfo) -> object:
-        problem = secret_problem(info.field_name or "", value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod
@@ -218,22 +222,12 @@ class Settings(BaseSettings):
         return self
 
 
-class KeySettings(BaseSettings):
+class KeySettings(CheckedSettings):
     """What ``taskbot secrets rotate`` needs: the store and the keys, nothing of Slack."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
     DATABASE_URL: str = "sqlite:///taskbot.db"
     TASKBOT_SECRET_KEY: SecretStr | None = None
     TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
-
-    @field_validator("TASKBOT_SECRET_KEY", "TASKBOT_SECRET_KEY_OLD", mode="after")
-    @classmethod
-    def _secrets(cls, value: object, info: ValidationInfo) -> object:
-        problem = secret_problem(info.field_name or "", value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @model_validator(mode="after")
     def _key_set(self) -> KeySettings:
