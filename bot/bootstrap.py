@@ -85,11 +85,13 @@ class TaskbotApp:
                     team_id, slack_id, f":link: Linked: you are `{account}` in LINE WORKS."
                 )
 
+            from bot.backends.lineworks import SIGN_IN_PATH
+
             public = self.settings.TASKBOT_PUBLIC_URL or ""
             sign_in = SignIn(
                 service="LINE WORKS",
                 command="/task link lineworks",
-                base="/oauth/lineworks",
+                base=SIGN_IN_PATH,
                 start=links.sign_in_url,
                 complete=links.complete_link,
                 linked=confirm,

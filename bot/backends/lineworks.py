@@ -2,8 +2,9 @@
 
 Contract: seed 002 and ../shared/API-NOTES.md §2. The Task API takes only user-account tokens:
 each Slack user may link their own LINE WORKS account (OAuth authorization code: ``/task link
-lineworks`` gives a taskbot link, ``GET /oauth/lineworks/start`` sends the browser on to LINE
-WORKS, ``GET /oauth/lineworks/callback`` takes the answer), so tasks are created as that person
+lineworks`` gives a taskbot link, ``/oauth/lineworks/start`` names whose link it is and sends the
+browser on to LINE WORKS, ``/oauth/lineworks/callback`` takes the answer; ``bot.web.oauth``), so
+tasks are created as that person
 ("creates my task"). The ``state`` is a random nonce kept (hashed) in the store and consumed by the
 callback, so it works once; the web edge binds it to the browser that started. The account is
 linked only if nobody else in the workspace holds it, checked before its tokens are kept, in the
@@ -67,8 +68,7 @@ DEFAULT_AUTH_URL = "https://auth.worksmobile.com/oauth2/v2.0/"
 SCOPES = "task user.email.read"
 STATE_LIFETIME = 600  # seconds a link from /task link lineworks stays usable
 OPERATOR = "operator"
-START_PATH = "/oauth/lineworks/start"
-CALLBACK_PATH = "/oauth/lineworks/callback"
+SIGN_IN_PATH = "/oauth/lineworks"  # {…}/start and {…}/callback on TASKBOT_PUBLIC_URL
 EXPIRED = "This sign-in link is not valid any more; run `/task link lineworks` again."
 TAKEN = (
     "That LINE WORKS account is already linked to someone else in this workspace; "
@@ -275,7 +275,7 @@ class LineWorksBackend(MirroredBackend):
         state = secrets.token_urlsafe(32)
         expires = now + timedelta(seconds=STATE_LIFETIME)
         self._states.add(state, NAME, PendingLink(team_id, slack_id), expires_at=expires, now=now)
-        return f"{self._public_url}{START_PATH}?{urlencode({'state': state})}"
+        return f"{self._public_url}{SIGN_IN_PATH}/start?{urlencode({'state': state})}"
 
     def sign_in_url(self, state: str, now: datetime) -> PendingSignIn:
         """Whose sign-in ``state`` is, and LINE WORKS' authorize page for it."""
@@ -299,7 +299,7 @@ class LineWorksBackend(MirroredBackend):
         )
 
     def redirect_uri(self) -> str:
-        return f"{self._public_url}{CALLBACK_PATH}"
+        return f"{self._public_url}{SIGN_IN_PATH}/callback"
 
     def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
         """The callback: use up the state, get tokens, learn whose they are, then link them
