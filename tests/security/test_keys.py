@@ -130,6 +130,15 @@ def test_sealing_and_signing_keys_are_derived_apart_with_hkdf() -> None:
     assert not Keys(NEW).check_mac("text", Keys(OLD).mac("text"))
 
 
+def test_the_old_key_may_be_the_weak_one_being_replaced() -> None:
+    settings = load_settings(
+        **LINEWORKS, TASKBOT_SECRET_KEY=NEW, TASKBOT_SECRET_KEY_OLD="e2e-secret-key"
+    )
+    assert settings.TASKBOT_SECRET_KEY_OLD is not None
+    (line,) = problems(**SLACK, TASKBOT_SECRET_KEY_OLD=OLD)
+    assert line.startswith("TASKBOT_SECRET_KEY_OLD needs TASKBOT_SECRET_KEY")
+
+
 def test_the_old_key_still_opens_what_it_sealed_and_signed() -> None:
     sealed, mac = Keys(OLD).seal("access-token"), Keys(OLD).mac("state")
     with pytest.raises(UnreadableSecret):
