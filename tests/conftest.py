@@ -19,21 +19,18 @@ from storage.engine import make_engine, make_sessionmaker, normalise_url
 from storage.migrate import upgrade_engine
 from tests.postgres import Cluster
 
-STRIPPED = (
-    "DATABASE_URL",
-    "TASK_BACKEND",
-    "TASKBOT_ADMINS",
-    "TASKBOT_SECRET_KEY",
-    "TASKBOT_SECRET_KEY_OLD",
-    "LOG_LEVEL",
-)
+STRIPPED = ("DATABASE_URL", "TASK_BACKEND", "TASKBOT_ADMINS", "TASKBOT_SECRET_KEY", "LOG_LEVEL")
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real Slack token or database leaks into a test, and no stray .env is read."""
     for name in list(os.environ):
-        if name.startswith("SLACK_") or name.endswith("_API_URL") or name in STRIPPED:
+        if (
+            name.startswith(("SLACK_", "TASKBOT_SECRET"))
+            or name.endswith("_API_URL")
+            or name in STRIPPED
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
