@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 COOKIE = "taskbot_sign_in"
 Complete = Callable[[str, str], tuple[str, str, str]]
 Linked = Callable[[str, str, str], None]
-
-
 FORM, BOUND = "form", "bound"  # the cookie's two stages: page shown; Continue pressed
 MAX_FORM = 4096
 PAGE_HEADERS = [
@@ -62,12 +60,14 @@ class SignIn:
 
     def binding(self, state: str, stage: str = BOUND) -> str:
         """The cookie's value for ``state`` at ``stage``: only taskbot can make it."""
-        return f"{stage}.{self.keys.mac(f'sign-in {stage}:{self.base}:{state}')}"
+        return f"{stage}.{self.keys.mac(self._label(state, stage))}"
 
     def bound(self, state: str, cookie: str | None, stage: str = BOUND) -> bool:
-        label = f"sign-in {stage}:{self.base}:{state}"
         prefix, _, mac = (cookie or "").partition(".")
-        return prefix == stage and bool(mac) and self.keys.check_mac(label, mac)
+        return prefix == stage and bool(mac) and self.keys.check_mac(self._label(state, stage), mac)
+
+    def _label(self, state: str, stage: str) -> str:
+        return f"sign-in {stage}:{self.base}:{state}"
 
     def cookie(self, value: str, max_age: int) -> str:
         flags = f"Path={self.base}/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
