@@ -65,14 +65,32 @@ class TaskBackend(Protocol):
         ...
 
 
+class PendingSignIn(BaseModel):
+    """A sign-in someone started with ``/task link``: for whom, and where it continues."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team_id: str
+    slack_id: str
+    url: str
+
+
 @runtime_checkable
 class AccountLinking(Protocol):
     """A backend where people link their own account by signing in there (OAuth)."""
 
-    def authorize_url(self, team_id: str, slack_id: str) -> str: ...
+    def authorize_url(self, team_id: str, slack_id: str, now: datetime) -> str:
+        """A new single-use sign-in for this person: the taskbot link that starts it."""
+        ...
+
+    def sign_in_url(self, state: str, now: datetime) -> PendingSignIn:
+        """Whose sign-in an open ``state`` is, and the task system's page for it
+        (NotPermitted when the state is unknown, used or expired)."""
+        ...
 
     def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
-        """The sign-in's answer: (team, Slack user, account id), tokens stored, link set."""
+        """The sign-in's answer, ``state`` used up: (team, Slack user, account id), with tokens
+        stored and link set together, or neither (NotPermitted) when the account is taken."""
         ...
 
 

@@ -149,12 +149,25 @@ class UserLinks:
             raise InvalidInput(
                 {"link": f"{self._backend.name} has no sign-in to link with; {hint}."}
             )
-        return self._backend.authorize_url(actor.team_id, actor.user_id)
+        return self._backend.authorize_url(actor.team_id, actor.user_id, self._clock())
+
+    def sign_in_url(self, state: str) -> tuple[str, str]:
+        """Where a browser that opened the sign-in link goes next (the task system), and the
+        name of the Slack user it links to, which the page shows before it goes there."""
+        pending = self._linking().sign_in_url(state, self._clock())
+        try:
+            name = self._directory.person(pending.team_id, pending.slack_id).name
+        except DomainError:
+            name = None
+        return pending.url, name or pending.slack_id
 
     def complete_link(self, code: str, state: str) -> tuple[str, str, str]:
+        return self._linking().complete_link(code, state, self._clock())
+
+    def _linking(self) -> AccountLinking:
         if not isinstance(self._backend, AccountLinking):
             raise NotFound("This taskbot has no account sign-in.")
-        return self._backend.complete_link(code, state, self._clock())
+        return self._backend
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.user_id in self._admins:
