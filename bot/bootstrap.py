@@ -161,6 +161,7 @@ def build_app(
         admins=settings.TASKBOT_ADMINS,
         reminders=planner,
         links=links,
+        channels=directory,
     )
     sweep = ReminderSweep(
         ledger,

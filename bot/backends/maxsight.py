@@ -31,6 +31,8 @@ from bot.backends.http import ApiClient, ApiError
 from bot.backends.mirror import MirroredBackend, RemoteState
 from bot.domain.errors import Conflict, InvalidInput, NotFound
 from bot.domain.models import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
     Assignee,
     AssigneeKind,
     BackendCapabilities,
@@ -42,7 +44,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
-from bot.domain.rules import added_comments
+from bot.domain.rules import added_comments, clip
 from storage.external_versions import SqlAlchemyExternalVersions
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
@@ -299,11 +301,12 @@ class MaxsightBackend(MirroredBackend):
 
 def _title(raw: dict[str, Any]) -> str:
     name = raw.get("name") or raw.get("c_name") or raw.get("step_name")
-    return str(name or f"Maxsight task {str(raw.get('id'))[:8]}")[:200]
+    return clip(str(name or f"Maxsight task {str(raw.get('id'))[:8]}").strip(), TITLE_MAX)
 
 
 def _description(raw: dict[str, Any]) -> str:
-    return f"Step: {raw.get('step_name') or '?'} · entity {raw.get('entity_id') or '?'}"
+    text = f"Step: {raw.get('step_name') or '?'} · entity {raw.get('entity_id') or '?'}"
+    return clip(text, DESCRIPTION_MAX)
 
 
 def _completed(raw: dict[str, Any]) -> bool:

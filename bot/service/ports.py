@@ -145,6 +145,15 @@ class Directory(Protocol):
         ...
 
 
+class ChannelAccess(Protocol):
+    """Whether a task's card may go to a channel (``bot.slack``): checked before a task is made."""
+
+    def check_channel(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """Raise InvalidInput (field ``channel``) unless ``user_id`` is a member of the channel
+        and the bot can post there."""
+        ...
+
+
 class TaskCards(Protocol):
     """Which Slack messages show which task, so every copy can be updated (``storage``)."""
 

@@ -11,14 +11,16 @@ import logging
 import threading
 
 from cachetools import TTLCache
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.errors import BackendUnavailable, NotFound
+from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
 from bot.service.ports import Person
 from bot.slack.clients import ClientProvider
 
 log = logging.getLogger(__name__)
 
+_MEMBER_PAGES = 50  # channels of up to 50,000 members are searched for the creator
 _GROUPS_UNAVAILABLE = {"plan_upgrade_required", "missing_scope", "not_allowed_token_type"}
 
 
@@ -110,6 +112,42 @@ class SlackDirectory:
         return frozenset(
             gid for gid, (_, members) in self.groups(team_id).items() if user_id in members
         )
+
+    def check_channel(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """A card may go to a channel the creator is in and the bot can post to; read fresh
+        (``conversations.info``, ``conversations.members``), never cached."""
+        client = self._clients(team_id)
+        try:
+            channel = client.conversations_info(channel=channel_id)["channel"]
+        except SlackApiError as exc:
+            if exc.response.get("error") != "channel_not_found":
+                raise BackendUnavailable(
+                    f"Slack didn't tell me about that channel ({exc.response.get('error')})."
+                ) from exc
+            channel = None
+        if channel is None or channel.get("is_archived") or not channel.get("is_member"):
+            raise InvalidInput(
+                {
+                    "channel": "I can't post in that channel: pick one I'm in, or invite me "
+                    "there first (`/invite @taskbot`)."
+                }
+            )
+        if not self._is_member(client, channel_id, user_id):
+            raise InvalidInput(
+                {"channel": "You can only post a task in a channel you're a member of."}
+            )
+
+    @staticmethod
+    def _is_member(client: WebClient, channel_id: str, user_id: str) -> bool:
+        cursor: str | None = None
+        for _ in range(_MEMBER_PAGES):
+            answer = client.conversations_members(channel=channel_id, limit=1000, cursor=cursor)
+            if user_id in (answer.get("members") or ()):
+                return True
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return False
+        return False
 
     def forget(self, team_id: str) -> None:
         """Drop a workspace's cached groups (after ``subteam_*`` events, for instance)."""
