@@ -33,7 +33,15 @@ from bot.domain.models import (
     parse_handle,
 )
 from bot.domain.reminders import ReminderSettings
-from bot.service.ports import Categorised, ChannelAccess, Clock, Directory, Notifier, TaskBackend
+from bot.service.ports import (
+    PRIVILEGE_MAX_AGE,
+    Categorised,
+    ChannelAccess,
+    Clock,
+    Directory,
+    Notifier,
+    TaskBackend,
+)
 from bot.service.reminders import ReminderPlanner
 from bot.service.user_links import Prepared, UserLinks, mention
 
@@ -84,7 +92,10 @@ class TaskService:
 
     def actor(self, team_id: str, user_id: str, task: Task | None = None) -> Actor:
         """The actor with what the rules need: admin flag and relevant group memberships."""
-        is_admin = user_id in self._admins or self._directory.person(team_id, user_id).is_admin
+        is_admin = (
+            user_id in self._admins
+            or self._directory.person(team_id, user_id, max_age=PRIVILEGE_MAX_AGE).is_admin
+        )
         if task is None:
             groups = self._directory.groups_of(team_id, user_id)
         else:

@@ -19,6 +19,7 @@ from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from bot.domain.links import LinkHow, UserLink, check_assignee_id
 from bot.domain.models import Actor, Assignee, AssigneeKind
 from bot.service.ports import (
+    PRIVILEGE_MAX_AGE,
     AccountLinking,
     Clock,
     Directory,
@@ -174,7 +175,8 @@ class UserLinks:
         if actor.user_id in self._admins:
             return True
         try:
-            return self._directory.person(actor.team_id, actor.user_id).is_admin
+            person = self._directory.person(actor.team_id, actor.user_id, max_age=PRIVILEGE_MAX_AGE)
+            return person.is_admin
         except NotFound:
             return False
 

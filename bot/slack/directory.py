@@ -1,7 +1,8 @@
 """The ``Directory`` port on Slack's Web API: users.info and user groups, cached briefly.
 
-Caches are per process and short-lived (a profile for 10 minutes, groups for 1 minute), so a
-change in Slack shows within a minute and nothing in memory is needed by another request.
+Caches are per process and short-lived (a profile for 10 minutes, groups for 1 minute; admin
+status for manage and link actions is read again when older than a minute), so a change in Slack
+shows within a minute and nothing in memory is needed by another request.
 May import slack_sdk, ``bot.service.ports`` and ``bot.domain``.
 """
 
@@ -9,16 +10,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 
 from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
-from bot.service.ports import Person
+from bot.service.ports import Clock, Person
 from bot.slack.clients import ClientProvider
 
 log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 _MEMBER_PAGES = 50  # channels of up to 50,000 members are searched for the creator
 _GROUPS_UNAVAILABLE = {"plan_upgrade_required", "missing_scope", "not_allowed_token_type"}
@@ -27,21 +34,33 @@ _GROUPS_UNAVAILABLE = {"plan_upgrade_required", "missing_scope", "not_allowed_to
 class SlackDirectory:
     """Who people are and which groups they are in, read from Slack."""
 
-    def __init__(self, clients: ClientProvider, *, admins: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        clients: ClientProvider,
+        *,
+        admins: frozenset[str] = frozenset(),
+        clock: Clock = _utc_now,
+    ) -> None:
         self._clients = clients
         self._admins = admins
+        self._clock = clock
         self._lock = threading.Lock()
-        self._people: TTLCache[tuple[str, str], Person] = TTLCache(maxsize=10_000, ttl=600)
+        self._people: TTLCache[tuple[str, str], tuple[Person, datetime]] = TTLCache(
+            maxsize=10_000, ttl=600
+        )
         self._groups: TTLCache[str, dict[str, tuple[str, frozenset[str]]]] = TTLCache(
             maxsize=1_000, ttl=60
         )
 
-    def person(self, team_id: str, user_id: str) -> Person:
+    def person(self, team_id: str, user_id: str, *, max_age: timedelta | None = None) -> Person:
+        """Who the person is; ``max_age`` asks for a profile read at most that long ago (admin
+        status for manage and link actions), else one up to 10 minutes old will do."""
         key = (team_id, user_id)
+        now = self._clock()
         with self._lock:
             cached = self._people.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and (max_age is None or now - cached[1] <= max_age):
+            return cached[0]
         try:
             user = self._clients(team_id).users_info(user=user_id)["user"]
         except SlackApiError as exc:
@@ -59,7 +78,7 @@ class SlackDirectory:
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
         )
         with self._lock:
-            self._people[key] = person
+            self._people[key] = (person, now)
         return person
 
     def find_by_email(self, team_id: str, email: str) -> str | None:
