@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,3 +125,12 @@ def test_one_task_failing_in_a_sync_pass_does_not_stop_the_others(
     assert backend.get(PAYMO_TEAM, "T-2").due == draft().due
     messages = [r.getMessage() for r in caplog.records]
     assert any("T-1" in m for m in messages) and any("T-2" in m and "far" in m for m in messages)
+
+
+@pytest.mark.parametrize("path", ["/slack/events", "/healthz", "/nowhere"])
+def test_a_body_over_one_megabyte_is_refused_before_it_is_read(taskbot: Taskbot, path: str) -> None:
+    url = f"http://127.0.0.1:{taskbot.server.port}{path}"
+    before = len(taskbot.slack.calls())
+    answered = httpx.post(url, content=b"x" * 1_000_001, timeout=10)
+    assert answered.status_code == 413
+    assert len(taskbot.slack.calls()) == before
