@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import rules
-from bot.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from bot.domain.errors import BackendUnavailable, Conflict, DomainError, InvalidInput, NotFound
 from bot.domain.models import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -161,11 +161,14 @@ class MirroredBackend(ABC):
         return tasks
 
     def _fetch_each(self, tasks: Sequence[Task]) -> builtins.list[tuple[Task, RemoteState | None]]:
-        """Each task with its remote state; when a batch read fails, each task is read alone, so
-        one task the system can't answer for only skips that task."""
+        """Each task with its remote state; when a batch read fails on one task's data, each
+        task is read alone, so that task alone is skipped. A system that is down (or refuses
+        taskbot) ends the pass: the next one retries."""
         try:
             remote = self._fetch([self.external_id(t) for t in tasks], tasks)
             return [(t, remote.get(self.external_id(t))) for t in tasks]
+        except BackendUnavailable:
+            raise
         except Exception:
             if len(tasks) == 1:
                 log.exception(
