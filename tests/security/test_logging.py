@@ -7,13 +7,15 @@ import io
 import json
 import logging
 import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
-from bot.logs import configure_logging
+from bot.logs import configure_logging, current_request_id, request_id_bound
+from bot.slack.background import REQUEST_ID, ThreadBackground
 from bot.work_process import WorkerProcess
 from tests.e2e.conftest import ANA, TOKEN, Taskbot
 from tests.e2e.test_user_map import answer
@@ -109,3 +111,27 @@ def test_log_format_is_a_setting() -> None:
     base: dict[str, Any] = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
     assert Settings(_env_file=None, **base).LOG_FORMAT == "text"  # type: ignore[call-arg]
     assert Settings(_env_file=None, LOG_FORMAT="JSON", **base).LOG_FORMAT == "json"  # type: ignore[call-arg]
+
+
+def test_the_request_id_travels_with_a_job_to_the_worker_process() -> None:
+    """A job handed to the worker process carries its request id; the worker's thread pool runs
+    the job with that id bound, so the job's lines there carry it too."""
+    worker = WorkerProcess.__new__(WorkerProcess)  # its outbox alone: what goes down the pipe
+    worker._outbox = queue.SimpleQueue()
+    with request_id_bound("rid-from-the-ack"):
+        worker.submit("command", {"command": {"text": "x"}})
+    job, payload = worker._outbox.get()
+    assert payload[REQUEST_ID] == "rid-from-the-ack"
+    seen: list[str | None] = []
+    done = threading.Event()
+    pool = ThreadBackground(workers=1)  # as in the worker process, which gets the payload as is
+
+    def runner(name: str, data: dict[str, Any]) -> None:
+        seen.append(current_request_id())
+        done.set()
+
+    pool.start(runner)
+    pool.submit(job, payload)
+    assert done.wait(5)
+    pool.shutdown()
+    assert seen == ["rid-from-the-ack"]
