@@ -149,7 +149,7 @@ def build_app(
     def clients(team_id: str) -> WebClient:
         return client  # one workspace, one bot token
 
-    directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS)
+    directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS, clock=clock)
     cards = SqlAlchemyTaskCards(sessions)
     notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
     ledger = SqlAlchemyReminderLedger(sessions)
@@ -172,6 +172,7 @@ def build_app(
         admins=settings.TASKBOT_ADMINS,
         reminders=planner,
         links=links,
+        channels=directory,
     )
     sweep = ReminderSweep(
         ledger,

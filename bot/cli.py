@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {line}", file=sys.stderr)
         print("(environment variables, or a .env file in this folder)", file=sys.stderr)
         return EXIT_SETTINGS
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if args.command == "scheduler":
         return _scheduler(settings)
     if args.command == "users":

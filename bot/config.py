@@ -92,6 +92,7 @@ class Settings(CheckedSettings):
     TASKBOT_SECRET_KEY: SecretStr | None = None
     TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     STRUCT_PIM_API_URL: str | None = None
     STRUCT_PIM_API_KEY: SecretStr | None = None
     LINEWORKS_API_URL: str = "https://www.worksapis.com/v1.0/"
@@ -146,6 +147,11 @@ class Settings(CheckedSettings):
     @classmethod
     def _level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def socket_mode(self) -> bool:

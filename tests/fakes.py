@@ -160,7 +160,7 @@ class FakeDirectory:
     def add_group(self, team_id: str, group_id: str, members: Sequence[str]) -> None:
         self.groups[(team_id, group_id)] = frozenset(members)
 
-    def person(self, team_id: str, user_id: str) -> Person:
+    def person(self, team_id: str, user_id: str, *, max_age: timedelta | None = None) -> Person:
         try:
             return self.people[(team_id, user_id)]
         except KeyError:

@@ -8,7 +8,7 @@ Imports only ``bot.domain``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -28,6 +28,9 @@ from bot.domain.reminders import PlannedReminder, ReminderSettings
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC ``datetime``; tests pass a fake one."""
+
+PRIVILEGE_MAX_AGE = timedelta(seconds=60)
+"""Admin and owner status used to manage a task or a link is at most this old."""
 
 
 class TaskBackend(Protocol):
@@ -151,7 +154,9 @@ class Person(BaseModel):
 class Directory(Protocol):
     """Who people are (Slack users.info, user groups); implemented by ``bot.slack``."""
 
-    def person(self, team_id: str, user_id: str) -> Person: ...
+    def person(self, team_id: str, user_id: str, *, max_age: timedelta | None = None) -> Person:
+        """``max_age``: the answer must have been read from Slack at most that long ago."""
+        ...
 
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]: ...
 
@@ -161,6 +166,15 @@ class Directory(Protocol):
 
     def group_name(self, team_id: str, group_id: str) -> str | None:
         """The user group's handle (``ops`` for @ops), or None if unknown."""
+        ...
+
+
+class ChannelAccess(Protocol):
+    """Whether a task's card may go to a channel (``bot.slack``): checked before a task is made."""
+
+    def check_channel(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """Raise InvalidInput (field ``channel``) unless ``user_id`` is a member of the channel
+        and the bot can post there."""
         ...
 
 

@@ -14,10 +14,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.domain import rules
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from bot.domain.links import LinkHow, UserLink, check_assignee_id
 from bot.domain.models import Actor, Assignee, AssigneeKind
 from bot.service.ports import (
+    PRIVILEGE_MAX_AGE,
     AccountLinking,
     Clock,
     Directory,
@@ -68,8 +70,13 @@ class UserLinks:
     def whoami_of(self, team_id: str, slack_id: str) -> UserLink | None:
         return self._store.get(team_id, self._backend.name, slack_id)
 
-    def prepare(self, team_id: str, assignees: Sequence[Assignee]) -> Prepared:
-        """Expand groups the backend can't hold; link people by email where possible."""
+    def prepare(
+        self, team_id: str, assignees: Sequence[Assignee], *, already: Sequence[Assignee] = ()
+    ) -> Prepared:
+        """Expand groups the backend can't hold; link people by email where possible.
+
+        The assignee cap (with ``already``, those the task keeps) holds after expansion and is
+        checked before any lookup."""
         caps = self._backend.capabilities
         result: list[Assignee] = []
         expanded: list[str] = []
@@ -81,6 +88,9 @@ class UserLinks:
             else:
                 result.append(assignee)
         unique = tuple(dict.fromkeys(result))
+        problem = rules.assignees_error([*already, *unique])
+        if problem:
+            raise InvalidInput({"assignees": problem})
         unlinked = tuple(a for a in unique if self.needed and not self._linked(team_id, a))
         return Prepared(assignees=unique, expanded_groups=tuple(expanded), unlinked=unlinked)
 
@@ -173,7 +183,8 @@ class UserLinks:
         if actor.user_id in self._admins:
             return True
         try:
-            return self._directory.person(actor.team_id, actor.user_id).is_admin
+            person = self._directory.person(actor.team_id, actor.user_id, max_age=PRIVILEGE_MAX_AGE)
+            return person.is_admin
         except NotFound:
             return False
 
