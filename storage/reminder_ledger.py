@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.reminders import PlannedReminder, ReminderKind
@@ -192,6 +192,34 @@ class SqlAlchemyReminderLedger:
                 .distinct()
             )
             return sorted(rows)
+
+    def sent_instants(self, team_id: str, task_id: str) -> set[tuple[str, datetime]]:
+        """(person, instant) of the task's deadline reminders sent or being sent: a re-plan
+        must not send one again at its nominal instant once it went out at its earlier slot."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ReminderRow.assignee_id, ReminderRow.due_at).where(
+                    ReminderRow.team_id == team_id,
+                    ReminderRow.task_id == task_id,
+                    ReminderRow.kind == ReminderKind.REMIND,
+                    ReminderRow.state.in_((SENT, CLAIMED)),
+                )
+            )
+            return {(row.assignee_id, row.due_at) for row in rows}
+
+    def next_reminder(self, team_id: str, task_id: str, user_id: str) -> datetime | None:
+        """The person's next pending deadline reminder for the task: one index lookup on
+        (team, task, assignee), so it is asked only for cards one person reads."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.min(ReminderRow.due_at)).where(
+                    ReminderRow.team_id == team_id,
+                    ReminderRow.task_id == task_id,
+                    ReminderRow.assignee_id == user_id,
+                    ReminderRow.kind == ReminderKind.REMIND,
+                    ReminderRow.state == PENDING,
+                )
+            )
 
     def renew(self, reminder_id: int, claimer: str, until: datetime) -> bool:
         """Extend a claim just before sending; False when another sender has taken it over."""

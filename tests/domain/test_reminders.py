@@ -75,15 +75,16 @@ def test_only_pending_parts_are_reminded() -> None:
     assert plan(done, people, LADDER, CREATED) == []
 
 
-def test_outside_working_hours_moves_to_the_next_start_in_the_assignees_zone() -> None:
-    # 07:00 Tokyo on Wednesday: the 24h-before reminder (Tuesday 07:00) moves to Tuesday 09:00.
+def test_outside_working_hours_moves_earlier_in_the_assignees_zone() -> None:
+    # 07:00 Tokyo on Wednesday: the 24h-before reminder (Tuesday 07:00) moves back to Monday
+    # 17:30, the end of the previous working day less the 30-minute margin.
     t = task(
         Due(date=date(2026, 11, 25), time=time(7, 0), tz="Asia/Tokyo"),
         CompletionCondition.MUST_ALL,
         "UANA",
     )
     (before, *_rest) = plan(t, [person("UANA", "Asia/Tokyo")], (timedelta(hours=24),), CREATED)
-    assert before.at == datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 09:00 Tokyo
+    assert before.at == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # Monday 17:30 Tokyo
 
 
 def test_weekend_moves_to_monday_and_at_due_inside_hours_stays() -> None:
@@ -125,8 +126,11 @@ def test_dst_change_keeps_local_working_hours() -> None:
         handle="T-1",
         now=created,
     )
-    (reminder,) = plan(t, [person("UANA", "Europe/Berlin")], (timedelta(0),), created)
-    assert reminder.at == datetime(2026, 10, 26, 8, 0, tzinfo=UTC)  # moved to 09:00 CET
+    at_due, overdue = plan(
+        t, [person("UANA", "Europe/Berlin")], (timedelta(0), timedelta(days=-1)), created
+    )[:2]
+    assert at_due.at == datetime(2026, 10, 23, 15, 30, tzinfo=UTC)  # back to Friday 17:30 CEST
+    assert overdue.at == datetime(2026, 10, 27, 8, 0, tzinfo=UTC)  # Tuesday 09:00 CET
 
 
 def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never() -> None:
@@ -136,7 +140,7 @@ def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never(
         "UANA",
     )
     reminders = plan(t, [person("UANA")], (timedelta(hours=2), timedelta(hours=1)), CREATED)
-    assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 24, 9, tzinfo=UTC)
+    assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 23, 17, 30, tzinfo=UTC)
     assert plan(t, [person("UANA", enabled=False)], LADDER, CREATED) == []
 
 

@@ -25,6 +25,7 @@ from bot.slack import ids
 from bot.slack.blocks.buttons import card_buttons
 from bot.slack.blocks.text import (
     due_text,
+    local_time,
     part_lines,
     progress_text,
     status_words,
@@ -48,7 +49,9 @@ def task_card(
     kind: CardKind,
     capabilities: BackendCapabilities,
     now: datetime,
+    next_reminder: datetime | None = None,
 ) -> CardMessage:
+    """``next_reminder``: the reader's own next reminder, given only on cards one person reads."""
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{task.handle} · {task.title}", 150))]
     if task.description:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(task.description, 3000))))
@@ -59,6 +62,8 @@ def task_card(
     due = due_text(task, now)
     if due:
         facts.append(f"*Due:* {due}")
+    if next_reminder is not None and task.is_open:
+        facts.append(f"*Next reminder:* {local_time(next_reminder)}")
     if task.claimed_by and task.is_open:
         facts.append(f"*On it:* {render_user(task.claimed_by)}")
     blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f) for f in facts]))

@@ -53,6 +53,12 @@ def due_text(task: Task, now: datetime) -> str | None:
     return text
 
 
+def local_time(instant: datetime) -> str:
+    """An instant as Slack's date token, shown in each reader's own zone, as due times are."""
+    fallback = instant.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(instant.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
 def progress_text(task: Task) -> str:
     if not task.parts:
         return "No assignees"
