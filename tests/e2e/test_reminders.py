@@ -156,6 +156,9 @@ def test_a_task_due_monday_eight_reminds_friday_afternoon(
     taskbot.command(f"add File the report <@{OLA}> due:2026-11-30T08:00", key="c")
     taskbot.slack.wait_for_response("c")
     assert token_of(friday) in str(next_reminder_of(card_in(taskbot.slack, dm(OLA))))
+    taskbot.command("show T-1", user=OLA, key="s")  # the card only Ola sees says it too
+    (shown,) = taskbot.slack.wait_for_response("s")
+    assert token_of(friday) in str(next_reminder_of(shown))
 
     clock.now = friday - timedelta(seconds=1)
     assert taskbot.app.sweep.run_once() == 0
