@@ -3,7 +3,8 @@
 Pure: from a task, the pending assignees (with their zone and hours), the offsets of
 ``REMINDER_OFFSETS`` and the moment of planning, compute the reminder instants. Positive offsets
 are before due, ``0`` at due, negative ones after due and repeat while overdue (up to a cap).
-A reminder whose instant had already passed when planned is skipped.
+A reminder whose instant had already passed when planned is skipped (an overdue one: its
+instant once moved into working hours).
 
 Before-due and at-due reminders never come after the deadline they warn about: one that falls
 outside the assignee's working hours moves EARLIER, to the end of their previous working period
