@@ -24,6 +24,7 @@ from bot.domain.models import (
     Due,
     TaskDraft,
 )
+from bot.domain.rates import Rate
 from bot.service.tasks import TaskService
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens
@@ -78,9 +79,7 @@ def make_backend(
         auth_url=sim.auth_url,
         client_id="lw-client",
         public_url="https://taskbot.example",
-        limiter=lineworks.OperationLimiter(
-            int(limits.get("per_minute", 60)), window=limits.get("window", 60.0)
-        ),
+        rate=Rate(calls=int(limits.get("per_minute", 60)), seconds=limits.get("window", 60.0)),
     )
 
 
