@@ -53,8 +53,8 @@ def take(
     if rate is None:
         return budget, 0.0
     live = tuple(s for s in budget.slots if s.ends + rate.seconds > now)
-    if len(live) >= rate.calls:
-        frees = sorted(s.ends + rate.seconds for s in live)
+    if len(live) >= rate.calls:  # a call still in flight may end any moment: count it as now
+        frees = sorted(min(s.ends, now) + rate.seconds for s in live)
         return budget, frees[len(live) - rate.calls] - now
     taken = Budget(slots=(*live, Slot(id=slot, ends=now + hold)), paused_until=budget.paused_until)
     return taken, 0.0
