@@ -4,9 +4,10 @@ Each change is one short write transaction on the budget's row, so processes nev
 the last slot: the row is created if missing (an upsert that does nothing when it exists, which
 on SQLite also takes the database's write lock first), locked (``FOR UPDATE`` on PostgreSQL),
 changed by the pure rules of ``bot.domain.rates``, and written back with a conditional update
-on its version. The clock is the database's on PostgreSQL (``clock_timestamp()``, read after the
-lock), so instances on several machines agree; SQLite is one machine, so its clock is the
-process's. Implements the ``RateBudget`` port of ``bot.backends.ratelimit`` structurally.
+on its version. An answer that changes nothing (wait, or an API with no limit and no pause) is a
+plain read and takes no lock. The clock is the database's on PostgreSQL (``clock_timestamp()``,
+read after the lock), so instances on several machines agree; SQLite is one machine, so its
+clock is the process's. Implements ``bot.backends.ratelimit.RateBudget`` structurally.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class SqlAlchemyRateBudget:
         self._change(key, lambda budget, now: (pause(budget, now, seconds), None))
 
     def _change(self, key: str, change: Callable[[Budget, float], tuple[Budget, T]]) -> T:
+        """Answers that change nothing (no limit, or a pause to wait out) need only a read."""
+        with self._sessions() as session:
+            state = session.scalar(select(RateBudgetRow.state).where(RateBudgetRow.key == key))
+            unchanged, answer = _apply(change, state, _now(session))
+        if unchanged:
+            return answer
         while True:
             with self._sessions.begin() as session:
                 session.execute(_create(session, key))
@@ -61,6 +68,14 @@ class SqlAlchemyRateBudget:
                 if cast(CursorResult[Any], written).rowcount == 1:
                     return answer
             # another process changed it between our read and write: read it again
+
+
+def _apply(
+    change: Callable[[Budget, float], tuple[Budget, T]], state: str | None, now: float
+) -> tuple[bool, T]:
+    before = Budget.model_validate_json(state) if state is not None else Budget()
+    after, answer = change(before, now)
+    return after == before, answer
 
 
 def _create(session: Session, key: str) -> Any:
