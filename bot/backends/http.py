@@ -3,13 +3,14 @@
 Timeouts (connect 3 s, read 10 s by default); bounded retries with exponential backoff only for
 idempotent calls (GET, PUT, DELETE) on connection errors and 5xx; rate limits held across every
 taskbot process through a shared ``RateBudget`` (``bot.backends.ratelimit``): each call takes a
-turn in its budget first (the client's, or one per operation), and a pause the API asks for
-(429 with ``Retry-After`` or ``rateLimit-reset``, the call not processed and tried again; or
-``X-Ratelimit-Remaining: 0``, wait out ``X-Ratelimit-Decay-Period``) is recorded there, so every
-process honours it; waiting is bounded (``wait``), past it the call fails with a message a person
-can read; and every failure turned into a domain error whose message a
-person can read: 401/403 (bad key), 404 (gone), 4xx (refused, with the server's detail), 5xx and
-malformed JSON (the system is unavailable). Nothing here knows Slack.
+turn in its budget first (the client's, or its operation's), and a pause the API asks for is
+recorded there, so every process honours it (429 with ``Retry-After`` or ``rateLimit-reset``:
+the call was not processed and is tried again; none remaining, ``X-Ratelimit-Remaining`` or
+``rateLimit-remaining`` 0: wait out ``X-Ratelimit-Decay-Period`` or ``rateLimit-reset``);
+waiting for a turn is bounded (``wait``); and every failure is turned into a domain error whose
+message a person can read: the rate limit (no turn within the bound), 401/403 (bad key), 404
+(gone), 4xx (refused, with the server's detail), 5xx and malformed JSON (the system is
+unavailable). Nothing here knows Slack.
 """
 
 from __future__ import annotations
@@ -207,9 +208,11 @@ class ApiClient:
         return min(max(wait, 0.0), self._max_wait)
 
     def _remember_limits(self, key: str, response: httpx.Response) -> None:
-        """Paymo-style ``X-Ratelimit-*``: with none left, every process waits out the window."""
-        remaining = response.headers.get("X-Ratelimit-Remaining")
-        period = response.headers.get("X-Ratelimit-Decay-Period")
+        """No calls left (Paymo's ``X-Ratelimit-*``, LINE WORKS' ``rateLimit-*``): every process
+        waits out the window (Paymo's decay period, LINE WORKS' seconds until the reset)."""
+        headers = response.headers
+        remaining = headers.get("X-Ratelimit-Remaining") or headers.get("rateLimit-remaining")
+        period = headers.get("X-Ratelimit-Decay-Period") or headers.get("rateLimit-reset")
         if remaining is None or period is None:
             return
         try:
