@@ -15,7 +15,6 @@ unavailable). Nothing here knows Slack.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +24,6 @@ import httpx
 from bot.backends.ratelimit import InMemoryRateBudget, RateBudget, Throttle
 from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
 from bot.domain.rates import Rate
-
-log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 
@@ -61,7 +58,7 @@ class ApiClient:
         read_timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.5,
-        max_wait: float = 30.0,
+        max_wait: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         budget: RateBudget | None = None,
         rate: Rate | None = None,
@@ -71,7 +68,7 @@ class ApiClient:
         """``budget`` is shared by every process (in memory when not given); ``rate`` limits
         every call of this client under ``key`` (default: ``name``), unless a call names its own
         operation and rate; ``wait`` bounds the time one call spends waiting for its turn;
-        ``max_wait`` caps a pause the API asks for."""
+        ``max_wait`` caps a pause the API asks for (LINE WORKS' window is a minute)."""
         self.name = name
         self._client = httpx.Client(  # httpx adds the base URL's trailing slash itself
             base_url=base_url,
