@@ -94,8 +94,8 @@ class Throttle:
             left = deadline - time.monotonic()
             if wait > left:
                 raise BackendUnavailable(
-                    f"{self._name} is at its rate limit (its next free turn is about "
-                    f"{_seconds(wait)} away); try again in a minute."
+                    f"{self._name} is at its rate limit: its next free turn is about "
+                    f"{_seconds(wait)} away."
                 )
             log.info("%s: waiting %.1f s for its rate limit", self._name, wait)
             self._sleep(wait)

@@ -98,7 +98,7 @@ def test_a_pause_an_api_asked_one_process_for_holds_every_process_and_waits_are_
             one.request("GET", "users", retries=0)
         asked = len(paymo_sim.calls())
         started = time.monotonic()
-        with pytest.raises(BackendUnavailable, match=r"at its rate limit .*about [23]\d s away"):
+        with pytest.raises(BackendUnavailable, match=r"at its rate limit: .*about [23]\d s away"):
             other.request("GET", "users")  # waits at most 2 s: refused at once, not after 30
         assert time.monotonic() - started < 1.5
         assert len(paymo_sim.calls()) == asked  # the other process didn't ask Paymo at all
