@@ -1,8 +1,8 @@
 """The task APIs' rate-limit budgets, shared through the database by every taskbot process.
 
 Each change is one short write transaction on the budget's row, so processes never both take
-the last slot: the row is created if missing (an upsert that does nothing when it exists, which
-on SQLite also takes the database's write lock first), locked (``FOR UPDATE`` on PostgreSQL),
+the last slot: the row is created if missing (an upsert that does nothing if another process
+created it first), locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time),
 changed by the pure rules of ``bot.domain.rates``, and written back with a conditional update
 on its version. An answer that changes nothing (wait, or an API with no limit and no pause) is a
 plain read and takes no lock. The clock is the database's on PostgreSQL (``clock_timestamp()``,
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,9 +48,14 @@ class SqlAlchemyRateBudget:
             unchanged, answer = _apply(change, state, _now(session))
         if unchanged:
             return answer
+        exists = state is not None
         while True:
             with self._sessions.begin() as session:
-                session.execute(_create(session, key))
+                if session.get_bind().dialect.name == "postgresql":
+                    # a budget lost in a crash costs at most a 429, never a wait for the disk
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                if not exists:
+                    session.execute(_create(session, key))
                 state, version = session.execute(
                     select(RateBudgetRow.state, RateBudgetRow.version)
                     .where(RateBudgetRow.key == key)
