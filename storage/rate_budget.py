@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain.rates import Budget, Rate, pause, release, take
+from bot.domain.rates import Budget, Rate, pause, release, take, tell
 from storage.tables import RateBudgetRow
 
 T = TypeVar("T")
@@ -40,6 +40,9 @@ class SqlAlchemyRateBudget:
 
     def pause(self, key: str, seconds: float) -> None:
         self._change(key, lambda budget, now: (pause(budget, now, seconds), None))
+
+    def tell(self, key: str, rate: Rate) -> None:
+        self._change(key, lambda budget, now: (tell(budget, rate), None))
 
     def _change(self, key: str, change: Callable[[Budget, float], tuple[Budget, T]]) -> T:
         """Answers that change nothing (no limit, or a pause to wait out) need only a read."""

@@ -6,7 +6,8 @@ taskbot process through a shared ``RateBudget`` (``bot.backends.ratelimit``): ea
 turn in its budget first (the client's, or its operation's), and a pause the API asks for is
 recorded there, so every process honours it (429 with ``Retry-After`` or ``rateLimit-reset``:
 the call was not processed and is tried again; none remaining, ``X-Ratelimit-Remaining`` or
-``rateLimit-remaining`` 0: wait out ``X-Ratelimit-Decay-Period`` or ``rateLimit-reset``);
+``rateLimit-remaining`` 0: wait out ``X-Ratelimit-Decay-Period`` or ``rateLimit-reset``), as is
+the limit it states (``X-Ratelimit-Limit`` per ``X-Ratelimit-Decay-Period``);
 waiting for a turn is bounded (``wait``); and every failure is turned into a domain error whose
 message a person can read: the rate limit (no turn within the bound), 401/403 (bad key), 404
 (gone), 4xx (refused, with the server's detail), 5xx and malformed JSON (the system is
@@ -205,15 +206,18 @@ class ApiClient:
         return min(max(wait, 0.0), self._max_wait)
 
     def _remember_limits(self, key: str, response: httpx.Response) -> None:
-        """No calls left (Paymo's ``X-Ratelimit-*``, LINE WORKS' ``rateLimit-*``): every process
-        waits out the window (Paymo's decay period, LINE WORKS' seconds until the reset)."""
+        """What the API says of its limit, for every process: Paymo's ``X-Ratelimit-Limit`` per
+        ``X-Ratelimit-Decay-Period`` becomes the budget's rate; with no calls left (Paymo's
+        ``X-Ratelimit-Remaining``, LINE WORKS' ``rateLimit-remaining``), every process waits out
+        the window (Paymo's decay period, LINE WORKS' seconds until the reset)."""
         headers = response.headers
         remaining = headers.get("X-Ratelimit-Remaining") or headers.get("rateLimit-remaining")
         period = headers.get("X-Ratelimit-Decay-Period") or headers.get("rateLimit-reset")
-        if remaining is None or period is None:
-            return
         try:
-            if int(remaining) <= 0:
+            limit, decay = headers.get("X-Ratelimit-Limit"), headers.get("X-Ratelimit-Decay-Period")
+            if limit and decay and int(limit) > 0 and float(decay) > 0:
+                self._throttle.tell(key, Rate(calls=int(limit), seconds=float(decay)))
+            if remaining is not None and period is not None and int(remaining) <= 0:
                 self._throttle.pause(key, min(float(period), self._max_wait))
         except ValueError:
             return

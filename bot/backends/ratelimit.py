@@ -40,6 +40,10 @@ class RateBudget(Protocol):
         """No call under ``key`` for ``seconds`` (the API said so)."""
         ...
 
+    def tell(self, key: str, rate: Rate) -> None:
+        """The API stated its limit: it replaces the configured one for ``key``."""
+        ...
+
 
 class InMemoryRateBudget:
     """One process's budgets (the database's is shared; this one is not)."""
@@ -65,6 +69,10 @@ class InMemoryRateBudget:
             budget = self._budgets.get(key, Budget())
             self._budgets[key] = rates.pause(budget, self._clock(), seconds)
 
+    def tell(self, key: str, rate: Rate) -> None:
+        with self._lock:
+            self._budgets[key] = rates.tell(self._budgets.get(key, Budget()), rate)
+
 
 class Throttle:
     """Turns in a ``RateBudget``, waited for within a bound."""
@@ -83,6 +91,7 @@ class Throttle:
         self._max_wait = max_wait
         self._hold = hold
         self._sleep = sleep
+        self._told: dict[str, Rate] = {}  # what this process last passed on, so it asks once
 
     @contextmanager
     def turn(self, key: str, rate: Rate | None, *, max_wait: float | None = None) -> Iterator[None]:
@@ -107,6 +116,11 @@ class Throttle:
 
     def pause(self, key: str, seconds: float) -> None:
         self.budget.pause(key, seconds)
+
+    def tell(self, key: str, rate: Rate) -> None:
+        if self._told.get(key) != rate:
+            self.budget.tell(key, rate)
+            self._told[key] = rate
 
 
 def _seconds(wait: float) -> str:

@@ -5,6 +5,7 @@ Paymo simulators, which refuse every call over the limit."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from storage.engine import make_engine, make_sessionmaker
 from storage.rate_budget import SqlAlchemyRateBudget
 from tests.backends import rate_workers
 from tests.stubs.lineworks_api import LineWorksSimulator
-from tests.stubs.paymo_api import PaymoSimulator
+from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
 
 LIMIT, WINDOW = 5, 1.0  # small, so the test is short; production uses the documented ones
 WORKERS, THREADS, CALLS = 3, 2, 2  # per API: 12 calls, 2.4 windows' worth
@@ -108,19 +109,53 @@ def test_a_pause_an_api_asked_one_process_for_holds_every_process_and_waits_are_
 
 
 def test_a_full_window_is_waited_for_within_the_bound_and_refused_past_it(
-    sessions: sessionmaker[Session], paymo_sim: PaymoSimulator
+    sessions: sessionmaker[Session],
 ) -> None:
-    paymo_sim.limit = 1000
-    client = _client(paymo_sim, sessions, rate=Rate(calls=2, seconds=60))
-    client.request("GET", "users")
-    client.request("GET", "users")
-    with pytest.raises(BackendUnavailable, match="at its rate limit"):
+    with paymo_simulator("paymo-key") as strict:  # 2 calls a minute
+        strict.limit, strict.decay = 2, 60
+        client = _client(strict, sessions, rate=Rate(calls=2, seconds=60))
         client.request("GET", "users")
-    assert len(paymo_sim.calls()) == 2
-    quick = _client(paymo_sim, sessions, rate=Rate(calls=1, seconds=0.2), key="quick")
-    quick.request("GET", "users")
-    quick.request("GET", "users")  # waited for the window, well within its 2 s
-    assert len(paymo_sim.calls()) == 4
+        client.request("GET", "users")
+        with pytest.raises(BackendUnavailable, match="at its rate limit"):
+            client.request("GET", "users")
+        assert len(strict.calls()) == 2 and strict.rejected == 0
+    with paymo_simulator("paymo-key") as quick:  # 1 call in 0.2 s
+        quick.limit, quick.decay = 1, 0.2
+        client = _client(quick, sessions, rate=Rate(calls=1, seconds=0.2), key="quick")
+        client.request("GET", "users")
+        client.request("GET", "users")  # waited for the window, well within its 2 s
+        assert len(quick.calls()) == 2 and quick.rejected == 0
+
+
+def test_the_limit_paymo_states_replaces_the_configured_one_in_every_process(
+    database_url: str, paymo_sim: PaymoSimulator
+) -> None:
+    paymo_sim.limit, paymo_sim.decay = 3, 1.0  # stricter than the configured 100 a second
+    instances = [make_engine(database_url) for _ in range(2)]
+    clients = [
+        _client(paymo_sim, make_sessionmaker(e), rate=Rate(calls=100, seconds=1), wait=30)
+        for e in instances
+    ]
+    clients[0].request("GET", "users")  # the answer states 3 per 1 s
+    start = threading.Barrier(4)
+    errors: list[Exception] = []
+
+    def hammer(client: paymo.ApiClient) -> None:
+        start.wait()
+        for _ in range(2):
+            try:
+                client.request("GET", "users")
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(c,)) for c in clients for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in instances:
+        engine.dispose()
+    assert errors == [] and paymo_sim.rejected == 0 and paymo_sim.peak <= 3
 
 
 def _client(
@@ -129,6 +164,7 @@ def _client(
     *,
     rate: Rate | None = None,
     key: str = "Paymo",
+    wait: float = 2.0,
 ) -> paymo.ApiClient:
     return paymo.client(
         sim.url,
@@ -136,5 +172,5 @@ def _client(
         budget=SqlAlchemyRateBudget(sessions),
         rate=rate,
         key=key,
-        wait=2.0,
+        wait=wait,
     )

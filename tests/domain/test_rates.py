@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.rates import Budget, Rate, pause, release, take
+from bot.domain.rates import Budget, Rate, pause, release, take, tell
 
 RATE = Rate(calls=2, seconds=10)
 HOLD = 30.0
@@ -39,3 +39,11 @@ def test_a_pause_the_api_asked_for_stops_every_call_even_without_a_rate() -> Non
     assert take(budget, None, 70.0, "a", HOLD)[1] == 10.0
     assert take(budget, RATE, 79.0, "a", HOLD)[1] == 1.0
     assert take(budget, None, 80.0, "a", HOLD) == (budget, 0.0)  # no rate: nothing to count
+
+
+def test_the_limit_the_server_states_replaces_the_configured_one() -> None:
+    told = tell(Budget(), Rate(calls=1, seconds=5))
+    budget, wait = take(told, RATE, 0.0, "a", HOLD)
+    assert wait == 0.0
+    assert take(release(budget, "a", 1.0), RATE, 2.0, "b", HOLD)[1] == 4.0  # 1 in 5 s, not 2
+    assert take(told, None, 0.0, "a", HOLD) == (told, 0.0)  # an unlimited client stays so
