@@ -39,8 +39,6 @@ def taskbot(make_taskbot: Callable[..., Taskbot], paymo: PaymoSimulator) -> Task
         PAYMO_API_URL=paymo.url,
         PAYMO_API_KEY="paymo-key",
         PAYMO_PROJECT_ID=7001,
-        PAYMO_RATE_LIMIT=paymo.limit,  # the simulator's, not the cautious default
-        PAYMO_RATE_WINDOW_SECONDS=paymo.decay,
     )
 
 
