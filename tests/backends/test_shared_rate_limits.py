@@ -23,6 +23,7 @@ from tests.backends import rate_workers
 from tests.stubs.lineworks_api import LineWorksSimulator
 from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
 
+SECRET_KEY = "WOjNCtUk8CuHXxPERgP6zogNXmymru0gp-4WQdCDMVU"  # made with secrets.token_urlsafe(32)
 LIMIT, WINDOW = 5, 1.0  # small, so the test is short; production uses the documented ones
 WORKERS, THREADS, CALLS = 3, 2, 2  # per API: 12 calls, 2.4 windows' worth
 
@@ -56,7 +57,7 @@ def test_three_worker_processes_never_exceed_the_apis_limits_and_none_fails(
         LINEWORKS_CLIENT_ID="lw-client",
         LINEWORKS_CLIENT_SECRET=SecretStr("lw-secret"),
         LINEWORKS_REFRESH_TOKEN=SecretStr(lineworks_sim.refresh_token_for("lw-operator")),
-        TASKBOT_SECRET_KEY=SecretStr("k" * 32),
+        TASKBOT_SECRET_KEY=SecretStr(SECRET_KEY),
         LINEWORKS_RATE_LIMIT=LIMIT,
         LINEWORKS_RATE_WINDOW_SECONDS=WINDOW,
         PAYMO_API_URL=paymo_sim.url,
