@@ -38,6 +38,7 @@ from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
+from storage.rate_budget import SqlAlchemyRateBudget
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
@@ -142,7 +143,12 @@ def build_app(
     if migrate:
         upgrade_engine(engine)
     sessions = make_sessionmaker(engine)
-    backend = backend or build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
+    backend = backend or build_backend(
+        settings.TASK_BACKEND,
+        sessions=sessions,
+        settings=settings,
+        budget=SqlAlchemyRateBudget(sessions),  # the task APIs' rate limits, for every process
+    )
     token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
     client = make_client(token, settings.SLACK_API_URL)
 

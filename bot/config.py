@@ -110,6 +110,11 @@ class Settings(CheckedSettings):
     PAYMO_TASKLIST_ID: int | None = None
     PAYMO_WEBHOOK_SECRET: SecretStr | None = None
     WORK_PROCESS: bool = True
+    TASK_API_MAX_WAIT_SECONDS: float = Field(default=90, gt=0)
+    LINEWORKS_RATE_LIMIT: int = Field(default=60, ge=1)
+    LINEWORKS_RATE_WINDOW_SECONDS: float = Field(default=60, gt=0)
+    PAYMO_RATE_LIMIT: int = Field(default=5, ge=1)
+    PAYMO_RATE_WINDOW_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod

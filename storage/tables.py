@@ -240,3 +240,15 @@ class LinkStateRow(Base):
     slack_id: Mapped[str] = mapped_column(String(SLACK_ID))
     backend: Mapped[str] = mapped_column(String(24))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RateBudgetRow(Base):
+    """A task API's rate-limit budget, shared by every taskbot process (``storage.rate_budget``):
+    the calls that still count and any pause the API asked for, as ``bot.domain.rates.Budget``
+    JSON. ``version`` makes each change a conditional update."""
+
+    __tablename__ = "rate_budgets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)

@@ -2,7 +2,8 @@
 
 Each module here talks to one task system (httpx for the remote ones) and maps its wire format to
 domain models. Imports ``bot.domain``, ``bot.service.ports`` and, for ``local``, ``storage``;
-never Slack.
+never Slack. Every remote client takes its turns in one ``RateBudget``: the composition root
+hands in the database's, shared by every process (built here from ``sessions`` otherwise).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.backends.ratelimit import RateBudget
+from bot.domain.rates import Rate
 from bot.keys import Keys
 from bot.service.ports import TaskBackend
 
-Factory = Callable[[sessionmaker[Session], object | None], TaskBackend]
+Factory = Callable[[sessionmaker[Session], object | None, RateBudget], TaskBackend]
 
 
 def _secret(settings: object | None, name: str) -> str:
@@ -31,13 +34,29 @@ def secret_keys(settings: object | None) -> Keys:
     return Keys(secret, _secret(settings, "TASKBOT_SECRET_KEY_OLD") or None)
 
 
-def _local(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+def _wait(settings: object | None) -> float:
+    """How long one call may wait for its turn in the rate budget."""
+    return float(getattr(settings, "TASK_API_MAX_WAIT_SECONDS", 90))
+
+
+def _rate(settings: object | None, prefix: str, calls: int, seconds: float) -> Rate:
+    return Rate(
+        calls=int(getattr(settings, f"{prefix}_RATE_LIMIT", calls)),
+        seconds=float(getattr(settings, f"{prefix}_RATE_WINDOW_SECONDS", seconds)),
+    )
+
+
+def _local(
+    sessions: sessionmaker[Session], settings: object | None, budget: RateBudget
+) -> TaskBackend:
     from bot.backends.local import LocalBackend
 
     return LocalBackend(sessions)
 
 
-def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+def _paymo(
+    sessions: sessionmaker[Session], settings: object | None, budget: RateBudget
+) -> TaskBackend:
     from bot.backends import paymo
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.user_map import SqlAlchemyUserMap
@@ -46,6 +65,9 @@ def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBack
         paymo.client(
             str(getattr(settings, "PAYMO_API_URL", paymo.DEFAULT_URL)),
             _secret(settings, "PAYMO_API_KEY"),
+            rate=_rate(settings, "PAYMO", 5, 5.0),
+            budget=budget,
+            wait=_wait(settings),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
@@ -54,7 +76,9 @@ def _paymo(sessions: sessionmaker[Session], settings: object | None) -> TaskBack
     )
 
 
-def _struct_pim(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+def _struct_pim(
+    sessions: sessionmaker[Session], settings: object | None, budget: RateBudget
+) -> TaskBackend:
     from bot.backends import struct_pim
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.user_map import SqlAlchemyUserMap
@@ -63,13 +87,17 @@ def _struct_pim(sessions: sessionmaker[Session], settings: object | None) -> Tas
         struct_pim.client(
             str(getattr(settings, "STRUCT_PIM_API_URL", "") or ""),
             _secret(settings, "STRUCT_PIM_API_KEY"),
+            budget=budget,
+            wait=_wait(settings),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
     )
 
 
-def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+def _maxsight(
+    sessions: sessionmaker[Session], settings: object | None, budget: RateBudget
+) -> TaskBackend:
     from bot.backends import maxsight
     from storage.external_versions import SqlAlchemyExternalVersions
     from storage.local_tasks import SqlAlchemyTaskStore
@@ -79,6 +107,8 @@ def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskB
         maxsight.client(
             str(getattr(settings, "MAXSIGHT_API_URL", "") or ""),
             _secret(settings, "MAXSIGHT_API_KEY"),
+            budget=budget,
+            wait=_wait(settings),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
@@ -87,7 +117,9 @@ def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskB
     )
 
 
-def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
+def _lineworks(
+    sessions: sessionmaker[Session], settings: object | None, budget: RateBudget
+) -> TaskBackend:
     from bot.backends import lineworks
     from bot.backends.http import ApiClient
     from storage.link_states import SqlAlchemyLinkStates
@@ -103,8 +135,17 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
         str(getattr(settings, "LINEWORKS_API_URL", lineworks.DEFAULT_API_URL)),
         detail=detail,
         key_hint=hint,
+        budget=budget,
+        wait=_wait(settings),
     )
-    auth = ApiClient("LINE WORKS sign-in", auth_url, detail=detail, key_hint=hint)
+    auth = ApiClient(
+        "LINE WORKS sign-in",
+        auth_url,
+        detail=detail,
+        key_hint=hint,
+        budget=budget,
+        wait=_wait(settings),
+    )
     tokens = lineworks.Tokens(
         auth,
         SqlAlchemyOAuthTokens(sessions),
@@ -122,6 +163,7 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
         auth_url=auth_url,
         client_id=client_id,
         public_url=getattr(settings, "TASKBOT_PUBLIC_URL", None),
+        rate=_rate(settings, "LINEWORKS", 60, 60.0),
     )
 
 
@@ -135,15 +177,24 @@ FACTORIES: dict[str, Factory] = {
 
 
 def build_backend(
-    name: str, *, sessions: sessionmaker[Session], settings: object | None = None
+    name: str,
+    *,
+    sessions: sessionmaker[Session],
+    settings: object | None = None,
+    budget: RateBudget | None = None,
 ) -> TaskBackend:
-    """The backend named ``name``; ValueError names the ones that exist."""
+    """The backend named ``name``; ValueError names the ones that exist. ``budget`` defaults
+    to the database's (``sessions``), which every taskbot process shares."""
     try:
         factory = FACTORIES[name]
     except KeyError:
         known = ", ".join(sorted(FACTORIES))
         raise ValueError(f"unknown TASK_BACKEND {name!r}; available: {known}") from None
-    return factory(sessions, settings)
+    if budget is None:
+        from storage.rate_budget import SqlAlchemyRateBudget
+
+        budget = SqlAlchemyRateBudget(sessions)
+    return factory(sessions, settings, budget)
 
 
 __all__ = ["TaskBackend", "build_backend", "FACTORIES"]

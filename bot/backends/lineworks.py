@@ -15,8 +15,9 @@ says so.
 LINE WORKS has ANY_ONE/MUST_ALL natively and per-assignee done/undone, so each part's state is
 sent as the assignee's complete/incomplete, and a whole-task complete or reopen as the task's.
 Both response shapes are read (``{"task": …}`` and the bare task); errors are
-``{code, description}``; every operation is held to 60 calls a minute on this side, and a 429
-waits ``rateLimit-reset``.
+``{code, description}``; every operation of the task API is held to 60 calls a minute across
+all taskbot processes (a budget per operation, shared through the database), and a 429 makes
+every process wait ``rateLimit-reset`` for that operation.
 
 Safe readings where the docs are silent: the token endpoint is ``{LINEWORKS_AUTH_URL}token``
 (form post; API-NOTES infers it); ``DELETE`` and ``…/complete`` answer 204; ``content`` may be
@@ -29,7 +30,6 @@ import builtins
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -53,6 +53,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
+from bot.domain.rates import Rate
 from bot.domain.rules import added_comments
 from bot.keys import Keys, UnreadableSecret
 from bot.service.ports import PendingSignIn
@@ -74,6 +75,7 @@ TAKEN = (
     "That LINE WORKS account is already linked to someone else in this workspace; "
     "if it is yours, ask an admin to move it."
 )
+TASK_RATE = Rate(calls=60, seconds=60)  # per operation of the task API, on every plan
 
 
 def _detail(response: httpx.Response) -> str | None:
@@ -89,29 +91,6 @@ def _open(keys: Keys, sealed: str) -> str:
         return keys.open(sealed)
     except UnreadableSecret:
         raise NotPermitted("Your LINE WORKS link can't be read; link again.") from None
-
-
-class OperationLimiter:
-    """At most ``per_minute`` calls of each operation in any 60 s (LINE WORKS' task limit)."""
-
-    def __init__(self, per_minute: int = 60, *, window: float = 60.0) -> None:
-        self._per_minute = per_minute
-        self._window = window
-        self._calls: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, operation: str) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                window = self._calls.setdefault(operation, deque())
-                while window and now - window[0] >= self._window:
-                    window.popleft()
-                if len(window) < self._per_minute:
-                    window.append(now)
-                    return
-                pause = self._window - (now - window[0])
-            time.sleep(min(pause, 5.0))
 
 
 class Tokens:
@@ -230,7 +209,7 @@ class LineWorksBackend(MirroredBackend):
         auth_url: str,
         client_id: str,
         public_url: str | None,
-        limiter: OperationLimiter | None = None,
+        rate: Rate = TASK_RATE,
     ) -> None:
         super().__init__(store, links)
         self._api = api
@@ -239,7 +218,7 @@ class LineWorksBackend(MirroredBackend):
         self._auth_url = auth_url if auth_url.endswith("/") else auth_url + "/"
         self._client_id = client_id
         self._public_url = public_url.rstrip("/") if public_url else None
-        self._limiter = limiter or OperationLimiter()
+        self._rate = rate
         self._operator_id: str | None = None
         self._categories: TTLCache[tuple[str, str], builtins.list[tuple[str, str]]] = TTLCache(
             maxsize=1_000, ttl=600
@@ -250,19 +229,21 @@ class LineWorksBackend(MirroredBackend):
     def _call(
         self, method: str, path: str, operation: str, team_id: str, slack_id: str, **kw: Any
     ) -> httpx.Response:
-        """One call with the person's (or operator's) token; a 401 refreshes it once."""
-        self._limiter.wait(operation)
+        """One call with the person's (or operator's) token, in the operation's rate budget; a
+        401 refreshes the token once."""
         token = self._tokens.for_person(team_id, slack_id)
+        limited = {"operation": operation, "rate": self._rate, **kw}
         try:
             return self._api.request(
-                method, path, headers={"Authorization": f"Bearer {token}"}, **kw
+                method, path, headers={"Authorization": f"Bearer {token}"}, **limited
             )
         except Unauthorized as exc:
             if exc.status != 401:
                 raise
         token = self._tokens.for_person(team_id, slack_id, fresh=True)
-        self._limiter.wait(operation)
-        return self._api.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
+        return self._api.request(
+            method, path, headers={"Authorization": f"Bearer {token}"}, **limited
+        )
 
     # --- OAuth link ----------------------------------------------------------------------------
 
@@ -335,13 +316,13 @@ class LineWorksBackend(MirroredBackend):
     # --- categories ----------------------------------------------------------------------------
 
     def categories(self, team_id: str, slack_id: str) -> builtins.list[tuple[str, str]]:
-        """The person's task categories, cached 10 minutes; asked with a 1 s budget because the
-        create form waits for them (Slack's trigger lives 3 s). Empty when not known in time."""
+        """The person's task categories, cached 10 minutes; asked with a 1 s budget (and at most
+        0.5 s of waiting for a rate-limit turn) because the create form waits for them (Slack's
+        trigger lives 3 s). Empty when not known in time."""
         key = (team_id, slack_id)
         if key in self._categories:
             return self._categories[key]
         try:
-            self._limiter.wait("GET /users/task-categories")
             token = self._tokens.for_person(team_id, slack_id)
             response = self._api.request(
                 "GET",
@@ -349,6 +330,9 @@ class LineWorksBackend(MirroredBackend):
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=1.0,
                 retries=0,
+                operation="GET /users/task-categories",
+                rate=self._rate,
+                wait=0.5,
             )
             listed = self._api.json(response).get("taskCategories") or []
         except (BackendUnavailable, NotPermitted, InvalidInput):

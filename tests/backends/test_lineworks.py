@@ -24,6 +24,7 @@ from bot.domain.models import (
     Due,
     TaskDraft,
 )
+from bot.domain.rates import Rate
 from bot.keys import Keys
 from bot.service.tasks import TaskService
 from storage.link_states import SqlAlchemyLinkStates
@@ -80,9 +81,7 @@ def make_backend(
         auth_url=sim.auth_url,
         client_id="lw-client",
         public_url="https://taskbot.example",
-        limiter=lineworks.OperationLimiter(
-            int(limits.get("per_minute", 60)), window=limits.get("window", 60.0)
-        ),
+        rate=Rate(calls=int(limits.get("per_minute", 60)), seconds=limits.get("window", 60.0)),
     )
 
 

@@ -9,12 +9,14 @@ wrapped in ``{"task": …}``, switchable); list ``GET /users/{userId}/tasks`` wi
 ``categoryId``, ``count``, ``cursor``, ``status``; ``GET/PATCH/DELETE /tasks/{taskId}``;
 ``POST /tasks/{id}/complete|incomplete`` and ``/tasks/{id}/assignees/{userId}/complete|incomplete``
 → 204, with ``ANY_ONE``/``MUST_ALL`` applied natively; ``GET /users/{id or email}``; errors
-``{code, description}``; 60 requests per minute per operation, then 429 with ``rateLimit-reset``.
+``{code, description}``; 60 requests per minute per operation (a sliding window), then 429 with
+``rateLimit-reset`` (``peak`` and ``rejected`` say how close callers came, per operation).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -65,6 +67,8 @@ class LineWorksSimulator:
         self._access: dict[str, tuple[str, float]] = {}  # token → (userId, expiry)
         self._refresh: dict[str, str] = {}  # refresh token → userId
         self._calls: dict[str, list[float]] = {}
+        self.peak: dict[str, int] = {}  # operation → the most calls served in one window
+        self.rejected: dict[str, int] = {}  # operation → calls refused for the rate limit
         self._http = LocalServer(self._handler())
 
     @property
@@ -159,7 +163,10 @@ class LineWorksSimulator:
             limited = self._limit(operation)
             if limited is not None:
                 return limited
-            return self._route(r, parts, me)
+            status, headers, answer = self._route(r, parts, me)
+            now = time.monotonic()
+            counted = [t for t in self._calls[operation] if now - t < self.window]
+            return status, {**self._rate_headers(counted, now), **headers}, answer
 
     def _operation(self, method: str, parts: list[str]) -> str:
         shape = ["{id}" if i % 2 else p for i, p in enumerate(parts)]
@@ -169,19 +176,25 @@ class LineWorksSimulator:
         now = time.monotonic()
         window = [t for t in self._calls.get(operation, []) if now - t < self.window]
         if len(window) >= self.per_minute:
-            reset = max(1, round(self.window - (now - window[0])))
             self._calls[operation] = window
+            self.rejected[operation] = self.rejected.get(operation, 0) + 1
             return (
                 429,
-                {
-                    "rateLimit-limit": str(self.per_minute),
-                    "rateLimit-remaining": "0",
-                    "rateLimit-reset": str(reset),
-                },
+                self._rate_headers(window, now),
                 {"code": "TOO_MANY_REQUESTS", "description": "API rate limit exceeded"},
             )
         self._calls[operation] = [*window, now]
+        self.peak[operation] = max(self.peak.get(operation, 0), len(window) + 1)
         return None
+
+    def _rate_headers(self, window: list[float], now: float) -> dict[str, str]:
+        """``rateLimit-*``: the limit, calls left, seconds until the oldest leaves the window."""
+        reset = max(1, math.ceil(self.window - (now - window[0]))) if window else 0
+        return {
+            "rateLimit-limit": str(self.per_minute),
+            "rateLimit-remaining": str(max(0, self.per_minute - len(window))),
+            "rateLimit-reset": str(reset),
+        }
 
     def _route(self, r: Request, parts: list[str], me: str) -> tuple[int, dict[str, str], Any]:
         if parts[0] == "users" and len(parts) == 2 and r.method == "GET":

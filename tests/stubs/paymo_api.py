@@ -6,13 +6,16 @@ JSON bodies wrapped in a list under the object's plural name (``{"tasks": [{…}
 user ids, ``due_date`` as a date, datetimes in UTC with ``Z``, ``where=`` filters (``=``, ``in``,
 ``and``), ``/api/userstasks`` assignments (a ``where`` on user_id or task_id is required),
 ``/api/users`` with emails, errors as ``{"message": …}`` (the shape third-party clients read),
-rate-limit headers on every answer and 429 with ``Retry-After``. Faults can be injected.
+rate-limit headers on every answer, and a sliding window of ``limit`` requests per ``decay``
+seconds past which requests are refused with 429 and ``Retry-After`` (``peak`` and ``rejected``
+say how close callers came). Faults can be injected.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
 import time
@@ -42,7 +45,7 @@ class Request:
 
 
 class PaymoSimulator:
-    def __init__(self, api_key: str = "paymo-key", *, limit: int = 1000, decay: int = 5) -> None:
+    def __init__(self, api_key: str = "paymo-key", *, limit: int = 1000, decay: float = 5) -> None:
         self.api_key = api_key
         self.limit, self.decay = limit, decay
         self._lock = threading.RLock()
@@ -57,6 +60,8 @@ class PaymoSimulator:
         self._faults: list[tuple[str, int, dict[str, str], bytes]] = []
         self._delay = 0.0
         self._window: list[float] = []
+        self.peak = 0  # the most requests served in one window
+        self.rejected = 0  # requests refused for the rate limit
         self._http = LocalServer(self._handler())
 
     # --- set-up and inspection ---------------------------------------------------------------
@@ -121,11 +126,28 @@ class PaymoSimulator:
         if self._delay:
             time.sleep(self._delay)
         if fault is not None:
-            return fault[1], fault[2], fault[3]
+            return fault[1], {**self._rate_headers(), **fault[2]}, fault[3]
         if not self._authorised(auth):
-            return 401, {}, _json({"message": "Authentication required"})
+            return 401, self._rate_headers(), _json({"message": "Authentication required"})
         with self._lock:
-            return self._route(request)
+            refused = self._admit()
+            if refused is not None:
+                return refused
+            status, headers, data = self._route(request)
+            return status, {**self._rate_headers(), **headers}, data
+
+    def _admit(self) -> tuple[int, dict[str, str], bytes] | None:
+        """Count the request in the window, or refuse it: 429 until the window lets it in."""
+        now = time.monotonic()
+        self._window = [t for t in self._window if now - t < self.decay]
+        if len(self._window) >= self.limit:
+            self.rejected += 1
+            retry = max(1, math.ceil(self._window[0] + self.decay - now))
+            headers = {**self._rate_headers(), "Retry-After": str(retry)}
+            return 429, headers, _json({"message": "Too Many Requests"})
+        self._window.append(now)
+        self.peak = max(self.peak, len(self._window))
+        return None
 
     def _authorised(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -351,10 +373,9 @@ class PaymoSimulator:
     def _rate_headers(self) -> dict[str, str]:
         now = time.monotonic()
         with self._lock:
-            self._window = [t for t in self._window if now - t < self.decay] + [now]
-            remaining = max(0, self.limit - len(self._window))
+            remaining = max(0, self.limit - sum(now - t < self.decay for t in self._window))
         return {
-            "X-Ratelimit-Decay-Period": str(self.decay),
+            "X-Ratelimit-Decay-Period": f"{self.decay:g}",
             "X-Ratelimit-Limit": str(self.limit),
             "X-Ratelimit-Remaining": str(remaining),
         }
@@ -388,7 +409,7 @@ class PaymoSimulator:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-                write_answer(self, status, data, {**simulator._rate_headers(), **headers})
+                write_answer(self, status, data, headers)
 
         return Handler
 
