@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.domain.events import TaskEvent
+from bot.domain.events import Effect, TaskEvent
 from bot.domain.links import UserLink
 from bot.domain.models import (
     AssigneeKind,
@@ -62,6 +62,17 @@ class TaskBackend(Protocol):
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
         """The backend's assignee id for an email, if its directory knows exactly one."""
         ...
+
+
+@runtime_checkable
+class AppliesOnce(Protocol):
+    """A backend that applies a keyed change once and queues its notifications with it, in one
+    transaction of taskbot's store (see ``bot.domain.events.Effect``). A replay raises
+    AlreadyApplied carrying the task as it is now."""
+
+    def create_once(self, draft: TaskDraft, now: datetime, effect: Effect) -> Task: ...
+
+    def save_once(self, task: Task, expected_version: int, effect: Effect) -> Task: ...
 
 
 @runtime_checkable

@@ -15,7 +15,6 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.slack.background import Background
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
@@ -30,16 +29,14 @@ class SlackApp:
     bolt: App
     registered: Registered
     executor: ThreadPoolExecutor
-    background: Background
 
     def wsgi(self) -> SlackRequestHandler:
         """The WSGI callable that serves ``POST /slack/events``."""
         return SlackRequestHandler(self.bolt, path="/slack/events")
 
     def close(self, wait: bool = True) -> None:
-        """Finish listeners and the work they handed on (all acknowledged to Slack)."""
+        """Finish listeners (their jobs are in the ledger by the time they ack)."""
         self.executor.shutdown(wait=wait, cancel_futures=False)
-        self.background.shutdown(timeout=8.0 if wait else 0.0)
 
 
 def build_slack_app(
@@ -79,6 +76,4 @@ def build_slack_app(
             exc_info=error,
         )
 
-    return SlackApp(
-        bolt=bolt, registered=registrar.registered, executor=executor, background=deps.background
-    )
+    return SlackApp(bolt=bolt, registered=registrar.registered, executor=executor)

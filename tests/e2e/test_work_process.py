@@ -18,7 +18,7 @@ def test_buttons_and_commands_are_served_by_the_worker_process(
     make_taskbot: Callable[..., Taskbot],
 ) -> None:
     taskbot = make_taskbot(work_process=True)
-    worker = taskbot.app.deps.background
+    worker = taskbot.app.worker
     assert isinstance(worker, WorkerProcess) and worker.pid != os.getpid()
     slack = taskbot.slack
     create(taskbot, f"Ship it <@{ANA}|ana> <@{BEN}|ben> all", user=ANA)
@@ -37,7 +37,7 @@ def test_a_killed_worker_is_started_again_and_takes_the_next_job(
     make_taskbot: Callable[..., Taskbot],
 ) -> None:
     taskbot = make_taskbot(work_process=True)
-    worker = taskbot.app.deps.background
+    worker = taskbot.app.worker
     assert isinstance(worker, WorkerProcess)
     slack = taskbot.slack
     create(taskbot, f"Water the plants <@{BEN}|ben>", user=ANA)
