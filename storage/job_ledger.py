@@ -70,9 +70,13 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(JobRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
-    result = session.execute(statement)
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    statement = (
+        dialect.insert(JobRow)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(JobRow.id)
+    )
+    return len(session.execute(statement).all())
 
 
 def job_exists(session: Session, key: str) -> bool:
@@ -182,7 +186,7 @@ class SqlAlchemyJobLedger:
     def states(self) -> dict[str, str]:
         """Every job's state by key; for tests, benchmarks and diagnostics."""
         with self._sessions() as session:
-            return dict(session.execute(select(JobRow.key, JobRow.state)).tuples())
+            return {key: state for key, state in session.execute(select(JobRow.key, JobRow.state))}
 
     def open_count(self) -> int:
         """Jobs not finished yet (pending or claimed)."""
