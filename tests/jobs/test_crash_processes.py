@@ -74,7 +74,7 @@ class Processes:
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": self.stub.url,
             "DATABASE_URL": self.database_url,
-            "JOB_LEASE_SECONDS": "2",
+            "JOB_LEASE_SECONDS": "1.5",
             "JOB_POLL_SECONDS": "0.1",
             "WORK_PROCESS": "false",
             "REMINDER_SWEEP_SECONDS": "0.5",
@@ -245,13 +245,15 @@ def assert_each_message_once(stub: SlackApiStub, count: int) -> None:
 def test_web_killed_right_after_its_acks_loses_nothing(
     processes: Processes, stub: SlackApiStub, database_url: str
 ) -> None:
-    web, client = processes.web()  # no worker yet: the acks stand on the rows alone
+    web, worker = processes.start("web"), processes.start("worker")
+    client = web.ready().client
+    assert client is not None
     for n in range(1, 7):
         add(client, stub, n)
-    web.kill()  # SIGKILL the moment the last ack is in
-    web.wait(10)
+    web.process.kill()  # SIGKILL the moment the last ack is in: the rows alone carry the work
+    web.process.wait(10)
     client.close()
-    processes.worker()
+    worker.ready()
     wait_all_jobs_done(database_url, 12)  # 6 commands, 6 notifications
     assert titles(database_url) == Counter({f"Crate {n}": 1 for n in range(1, 7)})
     assert_each_message_once(stub, 6)
@@ -264,14 +266,14 @@ def test_worker_killed_mid_job_is_taken_over_without_doubles(
     web, worker = processes.start("web"), processes.start("worker")
     client, first = web.ready().client, worker.ready().process
     assert client is not None
+    spare = processes.start("worker")  # starts meanwhile; takes over once the leases expire
     for n in range(1, 7):
         add(client, stub, n)
     stub.wait_for("chat.postMessage", 3, timeout=30)
     first.kill()
     first.wait(10)
-    posted = len(stub.calls("chat.postMessage"))
-    assert posted < 12  # 6 cards and 6 DMs: the kill came before all went out
-    processes.worker()  # takes over once the dead one's leases expire
+    assert len(stub.calls("chat.postMessage")) < 12  # 6 cards, 6 DMs: not all out yet
+    spare.ready()
     wait_all_jobs_done(database_url, 12)
     client.close()
     assert titles(database_url) == Counter({f"Crate {n}": 1 for n in range(1, 7)})
@@ -279,12 +281,12 @@ def test_worker_killed_mid_job_is_taken_over_without_doubles(
     assert stub.calls("conversations.history")  # the taken-over jobs looked before posting
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_two_webs_two_workers_and_a_scheduler_on_one_postgres(
     processes: Processes, stub: SlackApiStub, database_url: str
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several instances share PostgreSQL")
     stub.set_delay("chat.postMessage", 0.1)
     roles = ["web", "web", "worker", "worker", "scheduler"]
     started = [processes.start(role) for role in roles]  # all start at once
