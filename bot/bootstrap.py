@@ -45,6 +45,9 @@ from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
 
+JOB_RETENTION = timedelta(days=7)
+JOB_PRUNE_SECONDS = 3600.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -100,10 +103,17 @@ class TaskbotApp:
 
     def jobs(self) -> list[Job]:
         """What the scheduler runs: the reminder sweep, and the backend sync where it mirrors."""
-        jobs = [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
+        jobs = [
+            Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS),
+            Job("job-prune", self.prune_jobs, JOB_PRUNE_SECONDS),
+        ]
         if self.sync is not None:
             jobs.append(Job("backend-sync", self.sync.run_once, self.settings.BACKEND_SYNC_SECONDS))
         return jobs
+
+    def prune_jobs(self) -> int:
+        """Finished job rows are kept a week (for diagnostics), then deleted."""
+        return SqlAlchemyJobLedger(self.sessions).prune(utc_now() - JOB_RETENTION)
 
     def close(self) -> None:
         """Finish listeners and running jobs (the rest stay in the ledger), then release the

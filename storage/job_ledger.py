@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -182,6 +182,14 @@ class SqlAlchemyJobLedger:
                 .values(**values)
             )
             return bool(getattr(result, "rowcount", 0))
+
+    def prune(self, before: datetime) -> int:
+        """Forget finished jobs older than ``before``; a replay comes within minutes, not days."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(JobRow).where(JobRow.state.in_((DONE, FAILED)), JobRow.finished_at < before)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def states(self) -> dict[str, str]:
         """Every job's state by key; for tests, benchmarks and diagnostics."""

@@ -118,3 +118,14 @@ def test_a_keyed_save_applies_once(sessions: sessionmaker[Session]) -> None:
     assert store.applied(effect)
     assert store.get("T1", task.handle).version == done.version
     assert list(ledger.states()) == [effect.notice_key]
+
+
+def test_finished_jobs_are_pruned_after_their_retention(sessions: sessionmaker[Session]) -> None:
+    ledger = SqlAlchemyJobLedger(sessions)
+    for key in ("done", "open"):
+        ledger.enqueue(job(key), NOW)
+    (first, _) = ledger.claim(NOW, limit=2, claimer="w", lease=LEASE)
+    ledger.mark_done(first.id, "w", NOW)
+    assert ledger.prune(NOW) == 0
+    assert ledger.prune(NOW + timedelta(days=8)) == 1
+    assert ledger.states() == {"open": CLAIMED}
