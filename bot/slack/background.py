@@ -42,9 +42,15 @@ class DurableJobs:
         self._queue = queue
         self.wake = wake
 
-    def submit(self, payload: JobPayload, key: str) -> bool:
+    def submit(self, payload: JobPayload, key: str, *, request_id: str | None = None) -> bool:
         try:
-            self._queue.add(payload.KIND, key, payload.model_dump_json(), version=payload.VERSION)
+            self._queue.add(
+                payload.KIND,
+                key,
+                payload.model_dump_json(),
+                version=payload.VERSION,
+                request_id=request_id,
+            )
         except Exception:  # the person is told; nothing was acknowledged as done
             log.exception("could not save a %s job", payload.KIND)
             return False

@@ -25,7 +25,7 @@ class JobPayload(BaseModel):
 
 
 class Jobs(Protocol):
-    def submit(self, payload: JobPayload, key: str) -> bool:
+    def submit(self, payload: JobPayload, key: str, *, request_id: str | None = None) -> bool:
         """Write the job durably (call before ``ack()``); False when that failed."""
         ...
 
