@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     PAYMO_TASKLIST_ID: int | None = None
     PAYMO_WEBHOOK_SECRET: SecretStr | None = None
     WORK_PROCESS: bool = True
-    JOB_LEASE_SECONDS: float = Field(default=60, gt=0)
+    JOB_LEASE_SECONDS: float = Field(default=20, gt=0)
     JOB_POLL_SECONDS: float = Field(default=0.25, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
     JOB_WORKER_THREADS: int = Field(default=16, ge=1)
