@@ -118,7 +118,7 @@ def _serve(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
         os.nice(niceness)
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     worker = serve(settings)
     gc.freeze()  # see bot.cli: start-up objects stay out of the collector
     ready.set()

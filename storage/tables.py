@@ -260,3 +260,15 @@ class JobRow(Base):
         Index("ix_jobs_state_available", "state", "available_at"),
         Index("ix_jobs_state_expiry", "state", "claim_expires_at"),
     )
+
+
+class LinkStateRow(Base):
+    """A sign-in in progress (``/task link lineworks``): its state, kept as a hash, used once."""
+
+    __tablename__ = "link_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    slack_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    backend: Mapped[str] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from bot.logs import current_request_id
 from bot.slack.deps import JobPayload
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class DurableJobs:
                 key,
                 payload.model_dump_json(),
                 version=payload.VERSION,
-                request_id=request_id,
+                request_id=request_id or current_request_id(),  # the job logs under it too
             )
         except Exception:  # the person is told; nothing was acknowledged as done
             log.exception("could not save a %s job", payload.KIND)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import replace
 
 from bot.domain.events import NOTICE_KIND, Notice
+from bot.logs import new_request_id, request_id_bound
 from bot.service.work import ClaimedWork, GiveUp, Handler
 from bot.slack.deps import AnyJob, JobKind, SlackDeps
 from bot.slack.listeners import actions, commands, events, views
@@ -49,8 +50,10 @@ def runner(deps: SlackDeps) -> Handler:
         keyed = replace(deps, service=deps.service.keyed(job.key))
         # A run after a takeover or a failure may follow messages that already went out.
         delivery = Delivery(job.key, check=job.taken_over or job.attempts > 1, since=job.created_at)
-        with delivering(delivery):
+        with request_id_bound(job.request_id or new_request_id()), delivering(delivery):
+            log.debug("job %s started", job.kind)
             kind.run(keyed, payload)
+            log.debug("job %s done", job.kind)
 
     return run
 

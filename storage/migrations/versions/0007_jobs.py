@@ -1,7 +1,7 @@
 """durable job ledger (after-ack work and its notifications), create keys on tasks
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0008"  # chained after main's 0008 when main was merged in
 branch_labels = None
 depends_on = None
 
