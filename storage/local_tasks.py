@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, and_, or_, select, update
@@ -191,8 +191,15 @@ def _refuse_replayed_create(session: Session, key: str) -> None:
         raise AlreadyApplied(f"{task.handle} was created already.", current=task)
 
 
+NOTICE_GRACE = timedelta(seconds=2)
+"""How long a queued notice is left to the worker that made the change (it runs it at once, so
+people hear before the actor's reply); after that, or if that worker died, any worker takes it."""
+
+
 def _queue_notice(session: Session, effect: Effect, task: Task) -> bool:
-    notice = NewJob(kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task))
+    notice = NewJob(
+        kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task), delay=NOTICE_GRACE
+    )
     return insert_jobs(session, [notice], datetime.now(UTC)) == 1
 
 

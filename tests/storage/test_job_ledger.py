@@ -103,7 +103,8 @@ def test_a_keyed_create_makes_one_task_and_queues_its_notice(
     assert replay.value.current.id == made.id
     assert store.created(effect.key) == made
     assert ledger.states() == {"notify:create:V1:h1": PENDING}
-    (notice,) = ledger.claim(datetime.now(UTC), limit=5, claimer="w", lease=LEASE)
+    later = datetime.now(UTC) + timedelta(seconds=5)  # after the grace left to its maker
+    (notice,) = ledger.claim(later, limit=5, claimer="w", lease=LEASE)
     assert notice.payload == '{"handle": "T-1"}'
 
 
