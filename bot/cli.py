@@ -1,4 +1,5 @@
-"""``taskbot``: run the bot, run the scheduler alone, upgrade the database or re-seal secrets.
+"""``taskbot``: run the bot (or one role of it: web, worker, scheduler), upgrade the database or
+re-seal secrets.
 
 Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C stops cleanly
 (requests in flight finished, scheduler shut down) within 10 seconds.

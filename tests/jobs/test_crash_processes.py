@@ -309,6 +309,8 @@ def test_two_webs_two_workers_and_a_scheduler_on_one_postgres(
     assert titles(database_url) == Counter({f"Crate {n}": 1 for n in range(1, count + 1)})
     assert completed(database_url) == count
     assert_each_message_once(stub, count)
+    cards = [str(m["text"]) for m in stub.messages(CHANNEL) if not m.get("thread_ts")]
+    assert all("— Completed" in text for text in cards), cards  # every card ends true
     boss = [str(m["text"]) for m in stub.messages(stub.dm_channel(BOSS))]
     for n in range(1, count + 1):  # Ana's part done, and the task completed: once each
         assert mentions(boss, n) == 2, (n, boss)
