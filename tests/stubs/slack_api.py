@@ -219,7 +219,7 @@ class SlackApiStub:
         assert found, f"no {method} call was made"
         return found[-1]
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.calls(method)
@@ -236,7 +236,7 @@ class SlackApiStub:
             return [body for k, body in self._responses if key is None or k == key]
 
     def wait_for_response(
-        self, key: str | None = None, count: int = 1, timeout: float = 5.0
+        self, key: str | None = None, count: int = 1, timeout: float = 15.0
     ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
