@@ -142,8 +142,8 @@ def taskbot_app(
         app.deps.jobs.wake = worker.wake  # type: ignore[attr-defined]
 
     def close() -> None:
-        if worker is not None and worker.pid:  # queued after-ack work is irrelevant here
-            os.kill(worker.pid, signal.SIGKILL)
+        if worker is not None:  # queued after-ack work is irrelevant here
+            worker.kill()
         app.slack.close(wait=False)
 
     return app.routes(), close

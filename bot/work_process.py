@@ -97,6 +97,14 @@ class WorkerProcess:
                 self._ready.clear()
                 self._process, self._pipe = self._start()
 
+    def kill(self) -> None:
+        """Stop at once, without a restart; what it was running is taken over later (benches)."""
+        with self._lock:
+            self._stopping = True
+        self._process.kill()
+        self._process.join(5)
+        self._pipe.close()
+
     def shutdown(self, timeout: float = 8.0) -> None:
         """Let the worker finish running jobs for up to ``timeout`` seconds, then stop it."""
         with self._lock:
