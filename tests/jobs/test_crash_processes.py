@@ -183,7 +183,7 @@ def done(client: SlackClient, stub: SlackApiStub, n: int) -> None:
     assert client.send(request).status_code == 200
 
 
-def wait_all_jobs_done(database_url: str, expected: int, timeout: float = 60) -> None:
+def wait_all_jobs_done(database_url: str, expected: int, timeout: float = 40) -> None:
     """Every job row written (commands and the notifications they caused) is done."""
     engine = make_engine(database_url)
     try:
