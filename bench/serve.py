@@ -23,7 +23,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
 from bot.backends.local import LocalBackend
-from bot.bootstrap import build_app
+from bot.bootstrap import ServedWorker, build_app
 from bot.config import Settings
 from bot.domain.models import Assignee, Task, TaskDraft, TaskQuery
 from bot.service.ports import TaskBackend
@@ -86,9 +86,22 @@ def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
 
 
 def backend_for(engine: Engine, delay: float) -> TaskBackend:
-    """The worker process's backend (module-level, so it can be sent to the worker)."""
     local = LocalBackend(make_sessionmaker(engine))
     return DelayedBackend(local, delay) if delay else local
+
+
+def serve_worker(settings: Settings, *, delay: float, threads: int) -> ServedWorker:
+    """The worker process: a taskbot worker on the delayed backend (module-level, so it can be
+    sent to the worker process)."""
+    engine = make_engine(settings.DATABASE_URL)
+    app = build_app(
+        settings.model_copy(update={"JOB_WORKER_THREADS": threads}),
+        engine=engine,
+        backend=backend_for(engine, delay),
+        migrate=False,
+        token_verification=False,
+    )
+    return ServedWorker(app)
 
 
 def taskbot_app(
@@ -112,7 +125,7 @@ def taskbot_app(
         )
     backend = DelayedBackend(local, delay) if delay else local
     worker = (
-        WorkerProcess(settings, backend_factory=partial(backend_for, delay=delay), threads=workers)
+        WorkerProcess(settings, partial(serve_worker, delay=delay, threads=workers))
         if work_process
         else None
     )
@@ -123,13 +136,14 @@ def taskbot_app(
         engine=engine,
         backend=backend,
         migrate=False,
-        background_workers=workers,
-        background=worker,
+        worker=worker is None,
     )
+    if worker is not None:
+        app.deps.jobs.wake = worker.wake  # type: ignore[attr-defined]
 
     def close() -> None:
-        if worker is not None and worker.pid:  # queued after-ack work is irrelevant here
-            os.kill(worker.pid, signal.SIGKILL)
+        if worker is not None:  # queued after-ack work is irrelevant here
+            worker.kill()
         app.slack.close(wait=False)
 
     return app.routes(), close

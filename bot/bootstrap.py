@@ -23,13 +23,14 @@ from bot.service.reminders import ReminderPlanner
 from bot.service.sync import BackendSync
 from bot.service.tasks import TaskService
 from bot.service.user_links import UserLinks
+from bot.service.work import JobWorker
 from bot.slack.app import SlackApp, build_slack_app
-from bot.slack.background import Background, ThreadBackground
+from bot.slack.background import DurableJobs
 from bot.slack.clients import make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import HomeRefresher
-from bot.slack.jobs import runner
+from bot.slack.jobs import give_up, runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.hooks import SyncTrigger, paymo_hook_app
@@ -37,12 +38,16 @@ from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
+from storage.job_ledger import SqlAlchemyJobLedger
 from storage.migrate import upgrade_engine
 from storage.rate_budget import SqlAlchemyRateBudget
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
+
+JOB_RETENTION = timedelta(days=7)
+JOB_PRUNE_SECONDS = 3600.0
 
 
 def utc_now() -> datetime:
@@ -61,6 +66,7 @@ class TaskbotApp:
     sweep: ReminderSweep
     sync: BackendSync | None = None
     notifier: SlackNotifier | None = None
+    worker: JobWorker | WorkerProcess | None = None
     hook_trigger: SyncTrigger | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -109,14 +115,26 @@ class TaskbotApp:
 
     def jobs(self) -> list[Job]:
         """What the scheduler runs: the reminder sweep, and the backend sync where it mirrors."""
-        jobs = [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
+        jobs = [
+            Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS),
+            Job("job-prune", self.prune_jobs, JOB_PRUNE_SECONDS),
+        ]
         if self.sync is not None:
             jobs.append(Job("backend-sync", self.sync.run_once, self.settings.BACKEND_SYNC_SECONDS))
         return jobs
 
+    def prune_jobs(self) -> int:
+        """Finished job rows are kept a week (for diagnostics), then deleted."""
+        return SqlAlchemyJobLedger(self.sessions).prune(utc_now() - JOB_RETENTION)
+
     def close(self) -> None:
-        """Finish acknowledged Slack work, then release the database."""
+        """Finish listeners and running jobs (the rest stay in the ledger), then release the
+        database."""
         self.slack.close(wait=True)
+        if isinstance(self.worker, JobWorker):
+            self.worker.stop(timeout=8.0)
+        elif self.worker is not None:
+            self.worker.shutdown(timeout=8.0)
         for closer in reversed(self.closers):
             closer()
         self.engine.dispose()
@@ -131,14 +149,15 @@ def build_app(
     token_verification: bool = True,
     migrate: bool = True,
     slack_workers: int | None = None,
-    background_workers: int = 32,
-    background: Background | None = None,
+    worker: bool = True,
     work_process: bool = False,
 ) -> TaskbotApp:
-    """Wire a taskbot. ``work_process`` runs after-ack jobs in a child process (``taskbot run``
-    asks for it, see ``Settings.work_process``); tests keep them on threads in this one."""
+    """Wire a taskbot. ``worker`` runs the jobs listeners persist, on threads here, or in a
+    child process with ``work_process`` (``taskbot run`` asks for it, see
+    ``Settings.work_process``); ``taskbot web`` and ``taskbot scheduler`` leave the jobs to
+    ``taskbot worker`` processes."""
     # A worker process builds its own backend from settings, so not one handed in here.
-    use_worker_process = work_process and backend is None
+    use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
     if migrate:
         upgrade_engine(engine)
@@ -198,21 +217,33 @@ def build_app(
         plan_digest=planner.plan_digest,
         lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
     )
-    if background is None:
-        background = (
-            WorkerProcess(settings)
-            if use_worker_process
-            else ThreadBackground(workers=background_workers)
-        )
+    job_ledger = SqlAlchemyJobLedger(sessions)
+    jobs = DurableJobs(job_ledger)
     deps = SlackDeps(
         service=service,
         directory=directory,
         clients=clients,
         clock=clock,
-        background=background,
+        jobs=jobs,
+        notifier=notifier,
     )
-    if isinstance(background, ThreadBackground):
-        background.start(runner(deps))
+    runs: JobWorker | WorkerProcess | None = None
+    if use_worker_process:
+        runs = WorkerProcess(settings, serve_worker)
+    elif worker:
+        runs = JobWorker(
+            job_ledger,
+            runner(deps),
+            give_up=give_up(deps),
+            threads=settings.JOB_WORKER_THREADS,
+            poll=settings.JOB_POLL_SECONDS,
+            lease=timedelta(seconds=settings.JOB_LEASE_SECONDS),
+            max_attempts=settings.JOB_MAX_ATTEMPTS,
+        )
+    if runs is not None:
+        jobs.wake = runs.wake
+    if isinstance(runs, JobWorker):
+        service.deliver_now = runs.run_now
     homes = HomeRefresher(deps)
     notifier.after_change = homes.request
     secret = settings.SLACK_SIGNING_SECRET
@@ -238,8 +269,31 @@ def build_app(
         if isinstance(backend, Mirroring)
         else None,
     )
+    app.worker = runs
+    if isinstance(runs, JobWorker):
+        runs.start()
     app.closers.append(homes.close)
     if app.sync is not None and settings.TASK_BACKEND == "paymo" and settings.PAYMO_WEBHOOK_SECRET:
         app.hook_trigger = SyncTrigger(app.sync.run_once)
         app.closers.append(app.hook_trigger.close)
     return app
+
+
+class ServedWorker:
+    """A worker-role taskbot as ``bot.work_process`` runs it."""
+
+    def __init__(self, app: TaskbotApp) -> None:
+        self._app = app
+
+    def wake(self) -> None:
+        if isinstance(self._app.worker, JobWorker):
+            self._app.worker.wake()
+
+    def close(self) -> None:
+        self._app.close()
+
+
+def serve_worker(settings: Settings) -> ServedWorker:
+    """The worker role of ``taskbot run``'s child process (see ``bot.work_process``)."""
+    app = build_app(settings, migrate=False, token_verification=False, work_process=False)
+    return ServedWorker(app)

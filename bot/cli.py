@@ -1,4 +1,5 @@
-"""``taskbot``: run the bot, run the scheduler alone, upgrade the database or re-seal secrets.
+"""``taskbot``: run the bot (or one role of it: web, worker, scheduler), upgrade the database or
+re-seal secrets.
 
 Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C stops cleanly
 (requests in flight finished, scheduler shut down) within 10 seconds.
@@ -33,6 +34,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.add_argument("--no-scheduler", action="store_true", help="run without the scheduler")
     commands.add_parser("scheduler", help="the scheduler alone")
+    web = commands.add_parser("web", help="verify, persist and ack Slack requests (no jobs run)")
+    web.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    web.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    commands.add_parser("worker", help="run the jobs web processes persisted")
     users = commands.add_parser("users", help="bulk links of Slack users to task-system ids")
     actions = users.add_subparsers(dest="action", required=True)
     load = actions.add_parser("import", help="links from a CSV: team, slack, backend, assignee_id")
@@ -73,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if args.command == "scheduler":
         return _scheduler(settings)
+    if args.command == "worker":
+        return _worker(settings)
+    if args.command == "web":
+        return _run(settings, args.host, args.port, with_scheduler=False, with_worker=False)
     if args.command == "users":
         return _users(settings, args.action, getattr(args, "file", None), args.__dict__)
     return _run(settings, args.host, args.port, with_scheduler=not args.no_scheduler)
@@ -202,7 +211,7 @@ def _scheduler(settings: Settings) -> int:
     from bot.reminders.scheduler import build_scheduler
 
     try:
-        app = build_app(settings)
+        app = build_app(settings, worker=False)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         print(f"taskbot can't start: {exc}", file=sys.stderr)
         return 1
@@ -215,13 +224,29 @@ def _scheduler(settings: Settings) -> int:
     return 0
 
 
-def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> int:
+def _worker(settings: Settings) -> int:
+    """Jobs only: no HTTP, no scheduler. Its log says "worker ready" once it claims jobs."""
+    from bot.bootstrap import build_app
+
+    try:
+        app = build_app(settings)
+    except Exception as exc:  # a bad token or unreachable database: say so in one line
+        print(f"taskbot can't start: {exc}", file=sys.stderr)
+        return 1
+    _wait_for_stop()
+    app.close()
+    return 0
+
+
+def _run(
+    settings: Settings, host: str, port: int, *, with_scheduler: bool, with_worker: bool = True
+) -> int:
     from bot.bootstrap import build_app
     from bot.reminders.scheduler import build_scheduler
     from bot.web.server import HttpServer
 
     try:
-        app = build_app(settings, work_process=settings.work_process)
+        app = build_app(settings, worker=with_worker, work_process=settings.work_process)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         print(f"taskbot can't start: {exc}", file=sys.stderr)
         return 1

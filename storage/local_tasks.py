@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import rules
-from bot.domain.errors import Conflict, NotFound
+from bot.domain.errors import AlreadyApplied, Conflict, NotFound
+from bot.domain.events import NOTICE_KIND, Effect
 from bot.domain.models import (
     Assignee,
     AssigneeKind,
@@ -38,6 +40,7 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
 
 
@@ -45,17 +48,59 @@ class SqlAlchemyTaskStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def create(self, draft: TaskDraft, now: datetime, *, task_id: str | None = None) -> Task:
-        """A new task numbered in its workspace; ``task_id`` when another system gave it."""
-        with self._sessions.begin() as session:
-            number = _next_number(session, draft.team_id)
-            task = rules.new_task(
-                draft, task_id=task_id or uuid.uuid4().hex, handle=format_handle(number), now=now
-            )
-            row = TaskRow(id=task.id, team_id=task.team_id, number=number)
-            _write(row, task)
-            session.add(row)
+    def create(
+        self,
+        draft: TaskDraft,
+        now: datetime,
+        *,
+        task_id: str | None = None,
+        effect: Effect | None = None,
+    ) -> Task:
+        """A new task numbered in its workspace; ``task_id`` when another system gave it.
+
+        With an ``effect``, a second create with its key changes nothing and raises
+        AlreadyApplied with the first one's task; the first queues its notifications in the
+        same transaction."""
+        try:
+            with self._sessions.begin() as session:
+                if effect is not None:
+                    _refuse_replayed_create(session, effect.key)
+                number = _next_number(session, draft.team_id)
+                task = rules.new_task(
+                    draft,
+                    task_id=task_id or uuid.uuid4().hex,
+                    handle=format_handle(number),
+                    now=now,
+                )
+                row = TaskRow(
+                    id=task.id,
+                    team_id=task.team_id,
+                    number=number,
+                    create_key=effect.key if effect else None,
+                )
+                _write(row, task)
+                session.add(row)
+                if effect is not None:
+                    session.flush()
+                    _queue_notice(session, effect, task)
+        except IntegrityError:
+            if effect is None:
+                raise
+            with self._sessions() as session:  # a concurrent replay won: theirs is the task
+                _refuse_replayed_create(session, effect.key)
+            raise
         return task
+
+    def created(self, key: str) -> Task | None:
+        """The task a keyed create made, if it happened (a replay must not push it again)."""
+        with self._sessions() as session:
+            row = session.scalars(select(TaskRow).where(TaskRow.create_key == key)).one_or_none()
+            return _to_task(row) if row is not None else None
+
+    def applied(self, effect: Effect) -> bool:
+        """Whether a keyed change was saved already (its notifications are queued)."""
+        with self._sessions() as session:
+            return job_exists(session, effect.notice_key)
 
     def get(self, team_id: str, handle: str) -> Task:
         with self._sessions() as session:
@@ -77,15 +122,26 @@ class SqlAlchemyTaskStore:
             session.add(row)
         return task
 
-    def save(self, task: Task, expected_version: int) -> Task:
+    def save(self, task: Task, expected_version: int, *, effect: Effect | None = None) -> Task:
+        """Store the task if nobody changed it since ``expected_version``; with an ``effect``,
+        only once per key, and with its notifications queued in the same transaction."""
         try:
             with self._sessions.begin() as session:
                 row = _row(session, task.team_id, task.handle)
+                if effect is not None and job_exists(session, effect.notice_key):
+                    raise AlreadyApplied(f"{task.handle}: already done.", current=_to_task(row))
                 if row.version != expected_version:
                     raise Conflict(
                         f"{task.handle} changed since you last saw it.", current=_to_task(row)
                     )
                 _write(row, task)  # the UPDATE checks the version it read (StaleDataError)
+                if effect is not None:
+                    session.flush()
+                    if not _queue_notice(session, effect, task):  # a concurrent replay won
+                        raise AlreadyApplied(
+                            f"{task.handle}: already done.",
+                            current=self.get(task.team_id, task.handle),
+                        )
         except StaleDataError:  # someone saved between our read and our write
             raise Conflict(
                 f"{task.handle} changed since you last saw it.",
@@ -126,6 +182,25 @@ class SqlAlchemyTaskStore:
         )
         with self._sessions() as session:
             return [_to_task(row) for row in session.scalars(statement)]
+
+
+def _refuse_replayed_create(session: Session, key: str) -> None:
+    row = session.scalars(select(TaskRow).where(TaskRow.create_key == key)).one_or_none()
+    if row is not None:
+        task = _to_task(row)
+        raise AlreadyApplied(f"{task.handle} was created already.", current=task)
+
+
+NOTICE_GRACE = timedelta(seconds=2)
+"""How long a queued notice is left to the worker that made the change (it runs it at once, so
+people hear before the actor's reply); after that, or if that worker died, any worker takes it."""
+
+
+def _queue_notice(session: Session, effect: Effect, task: Task) -> bool:
+    notice = NewJob(
+        kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task), delay=NOTICE_GRACE
+    )
+    return insert_jobs(session, [notice], datetime.now(UTC)) == 1
 
 
 def _rowcount(result: Result[Any]) -> int:

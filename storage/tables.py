@@ -50,6 +50,7 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    create_key: Mapped[str | None] = mapped_column(String(200))  # dedupes a replayed create
 
     parts: Mapped[list[PartRow]] = relationship(
         order_by="PartRow.position", cascade="all, delete-orphan", lazy="selectin"
@@ -66,6 +67,7 @@ class TaskRow(Base):
 
     __table_args__ = (
         UniqueConstraint("team_id", "number", name="uq_tasks_team_number"),
+        UniqueConstraint("create_key", name="uq_tasks_create_key"),
         Index("ix_tasks_team_open_due", "team_id", "is_open", "due_at"),
         Index("ix_tasks_team_assignor_open_due", "team_id", "assignor", "is_open", "due_at"),
         Index("ix_tasks_team_channel_open", "team_id", "channel_id", "is_open"),
@@ -228,6 +230,36 @@ class OAuthTokenRow(Base):
     access_token: Mapped[str] = mapped_column(Text)  # sealed
     refresh_token: Mapped[str] = mapped_column(Text)  # sealed
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JobRow(Base):
+    """One piece of acknowledged work (or a notification it caused), and how far it got.
+
+    ``key`` makes a replay of the same Slack interaction (or of a change's notifications) land on
+    the row that is already there; ``payload`` is the job kind's versioned JSON."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    payload_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_jobs_key"),
+        Index("ix_jobs_state_available", "state", "available_at"),
+        Index("ix_jobs_state_expiry", "state", "claim_expires_at"),
+    )
 
 
 class LinkStateRow(Base):

@@ -37,7 +37,7 @@ def slash_command(
     team_id: str,
     channel_id: str,
     response_url: str,
-    trigger_id: str = "111.222.trigger",
+    trigger_id: str | None = None,
 ) -> SlackRequest:
     form = recorded("slash_command.bolt_test.parsed.json")
     form.update(
@@ -47,7 +47,7 @@ def slash_command(
         team_id=team_id,
         channel_id=channel_id,
         response_url=response_url,
-        trigger_id=trigger_id,
+        trigger_id=trigger_id or f"{time.time_ns()}.trigger",  # unique, as Slack's are
     )
     form.pop("enterprise_id", None)
     form.pop("enterprise_name", None)
@@ -126,6 +126,7 @@ def view_submission(
         callback_id=callback_id,
         private_metadata=private_metadata,
         state={"values": values},
+        hash=f"{time.time_ns()}.hash",  # each submission of a view has its own, as in Slack
     )
     return _interactive(payload)
 

@@ -373,9 +373,8 @@ class LineWorksBackend(MirroredBackend):
             self._operator_id = str(self._api.json(me).get("userId"))
         return self._operator_id
 
-    def create(self, draft: TaskDraft, now: datetime) -> Task:
-        by_operator = self._tokens.own_account(draft.team_id, draft.assignor) is None
-        task = super().create(draft, now)
+    def _created(self, task: Task, now: datetime) -> Task:
+        by_operator = self._tokens.own_account(task.team_id, task.assignor) is None
         if by_operator:  # the card says the operator account made it
             note = Comment(
                 author=None,

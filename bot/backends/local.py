@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain.events import Effect
 from bot.domain.models import BackendCapabilities, Task, TaskDraft, TaskQuery
 from storage.local_tasks import SqlAlchemyTaskStore
 
@@ -23,6 +24,12 @@ class LocalBackend:
 
     def create(self, draft: TaskDraft, now: datetime) -> Task:
         return self._store.create(draft, now)
+
+    def create_once(self, draft: TaskDraft, now: datetime, effect: Effect) -> Task:
+        return self._store.create(draft, now, effect=effect)
+
+    def save_once(self, task: Task, expected_version: int, effect: Effect) -> Task:
+        return self._store.save(task, expected_version, effect=effect)
 
     def get(self, team_id: str, handle: str) -> Task:
         return self._store.get(team_id, handle)

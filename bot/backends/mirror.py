@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import rules
-from bot.domain.errors import BackendUnavailable, Conflict, DomainError, InvalidInput, NotFound
+from bot.domain.errors import (
+    AlreadyApplied,
+    BackendUnavailable,
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+)
+from bot.domain.events import Effect
 from bot.domain.models import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -84,9 +92,21 @@ class MirroredBackend(ABC):
     # --- the TaskBackend port ------------------------------------------------------------------
 
     def create(self, draft: TaskDraft, now: datetime) -> Task:
+        return self._create(draft, now, None)
+
+    def create_once(self, draft: TaskDraft, now: datetime, effect: Effect) -> Task:
+        """A replay finds the task its key made and pushes nothing. (A crash between the push
+        and the store still leaves one task there that taskbot doesn't know: the system's
+        create takes no key of ours.)"""
+        made = self._store.created(effect.key)
+        if made is not None:
+            raise AlreadyApplied(f"{made.handle} was created already.", current=made)
+        return self._create(draft, now, effect)
+
+    def _create(self, draft: TaskDraft, now: datetime, effect: Effect | None) -> Task:
         external = self._push_new(draft)
         try:
-            return self._store.create(draft, now, task_id=f"{self.prefix}{external}")
+            task = self._store.create(draft, now, task_id=f"{self.prefix}{external}", effect=effect)
         except Exception:  # keep the systems in step: undo it there, then report
             try:
                 self._push_delete(external)
@@ -95,17 +115,31 @@ class MirroredBackend(ABC):
                     "%s task %s is orphaned: taskbot could not store it", self.name, external
                 )
             raise
+        return self._created(task, now)
+
+    def _created(self, task: Task, now: datetime) -> Task:
+        """What a system adds to a task it just made (a note); nothing by default."""
+        return task
 
     def get(self, team_id: str, handle: str) -> Task:
         return self._store.get(team_id, handle)
 
     def save(self, task: Task, expected_version: int) -> Task:
+        return self._save(task, expected_version, None)
+
+    def save_once(self, task: Task, expected_version: int, effect: Effect) -> Task:
+        if self._store.applied(effect):  # a replay: the system has it already
+            current = self._store.get(task.team_id, task.handle)
+            raise AlreadyApplied(f"{task.handle}: already done.", current=current)
+        return self._save(task, expected_version, effect)
+
+    def _save(self, task: Task, expected_version: int, effect: Effect | None) -> Task:
         """Drive the system to the task's state, then store it; nothing stored it refused."""
         current = self._store.get(task.team_id, task.handle)
         if current.version != expected_version:
             raise Conflict(f"{task.handle} changed since you last saw it.", current=current)
         self._push_change(current, task)
-        return self._store.save(task, expected_version)
+        return self._store.save(task, expected_version, effect=effect)
 
     def delete(self, team_id: str, handle: str, expected_version: int) -> None:
         task = self._store.get(team_id, handle)

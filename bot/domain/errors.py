@@ -44,6 +44,15 @@ class Conflict(DomainError):
         self.current = current
 
 
+class AlreadyApplied(DomainError):
+    """A keyed change (a replayed Slack interaction) was applied before; ``current`` is the task
+    as it is now. Its notifications were queued with that first change."""
+
+    def __init__(self, message: str, current: Task) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class InvalidInput(DomainError):
     """Bad input, per field, so a modal can show each message beside its field.
 

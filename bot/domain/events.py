@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -33,3 +35,35 @@ class TaskEvent(BaseModel):
     actor: Actor
     assignees: tuple[Assignee, ...] = ()
     comment: Comment | None = None
+
+
+NOTICE_KIND = "notify"
+"""The job kind of a change's notifications (the outbox), queued with the change itself."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A change that must happen once per ``key`` (the Slack interaction it answers).
+
+    The store applies it at most once per key and, in the same transaction, queues the job that
+    tells people about it (``notice(saved task)`` gives that job's JSON payload), so neither a
+    replay nor a crash right after the save can double or lose the notifications."""
+
+    key: str
+    notice: Callable[[Task], str]
+
+    @property
+    def notice_key(self) -> str:
+        return notice_key(self.key)
+
+
+def notice_key(key: str) -> str:
+    """The key of the notification job a keyed change queues."""
+    return f"{NOTICE_KIND}:{key}"
+
+
+class Notice(BaseModel):
+    """The payload of a notification job: the events a change caused, in order."""
+
+    version: int = 1
+    events: list[TaskEvent]

@@ -11,9 +11,6 @@ Imports the domain and the service ports.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -23,6 +20,7 @@ from bot.domain.errors import DomainError, NotFound
 from bot.domain.models import Assignee, AssigneeKind, ListView, PartState, Task, TaskQuery
 from bot.domain.reminders import ReminderKind
 from bot.service.ports import Clock, Directory, ReminderSender, TaskBackend
+from bot.service.work import claimer_name
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +60,6 @@ class ClaimingLedger(Protocol):
     def release(self, reminder_id: int, claimer: str, error: str) -> bool: ...
 
     def renew(self, reminder_id: int, claimer: str, until: datetime) -> bool: ...
-
-
-def claimer_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class ReminderSweep:

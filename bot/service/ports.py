@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.domain.events import TaskEvent
+from bot.domain.events import Effect, TaskEvent
 from bot.domain.links import UserLink
 from bot.domain.models import (
     Assignee,
@@ -76,6 +76,17 @@ class PendingSignIn(BaseModel):
     team_id: str
     slack_id: str
     url: str
+
+
+@runtime_checkable
+class AppliesOnce(Protocol):
+    """A backend that applies a keyed change once and queues its notifications with it, in one
+    transaction of taskbot's store (see ``bot.domain.events.Effect``). A replay raises
+    AlreadyApplied carrying the task as it is now."""
+
+    def create_once(self, draft: TaskDraft, now: datetime, effect: Effect) -> Task: ...
+
+    def save_once(self, task: Task, expected_version: int, effect: Effect) -> Task: ...
 
 
 @runtime_checkable

@@ -7,13 +7,14 @@ again to the fresh copy, so two assignees pressing Done at the same moment both 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.domain import rules
-from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from bot.domain.events import EventKind, TaskEvent
+from bot.domain.errors import AlreadyApplied, Conflict, InvalidInput, NotFound, NotPermitted
+from bot.domain.events import Effect, EventKind, Notice, TaskEvent, notice_key
 from bot.domain.models import (
     COMMENT_MAX,
     Actor,
@@ -36,6 +37,7 @@ from bot.domain.naming import Naming
 from bot.domain.reminders import ReminderSettings
 from bot.service.ports import (
     PRIVILEGE_MAX_AGE,
+    AppliesOnce,
     Categorised,
     ChannelAccess,
     Clock,
@@ -84,6 +86,22 @@ class TaskService:
         self._directory = directory
         self._clock = clock
         self._admins = admins
+        self._key: str | None = None
+        self.deliver_now: Callable[[str], None] | None = None
+        """Runs a queued notification job at once (set where a worker runs in this process)."""
+
+    def keyed(self, key: str) -> TaskService:
+        """This service for one Slack interaction: a change it makes happens once per ``key``
+        (a replay finds it done and changes nothing) and its notifications are queued as a job
+        in the same transaction, where the backend can (``AppliesOnce``)."""
+        twin = copy.copy(self)
+        twin._key = key
+        return twin
+
+    def _once(self) -> tuple[AppliesOnce, str] | None:
+        if self._key is None or not isinstance(self._backend, AppliesOnce):
+            return None
+        return self._backend, self._key
 
     @property
     def capabilities(self) -> BackendCapabilities:
@@ -129,19 +147,22 @@ class TaskService:
         prepared = self._prepare(actor, draft.assignees)
         draft = draft.model_copy(update={"assignees": prepared.assignees})
         self._check_capabilities(draft)
-        task = self._backend.create(draft, now)
+        once = self._once()
+        if once is not None:
+            try:
+                task = once[0].create_once(draft, now, Effect(once[1], _creation_notice(actor)))
+            except AlreadyApplied as replay:
+                return replay.current
+        else:
+            task = self._backend.create(draft, now)
         if prepared.expanded_groups:
             noted = rules.note_expansion(task, actor, prepared.expanded_groups, now)
             task = self._backend.save(noted, expected_version=task.version)
         self._replan(task)
-        self._notify(
-            [
-                TaskEvent(kind=EventKind.CREATED, task=task, actor=actor),
-                TaskEvent(
-                    kind=EventKind.ASSIGNED, task=task, actor=actor, assignees=task.assignees
-                ),
-            ]
-        )
+        if once is None:
+            self._notify(_creation_events(task, actor))
+        else:
+            self._deliver(once[1])
         return task
 
     def _prepare(
@@ -427,14 +448,25 @@ class TaskService:
             after = change(before, who)
             if after is before or after.version == before.version:
                 return before  # nothing to do: no save, no notification
+            once = self._once()
             try:
-                saved = self._backend.save(after, expected_version=before.version)
+                if once is None:
+                    saved = self._backend.save(after, expected_version=before.version)
+                else:
+                    saved = once[0].save_once(
+                        after, before.version, Effect(once[1], _change_notice(before, who))
+                    )
+            except AlreadyApplied as replay:  # a replayed interaction: done the first time
+                return replay.current
             except Conflict:
                 if expected_version is not None or attempt == SAVE_ATTEMPTS:
                     raise
                 continue
             self._replan(saved)
-            self._notify(_events(before, saved, who))
+            if once is None:
+                self._notify(_events(before, saved, who))
+            else:
+                self._deliver(once[1])
             return saved
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -490,6 +522,29 @@ class TaskService:
         except Exception:  # the change is stored; reminders are re-planned at the next change
             log.exception("reminder planning failed team=%s task=%s", task.team_id, task.handle)
 
+    def freshest(self, events: Sequence[TaskEvent]) -> list[TaskEvent]:
+        """The events with the task as stored now, when it moved on since they were queued
+        (a note added after the create): cards posted late show the truth."""
+        if not events:
+            return []
+        task = events[-1].task
+        try:
+            current = self._backend.get(task.team_id, task.handle)
+        except NotFound:
+            return list(events)
+        if current.id != task.id or current.version <= task.version:
+            return list(events)
+        return [e.model_copy(update={"task": current}) for e in events]
+
+    def _deliver(self, key: str) -> None:
+        """The notifications a keyed change queued, sent now where this process can."""
+        if self.deliver_now is None:
+            return
+        try:
+            self.deliver_now(notice_key(key))
+        except Exception:  # the job is stored: a worker sends it
+            log.exception("notification job %s left to the workers", key)
+
     def _notify(self, events: list[TaskEvent]) -> None:
         if not events:
             return
@@ -498,6 +553,21 @@ class TaskService:
         except Exception:  # the change is stored; telling people is best effort
             task = events[-1].task
             log.exception("notify failed team=%s task=%s", task.team_id, task.handle)
+
+
+def _creation_events(task: Task, actor: Actor) -> list[TaskEvent]:
+    return [
+        TaskEvent(kind=EventKind.CREATED, task=task, actor=actor),
+        TaskEvent(kind=EventKind.ASSIGNED, task=task, actor=actor, assignees=task.assignees),
+    ]
+
+
+def _creation_notice(actor: Actor) -> Callable[[Task], str]:
+    return lambda task: Notice(events=_creation_events(task, actor)).model_dump_json()
+
+
+def _change_notice(before: Task, actor: Actor) -> Callable[[Task], str]:
+    return lambda saved: Notice(events=_events(before, saved, actor)).model_dump_json()
 
 
 def _events(before: Task, after: Task, actor: Actor) -> list[TaskEvent]:

@@ -18,7 +18,6 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.logs import bind_request_id
-from bot.slack.background import Background
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
@@ -43,16 +42,14 @@ class SlackApp:
     bolt: App
     registered: Registered
     executor: ThreadPoolExecutor
-    background: Background
 
     def wsgi(self) -> SlackRequestHandler:
         """The WSGI callable that serves ``POST /slack/events``."""
         return SlackRequestHandler(self.bolt, path="/slack/events")
 
     def close(self, wait: bool = True) -> None:
-        """Finish listeners and the work they handed on (all acknowledged to Slack)."""
+        """Finish listeners (their jobs are in the ledger by the time they ack)."""
         self.executor.shutdown(wait=wait, cancel_futures=False)
-        self.background.shutdown(timeout=8.0 if wait else 0.0)
 
 
 def build_slack_app(
@@ -97,9 +94,7 @@ def build_slack_app(
             "unhandled error in listener type=%s team=%s", _kind(body), _team(body), exc_info=error
         )
 
-    return SlackApp(
-        bolt=bolt, registered=registrar.registered, executor=executor, background=deps.background
-    )
+    return SlackApp(bolt=bolt, registered=registrar.registered, executor=executor)
 
 
 def _kind(body: dict[str, Any]) -> str:

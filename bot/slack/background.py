@@ -1,94 +1,76 @@
-"""Work that runs after Slack has been answered: named jobs with plain-data payloads.
+"""Persist before ack: listeners write their job to the durable ledger, then acknowledge.
 
-Bolt's listener threads only parse and ``ack()``; everything that waits on a task backend or on
-Slack's Web API is handed on as a job (a name from ``bot.slack.jobs`` and a JSON-like payload).
-Because a job is data, not a closure, it can run on this process's thread pool
-(``ThreadBackground``, the default and what tests use) or in a separate worker process
-(``bot.work_process``), where its CPU time no longer competes with acks for the GIL.
-The payload carries the request id of the Slack request it came from (``REQUEST_ID``), and the
-job runs with that id bound, so its log lines and the ack's share it.
+A job is a typed payload (``bot.slack.deps.JobPayload``) and an idempotency key built from the
+Slack interaction (``action_ts``, the view's id and hash, the command's ``trigger_id``, the
+event id), so a replay lands on the row that is already there. Workers (``bot.service.work``)
+claim the rows, in this process or any other on the same database.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
-from bot.logs import current_request_id, new_request_id, request_id_bound
+from bot.logs import current_request_id
+from bot.slack.deps import JobPayload
 
 log = logging.getLogger(__name__)
 
-Payload = dict[str, Any]
-REQUEST_ID = "request_id"
+NOT_SAVED = (
+    ":warning: I couldn't save that just now, so nothing was done. Please try again in a moment."
+)
 
 
-def stamped(payload: Payload) -> Payload:
-    """The payload with the current request id added (unless it has one already)."""
-    if REQUEST_ID in payload:
-        return payload
-    request_id = current_request_id()
-    return {**payload, REQUEST_ID: request_id} if request_id else payload
+class JobQueue(Protocol):
+    """``storage.job_ledger.SqlAlchemyJobLedger``."""
+
+    def add(
+        self,
+        kind: str,
+        key: str,
+        payload: str,
+        *,
+        version: int = 1,
+        request_id: str | None = None,
+    ) -> bool: ...
 
 
-Runner = Callable[[str, Payload], None]
-"""Runs one named job; ``bot.slack.jobs.runner(deps)`` makes one."""
+class DurableJobs:
+    """Jobs written to the ledger; ``wake`` nudges a worker that shares this process."""
+
+    def __init__(self, queue: JobQueue, wake: Callable[[], None] = lambda: None) -> None:
+        self._queue = queue
+        self.wake = wake
+
+    def submit(self, payload: JobPayload, key: str, *, request_id: str | None = None) -> bool:
+        try:
+            self._queue.add(
+                payload.KIND,
+                key,
+                payload.model_dump_json(),
+                version=payload.VERSION,
+                request_id=request_id or current_request_id(),  # the job logs under it too
+            )
+        except Exception:  # the person is told; nothing was acknowledged as done
+            log.exception("could not save a %s job", payload.KIND)
+            return False
+        self.wake()
+        return True
 
 
-class Background(Protocol):
-    def submit(self, job: str, payload: Payload) -> None: ...
+def action_key(kind: str, body: dict[str, Any]) -> str:
+    """A button click: the clicker and the click's own ``action_ts``."""
+    action = (body.get("actions") or [{}])[0]
+    team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+    return f"{kind}:{team}:{body['user']['id']}:{action.get('action_ts') or body.get('trigger_id')}"
 
-    def shutdown(self, timeout: float = 8.0) -> None: ...
+
+def view_key(kind: str, body: dict[str, Any]) -> str:
+    """A modal submission: the view and its hash (each submission of a view has its own)."""
+    view = body.get("view") or {}
+    return f"{kind}:{view.get('id')}:{view.get('hash')}"
 
 
-class ThreadBackground:
-    """Jobs on a thread pool in this process; ``start`` gives it the runner once deps exist."""
-
-    def __init__(self, workers: int = 32) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskbot-work")
-        self._futures: set[Future[None]] = set()
-        self._lock = threading.Lock()
-        self._runner: Runner | None = None
-
-    def start(self, runner: Runner) -> None:
-        self._runner = runner
-
-    def submit(self, job: str, payload: Payload) -> None:
-        runner = self._runner
-        if runner is None:
-            raise RuntimeError("ThreadBackground.start() was not called")
-        payload = stamped(payload)
-
-        def run() -> None:
-            with request_id_bound(payload.get(REQUEST_ID) or new_request_id()):
-                log.debug("job %s started", job)
-                try:
-                    runner(job, payload)
-                except Exception:  # jobs report to people themselves; this is the last net
-                    log.exception("background job %s failed", job)
-                    return
-                log.debug("job %s done", job)
-
-        future = self._executor.submit(run)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._futures.discard(future)
-
-    def shutdown(self, timeout: float = 8.0) -> None:
-        """Finish work already acknowledged to Slack, for up to ``timeout`` seconds.
-
-        What has not started by then is dropped and counted in the log (only an overloaded
-        instance being stopped gets there).
-        """
-        with self._lock:
-            pending = set(self._futures)
-        _, not_done = wait(pending, timeout=timeout)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        if not_done:
-            log.error("stopping with %d acknowledged job(s) unfinished", len(not_done))
+def command_key(kind: str, command: dict[str, Any]) -> str:
+    return f"{kind}:{command.get('team_id')}:{command.get('trigger_id')}"

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.events import EventKind, TaskEvent
@@ -30,6 +35,72 @@ from bot.slack.clients import ClientProvider
 from bot.slack.markup import escape, render_assignee, render_channel, render_user, task_name
 
 log = logging.getLogger(__name__)
+
+NOTICE_EVENT = "taskbot_notice"
+
+
+@dataclass
+class Delivery:
+    """The notification job being delivered: each message it posts carries a mark (the job's
+    key, the channel, the thread and a count), and with ``check`` (the job ran before) a message
+    whose mark is already in Slack is not posted again."""
+
+    key: str
+    check: bool
+    since: datetime
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, channel: str, thread_ts: str | None) -> str:
+        with self._lock:
+            n = self._counts.get((channel, thread_ts or ""), 0) + 1
+            self._counts[(channel, thread_ts or "")] = n
+        return f"{self.key}|{channel}|{thread_ts or ''}|{n}"
+
+
+_DELIVERY: ContextVar[Delivery | None] = ContextVar("taskbot_delivery", default=None)
+
+
+@contextmanager
+def delivering(delivery: Delivery) -> Iterator[None]:
+    token = _DELIVERY.set(delivery)
+    try:
+        yield
+    finally:
+        _DELIVERY.reset(token)
+
+
+def find_marked(
+    client: WebClient, channel: str, mark: str, *, since: datetime, thread_ts: str | None = None
+) -> dict[str, Any] | None:
+    """The message carrying ``mark`` in a channel (or DM, or thread), if it was posted."""
+    if channel[:1] in ("U", "W"):
+        channel = client.conversations_open(users=channel)["channel"]["id"]
+    cursor = None
+    while True:
+        fields: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{since.timestamp() - 1:.6f}",
+            "include_all_metadata": True,
+            "limit": 200,
+            "cursor": cursor,
+        }
+        page = (
+            client.conversations_replies(ts=thread_ts, **fields)
+            if thread_ts
+            else client.conversations_history(**fields)
+        )
+        for message in page.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == NOTICE_EVENT
+                and (metadata.get("event_payload") or {}).get("mark") == mark
+            ):
+                return {"channel": channel, "ts": message["ts"]}
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+
 
 MAX_GROUP_DMS = 25  # a group's members each get a DM, up to this many
 
@@ -72,7 +143,28 @@ class SlackNotifier:
 
     def tell(self, team_id: str, user_id: str, text: str) -> None:
         """``text`` is the service's plain text: escaped here like all text the bot posts."""
-        self._clients(team_id).chat_postMessage(channel=user_id, text=escape(text))
+        self._post(team_id, user_id, text=escape(text))
+
+    def _post(self, team_id: str, channel: str, **fields: Any) -> Any:
+        """``chat.postMessage``; inside a notification job, at most once per message."""
+        client = self._clients(team_id)
+        delivery = _DELIVERY.get()
+        if delivery is None:
+            return client.chat_postMessage(channel=channel, **fields)
+        mark = delivery.mark(channel, fields.get("thread_ts"))
+        if delivery.check:
+            try:
+                found = find_marked(
+                    client, channel, mark, since=delivery.since, thread_ts=fields.get("thread_ts")
+                )
+            except Exception as exc:  # can't tell: sending twice beats never sending
+                log.warning("could not check for a sent notification team=%s: %s", team_id, exc)
+                found = None
+            if found is not None:
+                log.info("notification already in Slack, not posted again team=%s", team_id)
+                return found
+        metadata = {"event_type": NOTICE_EVENT, "event_payload": {"mark": mark}}
+        return client.chat_postMessage(channel=channel, metadata=metadata, **fields)
 
     def notify(self, events: Sequence[TaskEvent]) -> None:
         if not events:
@@ -186,8 +278,9 @@ class SlackNotifier:
                 task,
                 "chat.postMessage",
                 partial(
-                    self._clients(task.team_id).chat_postMessage,
-                    channel=card.channel_id,
+                    self._post,
+                    task.team_id,
+                    card.channel_id,
                     thread_ts=card.message_ts,
                     text=f"{render_user(author)}: {escape(text)}",
                 ),
@@ -215,8 +308,8 @@ class SlackNotifier:
         answer, _ = self._call(
             task,
             "chat.postMessage",
-            lambda: self._clients(task.team_id).chat_postMessage(
-                channel=channel, text=text or message.text, blocks=message.blocks
+            lambda: self._post(
+                task.team_id, channel, text=text or message.text, blocks=message.blocks
             ),
         )
         if answer is None:
@@ -282,7 +375,7 @@ class SlackNotifier:
 
     def _dm_text(self, team_id: str, user: str, text: str) -> None:
         try:
-            self._clients(team_id).chat_postMessage(channel=user, text=text)
+            self._post(team_id, user, text=text)
         except SlackApiError as exc:
             log.warning(
                 "DM failed team=%s user=%s error=%s", team_id, user, exc.response.get("error")

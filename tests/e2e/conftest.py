@@ -14,6 +14,7 @@ from bot.bootstrap import TaskbotApp, build_app
 from bot.config import Settings
 from bot.service.ports import Clock, TaskBackend
 from bot.web.server import HttpServer
+from bot.work_process import WorkerProcess
 from tests.slack_requests import SlackClient, SlackRequest, block_action, slash_command
 from tests.stubs.slack_api import SlackApiStub, slack_stub
 
@@ -103,6 +104,8 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
             work_process=work_process,
             **({"clock": clock} if clock else {}),
         )
+        if isinstance(app.worker, WorkerProcess):  # explicit readiness, not a timeout guess
+            assert app.worker.wait_ready(60), "the worker process did not start"
         server = HttpServer(app.routes(), host="127.0.0.1", port=0, shutdown_timeout=2)
         server.start()
         bot = Taskbot(app, server, SlackClient(f"http://127.0.0.1:{server.port}", SECRET), slack)

@@ -18,7 +18,7 @@ def test_buttons_and_commands_are_served_by_the_worker_process(
     make_taskbot: Callable[..., Taskbot],
 ) -> None:
     taskbot = make_taskbot(work_process=True)
-    worker = taskbot.app.deps.background
+    worker = taskbot.app.worker
     assert isinstance(worker, WorkerProcess) and worker.pid != os.getpid()
     slack = taskbot.slack
     create(taskbot, f"Ship it <@{ANA}|ana> <@{BEN}|ben> all", user=ANA)
@@ -36,8 +36,8 @@ def test_buttons_and_commands_are_served_by_the_worker_process(
 def test_a_killed_worker_is_started_again_and_takes_the_next_job(
     make_taskbot: Callable[..., Taskbot],
 ) -> None:
-    taskbot = make_taskbot(work_process=True)
-    worker = taskbot.app.deps.background
+    taskbot = make_taskbot(work_process=True, JOB_LEASE_SECONDS=2)
+    worker = taskbot.app.worker
     assert isinstance(worker, WorkerProcess)
     slack = taskbot.slack
     create(taskbot, f"Water the plants <@{BEN}|ben>", user=ANA)
@@ -48,7 +48,7 @@ def test_a_killed_worker_is_started_again_and_takes_the_next_job(
     while worker.alive and time.monotonic() < deadline:
         time.sleep(0.01)
 
-    ben_card = card_in(slack, dm(BEN))
+    ben_card = card_in(slack, dm(BEN), timeout=15)  # at worst, once the dead one's lease expires
     taskbot.click(
         ids.ACTION_DONE, buttons(ben_card)[ids.ACTION_DONE], BEN, channel=dm(BEN), ts=ben_card["ts"]
     )

@@ -6,22 +6,31 @@ from __future__ import annotations
 import io
 import json
 import logging
-import queue
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.logs import configure_logging, current_request_id, request_id_bound
-from bot.slack.background import REQUEST_ID, ThreadBackground
-from bot.work_process import WorkerProcess
+from bot.logs import configure_logging, request_id_bound
+from bot.service.work import ClaimedWork, JobWorker
+from bot.slack.background import DurableJobs
+from bot.slack.listeners.commands import CommandJob
+from storage.job_ledger import SqlAlchemyJobLedger
 from tests.e2e.conftest import ANA, TOKEN, Taskbot
 from tests.e2e.test_user_map import answer
 
 FORGED = "2026-12-03 04:00:00,000 ERROR bot.service.user_links: admin UADMIN linked"
 TYPED = f"Quarterly report\n{FORGED}"
+COMMAND = {
+    "team_id": "T1",
+    "user_id": "U1",
+    "text": "list",
+    "response_url": "https://hooks.slack.com/x/2/s3cret",
+}
 
 
 @pytest.fixture
@@ -48,7 +57,8 @@ def test_json_logs_follow_a_request_from_its_ack_to_its_job(
     configure_logging("DEBUG", "json", captured)
     assert "Created *T-1*" in answer(taskbot, f"add {TYPED} <@{ANA}|ana>", ANA, "first")
     assert "Created *T-2*" in answer(taskbot, f"add Second <@{ANA}|ana>", ANA, "second")
-    taskbot.app.slack.close(wait=True)  # every job has finished (and logged)
+    taskbot.app.slack.close(wait=True)
+    taskbot.app.worker.stop()  # type: ignore[union-attr]  # every job has finished (and logged)
     events = [json.loads(line) for line in lines(captured)]  # one JSON object per line
     arrived = [e for e in events if e["message"].startswith("slack request type=command")]
     assert len(arrived) == 2 and arrived[0]["request_id"] != arrived[1]["request_id"]
@@ -63,6 +73,7 @@ def test_no_body_token_or_response_url_is_logged_even_at_debug(
     configure_logging("DEBUG", "text", captured)
     answer(taskbot, f"add {TYPED} <@{ANA}|ana>", ANA, "first")
     taskbot.app.slack.close(wait=True)
+    taskbot.app.worker.stop()  # type: ignore[union-attr]
     written = captured.getvalue()
     assert written, "nothing was logged"
     for secret in (TOKEN, "/respond/first", "Quarterly report", "response_url"):
@@ -85,26 +96,36 @@ def test_every_line_is_one_line_whatever_people_type(captured: io.StringIO) -> N
     assert json.loads(written[3])["exception"].count("\n") > 1  # the traceback, kept whole
 
 
-class DeadPipe:
-    def send(self, item: Any) -> None:
-        raise OSError("the worker is gone")
-
-
-def test_a_dropped_job_is_logged_without_its_payload(caplog: pytest.LogCaptureFixture) -> None:
-    """The worker process keeps dying: the job is dropped and logged by name only."""
-    worker = WorkerProcess.__new__(WorkerProcess)  # its feeder alone, on a pipe that fails
-    worker._outbox = queue.SimpleQueue()
-    worker._pipe = DeadPipe()  # type: ignore[assignment]
-    worker._restart = lambda: None  # type: ignore[method-assign]
+def test_a_failed_job_is_logged_without_its_payload(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that keeps failing is logged by id and kind only, never its payload."""
+    ledger = SqlAlchemyJobLedger(sessions)
     body = {"token": "verification-token", "response_url": "https://hooks.slack.com/x/1/s3cret"}
-    worker.submit("command", {"command": {**body, "text": TYPED}})
-    worker._outbox.put(None)
-    with caplog.at_level(logging.ERROR):
-        worker._feed()
-    (dropped, _) = [r.getMessage() for r in caplog.records]
-    assert "command" in dropped
+    ledger.add("command", "command:T1:1.1", json.dumps({**body, "text": TYPED}))
+    failed = threading.Event()
+
+    def handle(job: ClaimedWork) -> None:
+        raise RuntimeError("the task system is down")
+
+    worker = JobWorker(
+        ledger,
+        handle,
+        give_up=lambda job, error: failed.set(),
+        poll=0.05,
+        max_attempts=2,
+        backoff=lambda attempts: 0.0,
+    )
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        try:
+            assert failed.wait(30)
+        finally:
+            worker.stop(timeout=5)
+    written = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed for good" in written
     for secret in ("s3cret", "verification-token", "Quarterly", "hooks.slack.com"):
-        assert secret not in dropped
+        assert secret not in written
 
 
 def test_log_format_is_a_setting() -> None:
@@ -113,25 +134,13 @@ def test_log_format_is_a_setting() -> None:
     assert Settings(_env_file=None, LOG_FORMAT="JSON", **base).LOG_FORMAT == "json"  # type: ignore[call-arg]
 
 
-def test_the_request_id_travels_with_a_job_to_the_worker_process() -> None:
-    """A job handed to the worker process carries its request id; the worker's thread pool runs
-    the job with that id bound, so the job's lines there carry it too."""
-    worker = WorkerProcess.__new__(WorkerProcess)  # its outbox alone: what goes down the pipe
-    worker._outbox = queue.SimpleQueue()
+def test_the_request_id_travels_with_a_job_to_the_worker(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A job written by a listener carries its request id in its row, so whichever worker
+    process claims it runs it with that id bound (``bot.slack.jobs.runner``)."""
+    ledger = SqlAlchemyJobLedger(sessions)
     with request_id_bound("rid-from-the-ack"):
-        worker.submit("command", {"command": {"text": "x"}})
-    job, payload = worker._outbox.get()
-    assert payload[REQUEST_ID] == "rid-from-the-ack"
-    seen: list[str | None] = []
-    done = threading.Event()
-    pool = ThreadBackground(workers=1)  # as in the worker process, which gets the payload as is
-
-    def runner(name: str, data: dict[str, Any]) -> None:
-        seen.append(current_request_id())
-        done.set()
-
-    pool.start(runner)
-    pool.submit(job, payload)
-    assert done.wait(5)
-    pool.shutdown()
-    assert seen == ["rid-from-the-ack"]
+        assert DurableJobs(ledger).submit(CommandJob(**COMMAND), "command:T1:2.2")
+    (job,) = ledger.claim(datetime.now(UTC), limit=1, claimer="w", lease=timedelta(seconds=5))
+    assert job.request_id == "rid-from-the-ack"

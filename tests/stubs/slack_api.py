@@ -387,6 +387,22 @@ class SlackApiStub:
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
+    def _m_conversations_replies(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent and replies, oldest first (one page), metadata on request."""
+        channel, parent = str(params.get("channel") or ""), str(params.get("ts") or "")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [
+                copy.deepcopy(m)
+                for (c, ts), m in self._messages.items()
+                if c == channel and (ts == parent or m.get("thread_ts") == parent)
+            ]
+        found.sort(key=lambda m: float(m["ts"]))
+        if not with_metadata:
+            for message in found:
+                message.pop("metadata", None)
+        return {"ok": True, "messages": found, "has_more": False}
+
     def _m_chat_getPermalink(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = params.get("channel"), str(params.get("message_ts", ""))
         return {

@@ -1,13 +1,14 @@
 """Buttons on task cards and on App Home.
 
-Each click is acknowledged at once; the change runs after the ack and its outcome is told to the
-person (ephemeral under a message, DM from App Home). Cards update through the Notifier.
+Each click is written as a job, then acknowledged; the change runs after the ack and its outcome
+is told to the person (ephemeral under a message, DM from App Home). Cards update through the
+Notifier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
@@ -16,10 +17,10 @@ from bot.domain.errors import Conflict
 from bot.domain.models import Actor, CardKind, Task
 from bot.domain.reminders import WorkingHours
 from bot.slack import ids
-from bot.slack.background import Payload
+from bot.slack.background import NOT_SAVED, action_key
 from bot.slack.blocks.card import CardMessage, task_card
 from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
-from bot.slack.deps import Job, SlackDeps
+from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.errors import domain_text, person_message
 from bot.slack.listeners.commands import _group_options, open_create_modal
 from bot.slack.markup import escape, render_date
@@ -61,10 +62,61 @@ CHANGES: dict[str, Change] = {
 }
 
 
+class Click(JobPayload):
+    """A button on a card or on App Home, with what its job needs to answer the person."""
+
+    KIND: ClassVar[str] = "card-button"
+
+    team_id: str
+    user_id: str
+    action_id: str
+    value: str
+    response_url: str | None = None  # set when the button was in a message
+    ephemeral: bool = False
+
+    @classmethod
+    def of(cls, body: dict[str, Any], **extra: Any) -> Self:
+        action = body["actions"][0]
+        container = body.get("container") or {}
+        in_message = container.get("type") == "message" and body.get("response_url")
+        return cls(
+            team_id=(body.get("team") or {}).get("id") or body["user"].get("team_id"),
+            user_id=body["user"]["id"],
+            action_id=action["action_id"],
+            value=action.get("value") or "",
+            response_url=body["response_url"] if in_message else None,
+            ephemeral=bool(container.get("is_ephemeral")),
+            **extra,
+        )
+
+    def clicked(self) -> tuple[Actor, str, int | None]:
+        handle, version = ids.decode_ref(self.value)
+        return Actor(team_id=self.team_id, user_id=self.user_id), handle, version
+
+
+class SnoozeClick(Click):
+    KIND: ClassVar[str] = "snooze"
+
+
+class ReassignForm(Click):
+    """Fill in the reassign modal opened inside the ack window."""
+
+    KIND: ClassVar[str] = "reassign-form"
+
+    view_id: str
+
+
+def submit_click(deps: SlackDeps, click: Click, body: dict[str, Any], ack: Ack) -> None:
+    """Persist the click, then ack; if it could not be saved, say so instead of nothing."""
+    saved = deps.jobs.submit(click, action_key(click.KIND, body))
+    ack()
+    if not saved:
+        _reply_for(deps, click).send(NOT_SAVED)
+
+
 def register(registrar: Registrar, deps: SlackDeps) -> None:
     def on_card_button(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.background.submit(JOB_CARD_BUTTON, {"body": body})
+        submit_click(deps, Click.of(body), body, ack)
 
     for action_id in CHANGES:
         registrar.action(action_id, on_card_button)
@@ -78,22 +130,19 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
     registrar.action(ids.ACTION_OPEN_CREATE, on_open_create)
 
     def on_snooze(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        deps.background.submit(JOB_SNOOZE, {"body": body})
+        submit_click(deps, SnoozeClick.of(body), body, ack)
 
     registrar.action(ids.ACTION_SNOOZE_HOUR, on_snooze)
     registrar.action(ids.ACTION_SNOOZE_TOMORROW, on_snooze)
 
 
-def _snooze(deps: SlackDeps, payload: Payload) -> None:
-    body = payload["body"]
-    actor, handle, _ = _clicked(body)
-    reply = _reply_for(deps, body)
+def _snooze(deps: SlackDeps, click: Click) -> None:
+    actor, handle, _ = click.clicked()
+    reply = _reply_for(deps, click)
 
     def work() -> None:
         tz = deps.directory.person(actor.team_id, actor.user_id).tz
-        action_id = body["actions"][0]["action_id"]
-        until = snooze_until(action_id, deps.clock(), tz, WorkingHours())
+        until = snooze_until(click.action_id, deps.clock(), tz, WorkingHours())
         task = deps.service.snooze(actor, handle, until)
         when = render_date(until, "later")
         reply.send(f":zzz: I'll remind you about *{task.handle}* again {when}.")
@@ -101,31 +150,20 @@ def _snooze(deps: SlackDeps, payload: Payload) -> None:
     reply.attempt(work, task=handle)
 
 
-def _clicked(body: dict[str, Any]) -> tuple[Actor, str, int | None]:
-    action = body["actions"][0]
-    handle, version = ids.decode_ref(action.get("value") or "")
-    team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
-    return Actor(team_id=team_id, user_id=body["user"]["id"]), handle, version
-
-
-def _reply_for(deps: SlackDeps, body: dict[str, Any]) -> Reply:
+def _reply_for(deps: SlackDeps, click: Click) -> Reply:
     """Ephemeral under the clicked message when it has a response_url, else by DM."""
-    actor, _, _ = _clicked(body)
-    container = body.get("container") or {}
-    in_message = container.get("type") == "message" and body.get("response_url")
     return Reply(
-        client=deps.clients(actor.team_id),
-        user_id=actor.user_id,
-        respond=Respond(response_url=body["response_url"]) if in_message else None,
-        replace_original=bool(container.get("is_ephemeral")),
+        client=deps.clients(click.team_id),
+        user_id=click.user_id,
+        respond=Respond(response_url=click.response_url) if click.response_url else None,
+        replace_original=click.ephemeral,
     )
 
 
-def _apply(deps: SlackDeps, payload: Payload) -> None:
-    body = payload["body"]
-    change = CHANGES[body["actions"][0]["action_id"]]
-    actor, handle, version = _clicked(body)
-    reply = _reply_for(deps, body)
+def _apply(deps: SlackDeps, click: Click) -> None:
+    change = CHANGES[click.action_id]
+    actor, handle, version = click.clicked()
+    reply = _reply_for(deps, click)
     try:
         task = change(deps, actor, handle, version)
     except Conflict as conflict:
@@ -134,7 +172,7 @@ def _apply(deps: SlackDeps, payload: Payload) -> None:
     except Exception as exc:  # every failure becomes a message for the person
         reply.send(person_message(exc, context={"task": handle, "team": actor.team_id}))
         return
-    if body.get("container", {}).get("is_ephemeral"):
+    if click.ephemeral:
         _show_card(deps, reply, task, actor.user_id)  # refresh the ephemeral copy in place
 
 
@@ -163,7 +201,7 @@ def _card_for(deps: SlackDeps, task: Task, viewer: str) -> CardMessage:
 def _comment_listener(deps: SlackDeps) -> Callable[..., None]:
     def on_comment_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        actor, handle, version = _clicked(body)
+        actor, handle, version = Click.of(body).clicked()
         reply = Reply(client=client, user_id=actor.user_id)
         reply.attempt(
             lambda: client.views_open(
@@ -178,9 +216,11 @@ def _comment_listener(deps: SlackDeps) -> Callable[..., None]:
 def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
     def on_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        actor, handle, version = _clicked(body)
+        click = Click.of(body)
+        actor, handle, _ = click.clicked()
         reply = Reply(client=client, user_id=actor.user_id)
         # Open at once (the trigger lives 3 s), then fill in from the backend, which may be slow.
+        # The fill-in only reads, so its job is written after the ack, with the view's id.
         opened = reply.attempt(
             lambda: client.views_open(
                 trigger_id=body["trigger_id"],
@@ -190,13 +230,20 @@ def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
         )
         if opened is None:
             return
-        deps.background.submit(JOB_REASSIGN_FORM, {"body": body, "view_id": opened["view"]["id"]})
+        form = ReassignForm(**click.model_dump(), view_id=opened["view"]["id"])
+        if not deps.jobs.submit(form, action_key(form.KIND, body)):
+            reply.attempt(
+                lambda: client.views_update(
+                    view_id=form.view_id, view=message_view("Reassign", NOT_SAVED)
+                ),
+                task=handle,
+            )
 
     return on_reassign_button
 
 
-def _fill_reassign(deps: SlackDeps, payload: Payload) -> None:
-    actor, handle, _ = _clicked(payload["body"])
+def _fill_reassign(deps: SlackDeps, form: ReassignForm) -> None:
+    actor, handle, _ = form.clicked()
     client = deps.clients(actor.team_id)
     try:
         task = deps.service.show(actor, handle)
@@ -208,13 +255,12 @@ def _fill_reassign(deps: SlackDeps, payload: Payload) -> None:
     except Exception as exc:  # shown in the modal instead of the form
         view = message_view("Reassign", person_message(exc, context={"task": handle}))
     Reply(client=client, user_id=actor.user_id).attempt(
-        lambda: client.views_update(view_id=payload["view_id"], view=view), task=handle
+        lambda: client.views_update(view_id=form.view_id, view=view), task=handle
     )
 
 
-JOB_CARD_BUTTON, JOB_SNOOZE, JOB_REASSIGN_FORM = "card-button", "snooze", "reassign-form"
-JOBS: dict[str, Job] = {
-    JOB_CARD_BUTTON: _apply,
-    JOB_SNOOZE: _snooze,
-    JOB_REASSIGN_FORM: _fill_reassign,
+JOBS: dict[str, AnyJob] = {
+    Click.KIND: JobKind(Click, _apply),
+    SnoozeClick.KIND: JobKind(SnoozeClick, _snooze),
+    ReassignForm.KIND: JobKind(ReassignForm, _fill_reassign),
 }

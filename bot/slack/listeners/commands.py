@@ -6,7 +6,7 @@ backend is acknowledged first and answered through the response_url afterwards.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
@@ -23,7 +23,7 @@ from bot.domain.models import (
     TaskDraft,
 )
 from bot.slack import ids
-from bot.slack.background import Payload
+from bot.slack.background import NOT_SAVED, command_key
 from bot.slack.blocks.card import task_card
 from bot.slack.blocks.modals import create_task_modal, settings_modal
 from bot.slack.blocks.task_list import task_list
@@ -35,7 +35,7 @@ from bot.slack.command_text import (
     parse,
     parse_quick_add,
 )
-from bot.slack.deps import Job, SlackDeps
+from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.markup import (
     escape,
     from_slack,
@@ -78,28 +78,48 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             ack()
             open_settings_modal(deps, client, command)
             return
-        ack()
-        deps.background.submit(JOB_COMMAND, {"command": command})
+        job = CommandJob(
+            team_id=command["team_id"],
+            user_id=command["user_id"],
+            channel_id=command.get("channel_id"),
+            text=command.get("text") or "",
+            response_url=command["response_url"],
+        )
+        if deps.jobs.submit(job, command_key(job.KIND, command)):
+            ack()
+        else:
+            ack(text=NOT_SAVED)
 
     registrar.command(ids.COMMAND, on_task_command)
 
 
-def _command(deps: SlackDeps, payload: Payload) -> None:
-    command = payload["command"]
-    parsed = parse(command.get("text") or "")
-    actor = Actor(team_id=command["team_id"], user_id=command["user_id"])
+class CommandJob(JobPayload):
+    """A ``/task`` subcommand that needs the task backend, answered via its response_url."""
+
+    KIND: ClassVar[str] = "command"
+
+    team_id: str
+    user_id: str
+    channel_id: str | None = None
+    text: str
+    response_url: str
+
+
+def _command(deps: SlackDeps, job: CommandJob) -> None:
+    parsed = parse(job.text)
+    actor = Actor(team_id=job.team_id, user_id=job.user_id)
     reply = Reply(
         client=deps.clients(actor.team_id),
         user_id=actor.user_id,
-        respond=Respond(response_url=command["response_url"]),
+        respond=Respond(response_url=job.response_url),
     )
+    body = {"channel_id": job.channel_id}
     reply.attempt(
-        lambda: _run(deps, actor, parsed, command, reply), command=parsed.name, team=actor.team_id
+        lambda: _run(deps, actor, parsed, body, reply), command=parsed.name, team=actor.team_id
     )
 
 
-JOB_COMMAND = "command"
-JOBS: dict[str, Job] = {JOB_COMMAND: _command}
+JOBS: dict[str, AnyJob] = {CommandJob.KIND: JobKind(CommandJob, _command)}
 
 
 def _no_create(deps: SlackDeps) -> str:

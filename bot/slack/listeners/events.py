@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from bot.slack import ids
-from bot.slack.background import Payload
-from bot.slack.deps import Job, SlackDeps
+from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.errors import person_message
 from bot.slack.home import publish_home
 from bot.slack.registrar import Registrar
 
 
+class PublishHome(JobPayload):
+    KIND: ClassVar[str] = "publish-home"
+
+    team_id: str
+    user_id: str
+
+
 def register(registrar: Registrar, deps: SlackDeps) -> None:
-    def on_app_home_opened(event: dict[str, Any], context: dict[str, Any]) -> None:
+    def on_app_home_opened(
+        event: dict[str, Any], context: dict[str, Any], body: dict[str, Any]
+    ) -> None:
         if event.get("tab") != "home":
             return
-        team_id = context.get("team_id") or ""
-        deps.background.submit(JOB_PUBLISH_HOME, {"team_id": team_id, "user_id": event["user"]})
+        job = PublishHome(team_id=context.get("team_id") or "", user_id=event["user"])
+        event_id = body.get("event_id") or event.get("event_ts")
+        deps.jobs.submit(job, f"{job.KIND}:{job.team_id}:{event_id}")  # only a read: no reply
 
     registrar.event(ids.EVENT_APP_HOME_OPENED, on_app_home_opened)
 
 
-def _publish(deps: SlackDeps, payload: Payload) -> None:
+def _publish(deps: SlackDeps, job: PublishHome) -> None:
     try:
-        publish_home(deps, payload["team_id"], payload["user_id"])
+        publish_home(deps, job.team_id, job.user_id)
     except Exception as exc:  # logged with a reference; Home stays as it was
-        person_message(exc, context={"event": "app_home_opened", "team": payload["team_id"]})
+        person_message(exc, context={"event": "app_home_opened", "team": job.team_id})
 
 
-JOB_PUBLISH_HOME = "publish-home"
-JOBS: dict[str, Job] = {JOB_PUBLISH_HOME: _publish}
+JOBS: dict[str, AnyJob] = {PublishHome.KIND: JobKind(PublishHome, _publish)}

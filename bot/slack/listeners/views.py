@@ -1,13 +1,14 @@
 """Modal submissions: create, comment, reassign.
 
 Whatever can be checked without the task backend (parsing, the domain's validation) is answered
-before the ack as field errors. Then the modal is acknowledged and the slow work runs; its outcome
-replaces the modal's content (create) or reaches the person by DM (comment, reassign).
+before the ack as field errors. Then the job is written and the modal acknowledged (a job that
+could not be saved is a field error instead), and the slow work runs; its outcome replaces the
+modal's content (create) or reaches the person by DM (comment, reassign).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from slack_bolt import Ack
 from slack_sdk import WebClient
@@ -18,9 +19,9 @@ from bot.domain.errors import Conflict, InvalidInput
 from bot.domain.models import Actor, Assignee, Attachment, AttachmentKind, TaskDraft
 from bot.domain.reminders import ReminderSettings
 from bot.slack import ids
-from bot.slack.background import Payload
+from bot.slack.background import NOT_SAVED, view_key
 from bot.slack.blocks.modals import WEEKDAYS, create_task_modal, message_view
-from bot.slack.deps import Job, SlackDeps
+from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.errors import domain_text, field_errors, person_message
 from bot.slack.forms import (
     field_block_id,
@@ -69,16 +70,13 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         except InvalidInput as error:
             ack(response_action="errors", errors=_errors(error, CREATE_FIELDS))
             return
-        ack(response_action="update", view=message_view("New task", "Creating your task…"))
-        deps.background.submit(
-            JOB_CREATE,
-            {
-                **_who(actor),
-                "draft": draft.model_dump(mode="json"),
-                "context": context.dump(),
-                "view_id": body["view"]["id"],
-            },
+        job = CreateJob(
+            **_who(actor), draft=draft, context=context.dump(), view_id=body["view"]["id"]
         )
+        if not deps.jobs.submit(job, view_key(job.KIND, body)):
+            ack(response_action="errors", errors={field_block_id("title"): NOT_SAVED})
+            return
+        ack(response_action="update", view=message_view("New task", "Creating your task…"))
 
     def on_comment_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
@@ -89,9 +87,9 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         except InvalidInput as error:
             ack(response_action="errors", errors=_errors(error, COMMENT_FIELDS))
             return
-        ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
-        deps.background.submit(JOB_COMMENT, {**_who(actor), "handle": ref.handle, "text": text})
+        job = CommentJob(**_who(actor), handle=ref.handle, text=text)
+        _submit_then_ack(deps, job, body, ack, "comment")
 
     def on_reassign_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
@@ -102,18 +100,15 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         except InvalidInput as error:
             ack(response_action="errors", errors=_errors(error, REASSIGN_FIELDS))
             return
-        ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
-        deps.background.submit(
-            JOB_REASSIGN,
-            {
-                **_who(actor),
-                "handle": ref.handle,
-                "version": ref.version,
-                "assignees": [a.model_dump(mode="json") for a in assignees],
-                "note": parse_note(view["state"]["values"]),
-            },
+        job = ReassignJob(
+            **_who(actor),
+            handle=ref.handle,
+            version=ref.version,
+            assignees=list(assignees),
+            note=parse_note(view["state"]["values"]),
         )
+        _submit_then_ack(deps, job, body, ack, "assignees")
 
     def on_settings_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
@@ -121,11 +116,9 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         except InvalidInput as error:
             ack(response_action="errors", errors=_errors(error, SETTINGS_FIELDS))
             return
-        ack()
         actor = Actor(team_id=body["team"]["id"], user_id=body["user"]["id"])
-        deps.background.submit(
-            JOB_SETTINGS, {**_who(actor), "settings": settings.model_dump(mode="json")}
-        )
+        job = SettingsJob(**_who(actor), settings=settings)
+        _submit_then_ack(deps, job, body, ack, "start")
 
     registrar.view(ids.VIEW_SETTINGS, on_settings_submit)
     registrar.view(ids.VIEW_CREATE, on_create_submit)
@@ -133,28 +126,71 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
     registrar.view(ids.VIEW_REASSIGN, on_reassign_submit)
 
 
-def _who(actor: Actor) -> Payload:
+def _submit_then_ack(
+    deps: SlackDeps, job: JobPayload, body: dict[str, Any], ack: Ack, field: str
+) -> None:
+    """Persist, then close the modal; if it could not be saved, say so beside ``field``."""
+    if deps.jobs.submit(job, view_key(job.KIND, body)):
+        ack()
+    else:
+        ack(response_action="errors", errors={field_block_id(field): NOT_SAVED})
+
+
+class PersonJob(JobPayload):
+    """A job on behalf of one person in one workspace."""
+
+    team_id: str
+    user_id: str
+
+    def actor(self) -> Actor:
+        return Actor(team_id=self.team_id, user_id=self.user_id)
+
+
+class CreateJob(PersonJob):
+    KIND: ClassVar[str] = "create"
+
+    draft: TaskDraft
+    context: str
+    view_id: str
+
+
+class CommentJob(PersonJob):
+    KIND: ClassVar[str] = "comment"
+
+    handle: str
+    text: str
+
+
+class ReassignJob(PersonJob):
+    KIND: ClassVar[str] = "reassign"
+
+    handle: str
+    version: int | None
+    assignees: list[Assignee]
+    note: str | None = None
+
+
+class SettingsJob(PersonJob):
+    KIND: ClassVar[str] = "save-settings"
+
+    settings: ReminderSettings
+
+
+def _who(actor: Actor) -> dict[str, str]:
     return {"team_id": actor.team_id, "user_id": actor.user_id}
 
 
-def _actor(payload: Payload) -> Actor:
-    return Actor(team_id=payload["team_id"], user_id=payload["user_id"])
-
-
-def _comment(deps: SlackDeps, payload: Payload) -> None:
-    actor, handle = _actor(payload), payload["handle"]
+def _comment(deps: SlackDeps, job: CommentJob) -> None:
+    actor, handle = job.actor(), job.handle
     reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
-    reply.attempt(lambda: deps.service.comment(actor, handle, payload["text"]), task=handle)
+    reply.attempt(lambda: deps.service.comment(actor, handle, job.text), task=handle)
 
 
-def _reassign(deps: SlackDeps, payload: Payload) -> None:
-    actor, handle = _actor(payload), payload["handle"]
-    assignees = [Assignee.model_validate(a) for a in payload["assignees"]]
+def _reassign(deps: SlackDeps, job: ReassignJob) -> None:
+    actor, handle = job.actor(), job.handle
     reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
     try:
-        task = deps.service.reassign(
-            actor, handle, assignees, payload["version"], note=payload.get("note")
-        )
+        task = deps.service.reassign(actor, handle, job.assignees, job.version, note=job.note)
     except Conflict as conflict:
         reply.send(f":arrows_counterclockwise: {domain_text(conflict)}")
         return
@@ -164,11 +200,11 @@ def _reassign(deps: SlackDeps, payload: Payload) -> None:
     reply.send(f":busts_in_silhouette: Reassigned {task_name(task)}.")
 
 
-def _create(deps: SlackDeps, payload: Payload) -> None:
-    actor = _actor(payload)
+def _create(deps: SlackDeps, job: CreateJob) -> None:
+    actor = job.actor()
     client = deps.clients(actor.team_id)
-    context = CreateContext.load(payload["context"])
-    draft = _with_permalink(client, TaskDraft.model_validate(payload["draft"]), context)
+    context = CreateContext.load(job.context)
+    draft = _with_permalink(client, job.draft, context)
     try:
         task = deps.service.create_task(actor, draft)
     except Exception as exc:  # keep what they typed: show the form again with the reason
@@ -192,15 +228,15 @@ def _create(deps: SlackDeps, payload: Payload) -> None:
         outcome = f"Created {task_name(task)}{where}."
         view = message_view("Task created", outcome)
     try:
-        client.views_update(view_id=payload["view_id"], view=view)
+        client.views_update(view_id=job.view_id, view=view)
     except SlackApiError:  # the modal was closed meanwhile: tell them by DM instead
         Reply(client=client, user_id=actor.user_id).send(outcome)
 
 
-def _save_settings(deps: SlackDeps, payload: Payload) -> None:
-    actor = _actor(payload)
+def _save_settings(deps: SlackDeps, job: SettingsJob) -> None:
+    actor = job.actor()
     reply = Reply(client=deps.clients(actor.team_id), user_id=actor.user_id)
-    settings = ReminderSettings.model_validate(payload["settings"])
+    settings = job.settings
 
     def save() -> None:
         saved = deps.service.save_reminder_settings(actor, settings)
@@ -222,13 +258,11 @@ def describe_settings(settings: ReminderSettings) -> str:
     )
 
 
-JOB_CREATE, JOB_COMMENT, JOB_REASSIGN = "create", "comment", "reassign"
-JOB_SETTINGS = "save-settings"
-JOBS: dict[str, Job] = {
-    JOB_CREATE: _create,
-    JOB_COMMENT: _comment,
-    JOB_REASSIGN: _reassign,
-    JOB_SETTINGS: _save_settings,
+JOBS: dict[str, AnyJob] = {
+    CreateJob.KIND: JobKind(CreateJob, _create),
+    CommentJob.KIND: JobKind(CommentJob, _comment),
+    ReassignJob.KIND: JobKind(ReassignJob, _reassign),
+    SettingsJob.KIND: JobKind(SettingsJob, _save_settings),
 }
 
 

@@ -1,0 +1,247 @@
+"""The job ledger: acknowledged work and the notifications it causes, as rows claimed with a lease.
+
+A listener writes its job here before it acknowledges Slack; any worker process claims it. As in
+``storage.reminder_ledger``, claiming is atomic: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+conditional UPDATE on SQLite (one writer at a time). A claim expires, so a worker that died
+mid-job leaves it to the next one, which is told (``taken_over``) so it can check what was
+already done. ``key`` is unique: a replayed interaction finds its first row and adds nothing.
+Payloads are opaque JSON text here; their models live with the job kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.tables import JobRow
+
+PENDING, CLAIMED, DONE, FAILED = "pending", "claimed", "done", "failed"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    kind: str
+    key: str
+    payload: str  # JSON
+    payload_version: int = 1
+    request_id: str | None = None
+    delay: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    key: str
+    payload: str
+    payload_version: int
+    attempts: int  # including this one
+    request_id: str | None
+    taken_over: bool  # claimed from a worker whose lease expired: it may have done part of it
+    created_at: datetime
+
+
+def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
+    """Queue ``jobs`` inside the caller's transaction; keys already there are left alone.
+
+    Returns how many rows were new. The task store calls this to queue a change's notifications
+    in the change's own transaction.
+    """
+    rows = [
+        {
+            "kind": job.kind,
+            "key": job.key,
+            "payload": job.payload,
+            "payload_version": job.payload_version,
+            "state": PENDING,
+            "attempts": 0,
+            "available_at": now + job.delay,
+            "created_at": now,
+            "request_id": job.request_id,
+        }
+        for job in jobs
+    ]
+    if not rows:
+        return 0
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(JobRow)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(JobRow.id)
+    )
+    return len(session.execute(statement).all())
+
+
+def job_exists(session: Session, key: str) -> bool:
+    return session.scalar(select(JobRow.id).where(JobRow.key == key)) is not None
+
+
+class SqlAlchemyJobLedger:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def enqueue(self, job: NewJob, now: datetime) -> bool:
+        """Write the job (durably, before the caller acks); False when its key was there."""
+        with self._sessions.begin() as session:
+            return insert_jobs(session, [job], now) == 1
+
+    def add(
+        self,
+        kind: str,
+        key: str,
+        payload: str,
+        *,
+        version: int = 1,
+        request_id: str | None = None,
+    ) -> bool:
+        """``enqueue`` at the current time; what listeners call before they ack."""
+        job = NewJob(kind, key, payload, payload_version=version, request_id=request_id)
+        return self.enqueue(job, datetime.now(UTC))
+
+    def claim(
+        self, now: datetime, *, limit: int, claimer: str, lease: timedelta
+    ) -> list[ClaimedJob]:
+        """Take up to ``limit`` runnable jobs: expired claims first, then pending ones, oldest
+        first; each query walks its own ``(state, …)`` index."""
+        expired = and_(JobRow.state == CLAIMED, JobRow.claim_expires_at < now)
+        pending = and_(JobRow.state == PENDING, JobRow.available_at <= now)
+        with self._sessions.begin() as session:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            was: dict[int, str] = {}
+            for condition, state in ((expired, CLAIMED), (pending, PENDING)):
+                if len(was) >= limit:
+                    break
+                order = JobRow.claim_expires_at if state == CLAIMED else JobRow.available_at
+                candidates = (
+                    select(JobRow.id).where(condition).order_by(order).limit(limit - len(was))
+                )
+                if postgres:
+                    candidates = candidates.with_for_update(skip_locked=True)
+                was.update((row_id, state) for row_id in session.scalars(candidates))
+            if not was:
+                return []
+            claimed = _claim(
+                session, JobRow.id.in_(list(was)), or_(expired, pending), claimer, now + lease
+            )
+            return sorted(
+                (_claimed(r, taken_over=was[r.id] == CLAIMED) for r in claimed),
+                key=lambda job: job.id,
+            )
+
+    def claim_key(
+        self, key: str, now: datetime, *, claimer: str, lease: timedelta
+    ) -> ClaimedJob | None:
+        """Take one pending job by its key (a change's notifications, run at once by the worker
+        that made the change); None when another worker has it already."""
+        with self._sessions.begin() as session:
+            rows = _claim(session, JobRow.key == key, JobRow.state == PENDING, claimer, now + lease)
+            return next((_claimed(r, taken_over=False) for r in rows), None)
+
+    def renew(self, job_id: int, claimer: str, until: datetime) -> bool:
+        """Extend a claim; False when another worker has taken the job over."""
+        return self._finish(job_id, claimer, state=CLAIMED, claim_expires_at=until)
+
+    def mark_done(self, job_id: int, claimer: str, now: datetime) -> bool:
+        """False when the claim was lost meanwhile (another worker took over)."""
+        return self._finish(job_id, claimer, state=DONE, finished_at=now, claim_expires_at=None)
+
+    def retry(self, job_id: int, claimer: str, error: str, at: datetime) -> bool:
+        """Give the job back, to be claimed again from ``at``."""
+        return self._finish(
+            job_id,
+            claimer,
+            state=PENDING,
+            available_at=at,
+            claimed_by=None,
+            claim_expires_at=None,
+            last_error=error[:2000],
+        )
+
+    def mark_failed(self, job_id: int, claimer: str, error: str, now: datetime) -> bool:
+        return self._finish(
+            job_id,
+            claimer,
+            state=FAILED,
+            finished_at=now,
+            claim_expires_at=None,
+            last_error=error[:2000],
+        )
+
+    def _finish(self, job_id: int, claimer: str, **values: object) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == CLAIMED, JobRow.claimed_by == claimer)
+                .values(**values)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def prune(self, before: datetime) -> int:
+        """Forget finished jobs older than ``before``; a replay comes within minutes, not days."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(JobRow).where(JobRow.state.in_((DONE, FAILED)), JobRow.finished_at < before)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def states(self) -> dict[str, str]:
+        """Every job's state by key; for tests, benchmarks and diagnostics."""
+        with self._sessions() as session:
+            return {key: state for key, state in session.execute(select(JobRow.key, JobRow.state))}
+
+    def open_count(self) -> int:
+        """Jobs not finished yet (pending or claimed)."""
+        with self._sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count(JobRow.id)).where(JobRow.state.in_((PENDING, CLAIMED)))
+                )
+                or 0
+            )
+
+
+def _claim(
+    session: Session, which: Any, condition: Any, claimer: str, until: datetime
+) -> list[Any]:
+    return session.execute(
+        update(JobRow)
+        .where(which, condition)
+        .values(
+            state=CLAIMED,
+            claimed_by=claimer,
+            claim_expires_at=until,
+            attempts=JobRow.attempts + 1,
+        )
+        .returning(
+            JobRow.id,
+            JobRow.kind,
+            JobRow.key,
+            JobRow.payload,
+            JobRow.payload_version,
+            JobRow.attempts,
+            JobRow.request_id,
+            JobRow.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()  # type: ignore[return-value]
+
+
+def _claimed(row: Any, *, taken_over: bool) -> ClaimedJob:
+    return ClaimedJob(
+        id=row.id,
+        kind=row.kind,
+        key=row.key,
+        payload=row.payload,
+        payload_version=row.payload_version,
+        attempts=row.attempts,
+        request_id=row.request_id,
+        taken_over=taken_over,
+        created_at=row.created_at,
+    )

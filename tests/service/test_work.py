@@ -1,0 +1,51 @@
+"""The job worker on a real ledger: runs what is queued, retries a failing job a bounded number
+of times, then marks it failed and says so once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.service.work import ClaimedWork, JobWorker
+from storage.job_ledger import DONE, FAILED, SqlAlchemyJobLedger
+
+
+def test_jobs_run_once_and_a_failing_one_is_retried_then_reported(
+    sessions: sessionmaker[Session],
+) -> None:
+    ledger = SqlAlchemyJobLedger(sessions)
+    ran: list[str] = []
+    gave_up: list[tuple[str, int]] = []
+    finished = threading.Event()
+
+    def handle(job: ClaimedWork) -> None:
+        ran.append(job.key)
+        if job.key == "bad":
+            raise RuntimeError("the task system is down")
+
+    def give_up(job: ClaimedWork, error: str) -> None:
+        gave_up.append((job.key, job.attempts))
+        finished.set()
+
+    worker = JobWorker(
+        ledger,
+        handle,
+        give_up=give_up,
+        threads=2,
+        poll=0.05,
+        lease=timedelta(seconds=30),
+        max_attempts=3,
+        backoff=lambda attempts: 0.0,
+    )
+    ledger.add("test", "good", "{}")
+    ledger.add("test", "bad", "{}")
+    worker.start()
+    try:
+        assert finished.wait(30)
+    finally:
+        worker.stop(timeout=5)
+    assert ran.count("good") == 1 and ran.count("bad") == 3
+    assert gave_up == [("bad", 3)]
+    assert ledger.states() == {"good": DONE, "bad": FAILED}
