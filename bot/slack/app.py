@@ -17,8 +17,10 @@ from slack_sdk import WebClient
 
 from bot.slack.background import Background
 from bot.slack.deps import SlackDeps
+from bot.slack.http import guarded
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
+from bot.web.server import WSGIApp
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,12 @@ class SlackApp:
     registered: Registered
     executor: ThreadPoolExecutor
     background: Background
+    signing_secret: str = ""
 
-    def wsgi(self) -> SlackRequestHandler:
-        """The WSGI callable that serves ``POST /slack/events``."""
-        return SlackRequestHandler(self.bolt, path="/slack/events")
+    def wsgi(self) -> WSGIApp:
+        """The WSGI callable that serves ``POST /slack/events``: malformed or unsigned requests
+        are refused with a 4xx (``bot.slack.http``) before Bolt's adapter sees them."""
+        return guarded(SlackRequestHandler(self.bolt, path="/slack/events"), self.signing_secret)
 
     def close(self, wait: bool = True) -> None:
         """Finish listeners and the work they handed on (all acknowledged to Slack)."""
@@ -80,5 +84,9 @@ def build_slack_app(
         )
 
     return SlackApp(
-        bolt=bolt, registered=registrar.registered, executor=executor, background=deps.background
+        bolt=bolt,
+        registered=registrar.registered,
+        executor=executor,
+        background=deps.background,
+        signing_secret=signing_secret or "",
     )
