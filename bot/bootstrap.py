@@ -25,7 +25,7 @@ from bot.service.tasks import TaskService
 from bot.service.user_links import UserLinks
 from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.background import Background, ThreadBackground
-from bot.slack.clients import make_client
+from bot.slack.clients import check_token, make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import HomeRefresher
@@ -36,12 +36,15 @@ from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.oauth import callback_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
-from storage.engine import make_engine, make_sessionmaker
+from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
+
+WORKER_START_TIMEOUT = 60.0
+"""How long the after-ack worker may take to build its taskbot (seconds; a loaded machine)."""
 
 
 def utc_now() -> datetime:
@@ -128,11 +131,14 @@ def build_app(
     # A worker process builds its own backend from settings, so not one handed in here.
     use_worker_process = work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
+    check_reachable(engine)  # unreachable: one line and exit, within seconds
     if migrate:
         upgrade_engine(engine)
     sessions = make_sessionmaker(engine)
     backend = backend or build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
     token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+    if token and token_verification:
+        check_token(token, settings.SLACK_API_URL)  # before any child process is started
     client = make_client(token, settings.SLACK_API_URL)
 
     def clients(team_id: str) -> WebClient:
@@ -215,4 +221,6 @@ def build_app(
     if app.sync is not None and settings.TASK_BACKEND == "paymo" and settings.PAYMO_WEBHOOK_SECRET:
         app.hook_trigger = SyncTrigger(app.sync.run_once)
         app.closers.append(app.hook_trigger.close)
+    if isinstance(background, WorkerProcess) and not background.wait_ready(WORKER_START_TIMEOUT):
+        raise RuntimeError(f"the after-ack worker process did not start ({background.state})")
     return app

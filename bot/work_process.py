@@ -13,10 +13,12 @@ is started again if it dies.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
@@ -24,7 +26,6 @@ import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -59,12 +60,17 @@ class WorkerProcess:
         threads: int = 32,
     ) -> None:
         self._context = multiprocessing.get_context("spawn")
-        self._ready = self._context.Event()
-        self._args = (settings, backend_factory, niceness, threads, self._ready)
+        self._ready, ready_writer = self._context.Pipe(duplex=False)
+        self._is_ready = False
+        self._args = (settings, backend_factory, niceness, threads, ready_writer)
         self._outbox: queue.SimpleQueue[tuple[str, Payload] | None] = queue.SimpleQueue()
         self._process, self._pipe = self._start()
         self._feeder = threading.Thread(target=self._feed, name="taskbot-feeder", daemon=True)
         self._feeder.start()
+        self._stopped = False
+        # Runs before multiprocessing's own exit hook, which would wait forever for a child that
+        # ignores SIGTERM: whatever way this process ends, the child is told to stop.
+        atexit.register(self.shutdown, 0.0)
 
     def _start(self) -> tuple[BaseProcess, Connection]:
         reader, writer = self._context.Pipe(duplex=False)
@@ -80,8 +86,18 @@ class WorkerProcess:
         return self._process.pid
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until the worker has built its taskbot and reads jobs (benchmarks, tests)."""
-        return self._ready.wait(timeout)
+        """Wait until the worker has built its taskbot and reads jobs (its message on the
+        readiness pipe); False at once if it died first, or after ``timeout`` seconds."""
+        if not self._is_ready:
+            waitable: list[Connection | int] = [self._ready, self._process.sentinel]
+            if self._ready in multiprocessing.connection.wait(waitable, timeout):
+                self._is_ready = bool(self._ready.recv())
+        return self._is_ready
+
+    @property
+    def state(self) -> str:
+        code = self._process.exitcode
+        return "still starting" if code is None else f"exit code {code}"
 
     @property
     def alive(self) -> bool:
@@ -115,6 +131,9 @@ class WorkerProcess:
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Let the worker finish acknowledged jobs for up to ``timeout`` seconds, then stop it."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._outbox.put(_STOP)
         self._feeder.join(timeout)
         self._process.join(timeout + 5)  # its own start-up and close take a moment too
@@ -131,7 +150,7 @@ def _serve(
     backend_factory: BackendFactory | None,
     niceness: int,
     threads: int,
-    ready: Any,
+    ready: Connection,
 ) -> None:
     """The worker's main loop: a taskbot without HTTP or scheduler, fed from ``queue``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -154,7 +173,7 @@ def _serve(
         work_process=False,
     )
     gc.freeze()  # see bot.cli: start-up objects stay out of the collector
-    ready.set()
+    ready.send(True)
     try:
         while (item := pipe.recv()) is not _STOP:
             job, payload = item
