@@ -153,10 +153,11 @@ def serve(args: list[str]) -> tuple[subprocess.Popen[str], str, int]:
         text=True,
     )
     assert process.stdout is not None
-    ready, _, url = process.stdout.readline().strip().partition(" ")
-    if ready != "READY":
-        raise RuntimeError(f"benchmark server {args} did not start")
-    return process, url or f"http://127.0.0.1:{port}", port
+    for line in process.stdout:  # Bolt's dev server says hello on stdout too
+        ready, _, url = line.strip().partition(" ")
+        if ready == "READY":
+            return process, url or f"http://127.0.0.1:{port}", port
+    raise RuntimeError(f"benchmark server {args} did not start")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -187,6 +188,27 @@ def servers(api_url: str, tmp: str, stacks: list[str], delay: float) -> dict[str
     return runs
 
 
+HEADER = (
+    f"{'mode':10} {'clients':>7} {'server':38} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    f" {'>=1s':>5} {'failed':>6} {'p99/bare':>8}"
+)
+
+
+def row(table: dict[tuple[str, int, str], Result], mode: str, clients: int, label: str) -> str:
+    result = table[mode, clients, label]
+    stack = label.rsplit(" on ", 1)[1]
+    bare = table.get((mode, clients, f"bare on {stack}"))
+    p99 = percentile(result.latencies, 99)
+    ratio = p99 / percentile(bare.latencies, 99) if bare and bare.latencies else float("nan")
+    slow = sum(1 for value in result.latencies if value >= 1.0)
+    name = label.replace(stack, STACK_NAMES[stack])
+    return (
+        f"{mode:10} {clients:7} {name:38} {percentile(result.latencies, 50) * 1e3:8.1f} "
+        f"{p99 * 1e3:8.1f} {max(result.latencies, default=0) * 1e3:8.1f} {slow:5} "
+        f"{result.errors:6} {ratio:8.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=600)
@@ -197,7 +219,9 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     modes = args.modes.split(",")
-    print(f"before: {load()} ({os.cpu_count()} CPUs)", flush=True)
+    print(f"before: {load()} ({os.cpu_count()} CPUs)")
+    print(f"signed requests (half /task list, half Done), {args.requests} or 3 per client")
+    print(HEADER, flush=True)
     stub, stub_base, _ = serve(["--mode", "stub"])
     table: dict[tuple[str, int, str], Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,31 +235,18 @@ def main() -> None:
                         count = max(args.requests, clients * 3)
                         batch = signed(requests(stub_base, count))
                         measure(port, batch[: clients * 2], clients, mode == "fresh")  # warm up
-                        table[mode, clients, label] = result = measure(
-                            port, batch, clients, mode == "fresh"
-                        )
-                        print(".", end="", flush=True)
+                        table[mode, clients, label] = measure(port, batch, clients, mode == "fresh")
+                        print(row(table, mode, clients, label), flush=True)
             finally:
                 process.terminate()  # the server drops its queued after-ack work
                 process.wait(timeout=30)
     stub.terminate()
     stub.wait(timeout=10)
-    print(f"\nafter: {load()}")
-    print(f"signed requests (half /task list, half Done), {args.requests} or 3 per client")
-    header = f"{'mode':10} {'clients':>7} {'server':38} {'p50 ms':>8} {'p99 ms':>8}"
-    print(header + f" {'max ms':>8} {'>=1s':>5} {'failed':>6} {'p99/bare':>8}")
-    for (mode, clients, label), result in table.items():
-        stack = label.rsplit(" on ", 1)[1]
-        bare = table.get((mode, clients, f"bare on {stack}"))
-        p99 = percentile(result.latencies, 99)
-        ratio = p99 / percentile(bare.latencies, 99) if bare and bare.latencies else float("nan")
-        slow = sum(1 for value in result.latencies if value >= 1.0)
-        name = label.replace(stack, STACK_NAMES[stack])
-        print(
-            f"{mode:10} {clients:7} {name:38} {percentile(result.latencies, 50) * 1e3:8.1f} "
-            f"{p99 * 1e3:8.1f} {max(result.latencies, default=0) * 1e3:8.1f} {slow:5} "
-            f"{result.errors:6} {ratio:8.2f}"
-        )
+    print(f"after: {load()}")
+    print("\nsummary (p99/bare: against the bare app on the same stack, same mode and clients)")
+    print(HEADER)
+    for mode, clients, label in table:
+        print(row(table, mode, clients, label))
 
 
 if __name__ == "__main__":

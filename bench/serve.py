@@ -120,6 +120,19 @@ def backend_for(engine: Engine, delay: float) -> TaskBackend:
     return DelayedBackend(local, delay) if delay else local
 
 
+def seed(engine: Engine) -> LocalBackend:
+    """Migrate, and create ``SEEDED_TASKS`` tasks assigned to the first three users."""
+    upgrade_engine(engine)
+    local = LocalBackend(make_sessionmaker(engine))
+    now = datetime.now().astimezone()
+    for i in range(SEEDED_TASKS):
+        assignees = tuple(Assignee.user(u) for u in USERS[:3])
+        local.create(
+            TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
+        )
+    return local
+
+
 def taskbot_app(
     api_url: str, db: str, delay: float, workers: int, work_process: bool
 ) -> tuple[dict, Callable[[], None]]:  # type: ignore[type-arg]
@@ -131,14 +144,7 @@ def taskbot_app(
         DATABASE_URL=db,
     )
     engine = make_engine(db)
-    upgrade_engine(engine)
-    local = LocalBackend(make_sessionmaker(engine))
-    now = datetime.now().astimezone()
-    for i in range(SEEDED_TASKS):
-        assignees = tuple(Assignee.user(u) for u in USERS[:3])
-        local.create(
-            TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
-        )
+    local = seed(engine)
     backend = DelayedBackend(local, delay) if delay else local
     worker = (
         WorkerProcess(settings, backend_factory=partial(backend_for, delay=delay), threads=workers)

@@ -42,6 +42,7 @@ BACKLOG = 2048
 """Pending connections the kernel holds for us (capped by ``net.core.somaxconn``): a burst of
 fresh connections from Slack's many hosts must not see dropped SYNs (each costs a 1 s retry)."""
 READ_TIMEOUT = 10.0
+MAX_HEAD = 64 * 1024
 
 
 def json_response(
@@ -90,13 +91,19 @@ class RequestTooLarge(Exception):
     pass
 
 
+class HeadTooLarge(Exception):
+    pass
+
+
 class HeadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, plus a deadline for the request head: a connection that has
-    not sent a whole head within ``READ_TIMEOUT`` of connecting (or of starting its next request)
-    is closed, so slow-loris clients give their sockets back."""
+    """uvicorn's HTTP/1.1 protocol, plus bounds on the request head: a connection that has not
+    sent a whole head within ``READ_TIMEOUT`` of connecting (or of starting its next request) is
+    closed, so slow-loris clients give their sockets back; a head over ``MAX_HEAD`` bytes is
+    refused with 400 (the parser itself has no limit: headers would pile up in memory)."""
 
     read_timeout = READ_TIMEOUT
     _head_timer: asyncio.TimerHandle | None = None
+    _head_size = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -104,8 +111,22 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_size = 0
         if self._head_timer is None:
             self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD:  # the parser answers 400 and closes
+            raise HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
