@@ -7,8 +7,9 @@ SQLite, each on taskbot's HTTP front and on cheroot tuned; and the bare app on t
 taskbot had before (cheroot with its defaults) and on Bolt's own ``app.start()`` server. The
 Slack Web API stub runs in a process of its own.
 
-    python -m bench.ack_latency [--requests 600] [--clients 8,50,100,200]
+    python -m bench.ack_latency [--requests 1000] [--rounds 2] [--clients 8,50,100,200]
                                 [--modes keep-alive,fresh] [--stacks front,cheroot-tuned,...]
+                                [--slow-clients 120]  # slow-loris connections held meanwhile
                                 [--delay S]   # also taskbot with a task backend this slow
 
 Prints p50/p99/max, requests of 1 s or more, failed requests, and p99 relative to the bare app
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -209,44 +211,96 @@ def row(table: dict[tuple[str, int, str], Result], mode: str, clients: int, labe
     )
 
 
+class SlowLoris:
+    """``count`` connections that each sent half a request head and then one byte every 2 s,
+    held open while the benchmark runs (the issue's slow-client attack)."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self._port, self._count = port, count
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SlowLoris:
+        if self._count:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._count:
+            self._thread.join()
+
+    def _run(self) -> None:
+        sockets = []
+        for _ in range(self._count):
+            try:
+                sock = socket.create_connection(("127.0.0.1", self._port), timeout=2)
+                sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                sockets.append(sock)
+            except OSError:
+                pass
+        while not self._stop.wait(2.0):
+            for sock in list(sockets):
+                try:
+                    sock.sendall(b"X")
+                except OSError:  # the server hung up on it: open another
+                    sockets.remove(sock)
+                    sock.close()
+        for sock in sockets:
+            sock.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--requests", type=int, default=1000, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="bare and taskbot alternate")
     parser.add_argument("--clients", default="8,50,100,200")
     parser.add_argument("--modes", default="keep-alive,fresh")
     parser.add_argument("--stacks", default=",".join(STACKS))
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--slow-clients", type=int, default=0, help="slow-loris connections")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     modes = args.modes.split(",")
     print(f"before: {load()} ({os.cpu_count()} CPUs)")
-    print(f"signed requests (half /task list, half Done), {args.requests} or 3 per client")
+    print(
+        f"signed requests (half /task list, half Done), {args.rounds} x {args.requests} "
+        f"(at least 3 per client) per row; {args.slow_clients} slow-loris connections"
+    )
     print(HEADER, flush=True)
     stub, stub_base, _ = serve(["--mode", "stub"])
     table: dict[tuple[str, int, str], Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, server_args in servers(
-            f"{stub_base}/api/", tmp, args.stacks.split(","), args.delay
-        ).items():
-            process, _, port = serve(server_args)
+        for stack in args.stacks.split(","):
+            started = {
+                label: serve(server_args)
+                for label, server_args in servers(
+                    f"{stub_base}/api/", tmp, [stack], args.delay
+                ).items()
+            }
             try:
                 for mode in modes:
                     for clients in counts:
+                        fresh = mode == "fresh"
                         count = max(args.requests, clients * 3)
-                        batch = signed(requests(stub_base, count))
-                        measure(port, batch[: clients * 2], clients, mode == "fresh")  # warm up
-                        table[mode, clients, label] = measure(port, batch, clients, mode == "fresh")
-                        print(row(table, mode, clients, label), flush=True)
+                        for _ in range(args.rounds):  # alternate, so load drift hits all alike
+                            for label, (_, _, port) in started.items():
+                                batch = signed(requests(stub_base, count))
+                                measure(port, batch[: clients * 2], clients, fresh)  # warm up
+                                with SlowLoris(port, args.slow_clients):
+                                    result = measure(port, batch, clients, fresh)
+                                total = table.setdefault((mode, clients, label), Result())
+                                total.latencies += result.latencies
+                                total.errors += result.errors
+                        for label in started:
+                            print(row(table, mode, clients, label), flush=True)
             finally:
-                process.terminate()  # the server drops its queued after-ack work
-                process.wait(timeout=30)
+                for process, _, _ in started.values():
+                    process.terminate()  # the server drops its queued after-ack work
+                    process.wait(timeout=30)
     stub.terminate()
     stub.wait(timeout=10)
     print(f"after: {load()}")
-    print("\nsummary (p99/bare: against the bare app on the same stack, same mode and clients)")
-    print(HEADER)
-    for mode, clients, label in table:
-        print(row(table, mode, clients, label))
 
 
 if __name__ == "__main__":
