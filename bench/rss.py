@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for taskbot run")
     args = parser.parse_args()
     root = Path(__file__).parent.parent
     with slack_stub() as stub, tempfile.TemporaryDirectory() as tmp:
@@ -98,6 +99,7 @@ def main() -> None:
             "SLACK_API_URL": stub.url,
             "DATABASE_URL": db,
             "LOG_LEVEL": "WARNING",
+            **dict(item.split("=", 1) for item in args.env),
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
