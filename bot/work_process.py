@@ -114,6 +114,8 @@ class WorkerProcess:
                     self._pipe.send(item)
                     break
                 except OSError:
+                    if item is _STOP:  # the worker is gone already: nothing to stop
+                        break
                     self._restart()
             else:
                 log.error("after-ack job %s dropped: the worker keeps failing", item)
