@@ -37,7 +37,6 @@ from bot.web.oauth import callback_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import check_reachable, make_engine, make_sessionmaker
-from storage.migrate import upgrade_engine
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
@@ -133,6 +132,8 @@ def build_app(
     engine = engine or make_engine(settings.DATABASE_URL)
     check_reachable(engine)  # unreachable: one line and exit, within seconds
     if migrate:
+        from storage.migrate import upgrade_engine  # alembic: 10 MB the worker process never needs
+
         upgrade_engine(engine)
     sessions = make_sessionmaker(engine)
     backend = backend or build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
