@@ -57,3 +57,12 @@ def test_malformed_slack_request_gets_4xx_and_one_log_line(
     assert len(noted) == 1, [r.getMessage() for r in noted]
     assert noted[0].exc_info is None and "\n" not in noted[0].getMessage()
     assert len(taskbot.slack.calls()) == calls_before
+
+
+def test_slacks_unsigned_ssl_check_is_answered_200(taskbot: Taskbot) -> None:
+    answer = httpx.post(
+        f"http://127.0.0.1:{taskbot.server.port}/slack/events",
+        content=b"ssl_check=1&token=x",
+        headers={"Content-Type": FORM},
+    )
+    assert answer.status_code == 200
