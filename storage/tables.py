@@ -228,3 +228,15 @@ class OAuthTokenRow(Base):
     access_token: Mapped[str] = mapped_column(Text)  # sealed
     refresh_token: Mapped[str] = mapped_column(Text)  # sealed
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LinkStateRow(Base):
+    """A sign-in in progress (``/task link lineworks``): its state, kept as a hash, used once."""
+
+    __tablename__ = "link_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    slack_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    backend: Mapped[str] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

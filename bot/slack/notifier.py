@@ -26,7 +26,7 @@ from bot.domain.models import (
 from bot.service.ports import Clock, Directory, TaskCards
 from bot.slack.blocks.card import task_card
 from bot.slack.clients import ClientProvider
-from bot.slack.mentions import render_assignee, render_user
+from bot.slack.markup import escape, render_assignee, render_channel, render_user, task_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class SlackNotifier:
         self._locks_guard = threading.Lock()
 
     def tell(self, team_id: str, user_id: str, text: str) -> None:
-        self._clients(team_id).chat_postMessage(channel=user_id, text=text)
+        """``text`` is the service's plain text: escaped here like all text the bot posts."""
+        self._clients(team_id).chat_postMessage(channel=user_id, text=escape(text))
 
     def notify(self, events: Sequence[TaskEvent]) -> None:
         if not events:
@@ -95,7 +96,7 @@ class SlackNotifier:
                 self._dm_text(
                     task.team_id,
                     user,
-                    f"{render_user(actor)} unassigned you from *{task.handle}* {task.title}.",
+                    f"{render_user(actor)} unassigned you from {task_name(task)}.",
                 )
         elif event.kind is EventKind.PART_DONE and actor != task.assignor:
             self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=True))
@@ -105,7 +106,7 @@ class SlackNotifier:
             self._dm_text(
                 task.team_id,
                 task.assignor,
-                f":white_check_mark: *{task.handle}* {task.title} is completed "
+                f":white_check_mark: {task_name(task)} is completed "
                 f"(last by {render_user(actor)}).",
             )
         elif event.kind is EventKind.REOPENED:
@@ -115,7 +116,7 @@ class SlackNotifier:
                         task.team_id,
                         user,
                         f":leftwards_arrow_with_hook: {render_user(actor)} reopened "
-                        f"*{task.handle}* {task.title}.",
+                        f"{task_name(task)}.",
                     )
         elif event.kind is EventKind.COMMENTED and event.comment is not None:
             self._post_comment(task, actor, event.comment.text)
@@ -130,7 +131,7 @@ class SlackNotifier:
                     task.team_id,
                     actor,
                     f":warning: I saved *{task.handle}* but couldn't post its card in "
-                    f"<#{task.channel_id}>. Invite me there with `/invite @taskbot`, "
+                    f"{render_channel(task.channel_id)}. Invite me there with `/invite @taskbot`, "
                     f"or use `/task show {task.handle}`.",
                 )
             else:
@@ -154,7 +155,7 @@ class SlackNotifier:
                 user,
                 CardKind.ASSIGNEE_DM,
                 viewer=user,
-                text=f"{render_user(actor)} {intro} *{task.handle}* {task.title}",
+                text=f"{render_user(actor)} {intro} {task_name(task)}",
             )
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
@@ -173,7 +174,7 @@ class SlackNotifier:
                     self._clients(task.team_id).chat_postMessage,
                     channel=card.channel_id,
                     thread_ts=card.message_ts,
-                    text=f"{render_user(author)}: {text}",
+                    text=f"{render_user(author)}: {escape(text)}",
                 ),
             )
 
@@ -297,7 +298,7 @@ def _progress_text(task: Task, actor: str, *, done: bool) -> str:
         for p in task.parts
     )
     progress = f"{task.done_count} of {len(task.parts)} done: {parts}"
-    head = f"{render_user(actor)} {verb} *{task.handle}* {task.title}."
+    head = f"{render_user(actor)} {verb} {task_name(task)}."
     if task.is_completed:
         return f":white_check_mark: {head} {progress}"
     return f"{head} {progress}"

@@ -5,18 +5,18 @@ metadata, so a sender taking over from one that died can see whether it was alre
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject
 
-from bot.domain.models import BackendCapabilities, CardKind, CardRef, Task, zone
+from bot.domain.models import Assignee, BackendCapabilities, CardKind, CardRef, Task, zone
 from bot.domain.reminders import WorkingHours
 from bot.service.ports import Clock, TaskCards
 from bot.slack import ids
 from bot.slack.blocks.card import task_card
 from bot.slack.blocks.task_list import task_list
 from bot.slack.clients import ClientProvider
-from bot.slack.mentions import render_assignee
+from bot.slack.markup import render_assignee, render_date, render_text, task_name
 
 
 def snooze_buttons(task: Task) -> ActionsBlock:
@@ -64,9 +64,9 @@ class SlackReminderSender:
             now=self._clock(),
         )
         headline = (
-            f":alarm_clock: Late reminder (I was offline): *{task.handle}* {task.title}"
+            f":alarm_clock: Late reminder (I was offline): {task_name(task)}"
             if late
-            else f":alarm_clock: Reminder: *{task.handle}* {task.title}"
+            else f":alarm_clock: Reminder: {task_name(task)}"
         )
         blocks = [
             ContextBlock(elements=[MarkdownTextObject(text=headline)]),
@@ -94,11 +94,10 @@ class SlackReminderSender:
         """One DM to the assignor naming who is still pending on an overdue task."""
         by_id = {part.assignee.id: part.assignee for part in task.parts}
         who = ", ".join(render_assignee(by_id[p]) for p in pending if p in by_id)
-        due = int(task.due.instant().timestamp()) if task.due else 0
-        text = (
-            f":rotating_light: *{task.handle}* {task.title} is overdue "
-            f"(due <!date^{due}^{{date_short_pretty}} at {{time}}|earlier>). Still pending: {who}."
+        due = render_date(
+            task.due.instant() if task.due else datetime.fromtimestamp(0, UTC), "earlier"
         )
+        text = f":rotating_light: {task_name(task)} is overdue (due {due}). Still pending: {who}."
         self._clients(task.team_id).chat_postMessage(
             channel=task.assignor, text=text, metadata=_metadata(reminder_id)
         )
@@ -143,8 +142,10 @@ class SlackReminderSender:
             if not cursor:
                 return False
 
-    def tell_assignor(self, task: Task, text: str) -> None:
-        self._clients(task.team_id).chat_postMessage(channel=task.assignor, text=text)
+    def tell_assignor(self, task: Task, text: str, refs: Sequence[Assignee] = ()) -> None:
+        self._clients(task.team_id).chat_postMessage(
+            channel=task.assignor, text=render_text(text, refs)
+        )
 
 
 METADATA_EVENT = "taskbot_reminder"

@@ -37,7 +37,7 @@ ASGIReceive = Callable[[], Any]
 ASGISend = Callable[[dict[str, Any]], Any]
 
 MAX_BODY = 1_000_000
-"""Slack's payloads are a few kilobytes; anything near a megabyte is not from Slack."""
+"""1 MB: Slack's payloads and Paymo's hooks are far smaller."""
 BACKLOG = 2048
 """Pending connections the kernel holds for us (capped by ``net.core.somaxconn``): a burst of
 fresh connections from Slack's many hosts must not see dropped SYNs (each costs a 1 s retry)."""

@@ -36,6 +36,7 @@ from bot.domain.models import (
 from bot.domain.reminders import ReminderSettings
 from bot.slack import ids
 from bot.slack.blocks.text import truncate
+from bot.slack.markup import render_link, task_name
 from bot.slack.metadata import TaskRefContext
 
 _CONDITIONS = {
@@ -213,7 +214,9 @@ def create_task_modal(
     )
     links = [a for a in attachments if a.kind is AttachmentKind.SLACK_MESSAGE and a.url]
     if links:
-        text = "Attached: " + ", ".join(f"<{a.url}|{a.title or 'message'}>" for a in links)
+        text = "Attached: " + ", ".join(
+            render_link(a.url or "", a.title or "message") for a in links
+        )
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     return View(
         type="modal",
@@ -249,7 +252,7 @@ def comment_modal(*, handle: str, version: int | None) -> View:
 def reassign_modal(task: Task, *, groups: list[tuple[str, str]], note: bool = False) -> View:
     users = [a.id for a in task.assignees if a.kind is AssigneeKind.USER]
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(f"*{task.handle}* {task.title}", 3000))),
+        SectionBlock(text=MarkdownTextObject(text=truncate(task_name(task), 3000))),
         InputBlock(
             block_id=ids.BLOCK_ASSIGNEES,
             label="Assignees",
