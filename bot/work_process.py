@@ -64,10 +64,10 @@ class WorkerProcess:
         self._is_ready = False
         self._args = (settings, backend_factory, niceness, threads, ready_writer)
         self._outbox: queue.SimpleQueue[tuple[str, Payload] | None] = queue.SimpleQueue()
+        self._stopped = False
         self._process, self._pipe = self._start()
         self._feeder = threading.Thread(target=self._feed, name="taskbot-feeder", daemon=True)
         self._feeder.start()
-        self._stopped = False
         # Runs before multiprocessing's own exit hook, which would wait forever for a child that
         # ignores SIGTERM: whatever way this process ends, the child is told to stop.
         atexit.register(self.shutdown, 0.0)
@@ -114,8 +114,6 @@ class WorkerProcess:
                     self._pipe.send(item)
                     break
                 except OSError:
-                    if item is _STOP:  # the worker is gone already: nothing to stop
-                        break
                     self._restart()
             else:
                 log.error(  # the job's name only: its payload holds a body and a response_url
@@ -127,6 +125,8 @@ class WorkerProcess:
 
     def _restart(self) -> None:
         self._process.join(1)
+        if self._stopped:  # stopping: a worker that is gone is not replaced
+            return
         log.error(
             "after-ack worker exited (code %s), losing the jobs it was running; starting another",
             self._process.exitcode,
