@@ -158,7 +158,6 @@ def build_app(
 
     directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS, clock=clock)
     cards = SqlAlchemyTaskCards(sessions)
-    notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
     ledger = SqlAlchemyReminderLedger(sessions)
     planner = ReminderPlanner(
         ledger,
@@ -167,6 +166,14 @@ def build_app(
         settings.REMINDER_OFFSETS,
         settings=SqlAlchemyUserSettings(sessions),
         escalate_after=settings.REMINDER_ESCALATE_AFTER,
+    )
+    notifier = SlackNotifier(
+        clients,
+        cards,
+        directory,
+        backend.capabilities,
+        clock,
+        next_reminder=planner.next_reminder,
     )
     links = UserLinks(
         SqlAlchemyUserMap(sessions), backend, directory, clock, admins=settings.TASKBOT_ADMINS
@@ -185,7 +192,9 @@ def build_app(
         ledger,
         backend,
         directory,
-        SlackReminderSender(clients, cards, backend.capabilities, clock),
+        SlackReminderSender(
+            clients, cards, backend.capabilities, clock, next_reminder=planner.next_reminder
+        ),
         clock,
         plan_digest=planner.plan_digest,
         lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),

@@ -201,6 +201,10 @@ class ReminderLedger(Protocol):
 
     def pending_handles(self, team_id: str, user_id: str) -> list[str]: ...
 
+    def sent_instants(self, team_id: str, task_id: str) -> set[tuple[str, datetime]]: ...
+
+    def next_reminder(self, team_id: str, task_id: str, user_id: str) -> datetime | None: ...
+
 
 class UserMapStore(Protocol):
     """Links of Slack people to backend assignee ids (``storage.user_map``)."""

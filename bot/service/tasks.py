@@ -461,6 +461,12 @@ class TaskService:
             return ReminderSettings()
         return self._reminders.settings_of(actor.team_id, actor.user_id)
 
+    def next_reminder(self, task: Task, user_id: str) -> datetime | None:
+        """The person's next reminder for the task, for a card only they read."""
+        if self._reminders is None or not task.is_open:
+            return None
+        return self._reminders.next_reminder(task.team_id, task.id, user_id)
+
     def save_reminder_settings(self, actor: Actor, settings: ReminderSettings) -> ReminderSettings:
         """Everyone sets their own; their pending reminders move into the new hours at once."""
         if self._reminders is None:

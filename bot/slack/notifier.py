@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import partial
 
 from slack_sdk.errors import SlackApiError
@@ -32,6 +33,18 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP_DMS = 25  # a group's members each get a DM, up to this many
 
+NextReminder = Callable[[str, str, str], datetime | None]  # (team, task, person) → next reminder
+
+
+def reader_next_reminder(
+    lookup: NextReminder | None, task: Task, viewer: str | None, kind: CardKind
+) -> datetime | None:
+    """The reader's next reminder, looked up only for a card one person reads (a DM), never for
+    a channel card or a list, so lists and App Home pay nothing for it."""
+    if lookup is None or viewer is None or kind is CardKind.CHANNEL or not task.is_open:
+        return None
+    return lookup(task.team_id, task.id, viewer)
+
 
 class SlackNotifier:
     """Tells assignees and assignors what happened and keeps every card of a task current."""
@@ -45,6 +58,7 @@ class SlackNotifier:
         clock: Clock,
         *,
         after_change: Callable[[Task], None] | None = None,
+        next_reminder: NextReminder | None = None,
     ) -> None:
         self._clients = clients
         self._cards = cards
@@ -52,6 +66,7 @@ class SlackNotifier:
         self._capabilities = capabilities
         self._clock = clock
         self.after_change = after_change
+        self._next_reminder = next_reminder
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -190,7 +205,12 @@ class SlackNotifier:
         text: str | None = None,
     ) -> CardRef | None:
         message = task_card(
-            task, viewer=viewer, kind=kind, capabilities=self._capabilities, now=self._clock()
+            task,
+            viewer=viewer,
+            kind=kind,
+            capabilities=self._capabilities,
+            now=self._clock(),
+            next_reminder=reader_next_reminder(self._next_reminder, task, viewer, kind),
         )
         answer, _ = self._call(
             task,
@@ -222,6 +242,9 @@ class SlackNotifier:
                 kind=card.kind,
                 capabilities=self._capabilities,
                 now=self._clock(),
+                next_reminder=reader_next_reminder(
+                    self._next_reminder, task, card.user_id, card.kind
+                ),
             )
             _, error = self._call(
                 task,

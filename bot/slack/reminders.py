@@ -17,6 +17,7 @@ from bot.slack.blocks.card import task_card
 from bot.slack.blocks.task_list import task_list
 from bot.slack.clients import ClientProvider
 from bot.slack.markup import render_assignee, render_date, render_text, task_name
+from bot.slack.notifier import NextReminder, reader_next_reminder
 
 
 def snooze_buttons(task: Task) -> ActionsBlock:
@@ -49,11 +50,14 @@ class SlackReminderSender:
         cards: TaskCards,
         capabilities: BackendCapabilities,
         clock: Clock,
+        *,
+        next_reminder: NextReminder | None = None,
     ) -> None:
         self._clients = clients
         self._cards = cards
         self._capabilities = capabilities
         self._clock = clock
+        self._next_reminder = next_reminder
 
     def send_reminder(self, task: Task, user_id: str, *, late: bool, reminder_id: int) -> None:
         card = task_card(
@@ -62,6 +66,9 @@ class SlackReminderSender:
             kind=CardKind.REMINDER_DM,
             capabilities=self._capabilities,
             now=self._clock(),
+            next_reminder=reader_next_reminder(
+                self._next_reminder, task, user_id, CardKind.REMINDER_DM
+            ),
         )
         headline = (
             f":alarm_clock: Late reminder (I was offline): {task_name(task)}"

@@ -68,7 +68,7 @@ def test_unlinked_people_are_named_and_the_task_saves_without_them(
     refused = answer(taskbot, f"add Audit <@{ANA}|ana> <@{BEN}|ben>", BOSS, "c")
     assert f"<@{BEN}> is not linked to uuidtasks" in refused and "Remove them" in refused
     assert taskbot.app.backend.snapshot() == {}  # nothing half-written
-    assert "/task link <their-id>" in refused
+    assert "/task link &lt;their-id&gt;" in refused  # escaped at the rendering edge
     assert dms(taskbot, BEN) == []  # nothing was saved, so nobody is DMed
     assert "Created *T-1*" in answer(taskbot, f"add Audit <@{ANA}|ana>", BOSS, "c2")
     assert "You are not linked to uuidtasks yet" in answer(taskbot, "whoami", BEN, "w")

@@ -31,7 +31,7 @@ from bot.slack.blocks.text import (
     status_words,
     truncate,
 )
-from bot.slack.markup import escape, render_assignee, render_link, render_user
+from bot.slack.markup import escape, render_assignee, render_date, render_link, render_user
 
 MAX_PART_LINES = 30  # keeps a card well inside Slack's 50 blocks and 3000 chars a section
 
@@ -49,7 +49,9 @@ def task_card(
     kind: CardKind,
     capabilities: BackendCapabilities,
     now: datetime,
+    next_reminder: datetime | None = None,
 ) -> CardMessage:
+    """``next_reminder``: the reader's own next reminder, given only on cards one person reads."""
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{task.handle} · {task.title}", 150))]
     if task.description:
         description = truncate(escape(task.description), 3000)
@@ -61,6 +63,9 @@ def task_card(
     due = due_text(task, now)
     if due:
         facts.append(f"*Due:* {due}")
+    if next_reminder is not None and task.is_open:
+        fallback = next_reminder.strftime("%Y-%m-%d %H:%M UTC")
+        facts.append(f"*Next reminder:* {render_date(next_reminder, fallback)}")
     if task.claimed_by and task.is_open:
         facts.append(f"*On it:* {render_user(task.claimed_by)}")
     blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f) for f in facts]))

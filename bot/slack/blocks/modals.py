@@ -33,7 +33,7 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
-from bot.domain.reminders import ReminderSettings
+from bot.domain.reminders import EARLY_MARGIN, ReminderSettings, WorkingHours, early_example
 from bot.slack import ids
 from bot.slack.blocks.text import truncate
 from bot.slack.markup import render_link, task_name
@@ -337,6 +337,7 @@ def settings_modal(current: ReminderSettings) -> View:
                     action_id=ids.ELEMENT, options=days, initial_options=chosen or None
                 ),
             ),
+            ContextBlock(elements=[MarkdownTextObject(text=reminder_rule_text(current.hours))]),
             InputBlock(
                 block_id=ids.BLOCK_DIGEST_AT,
                 label="Daily digest of my open tasks at",
@@ -348,6 +349,23 @@ def settings_modal(current: ReminderSettings) -> View:
                 hint="On working days. Leave empty for no digest.",
             ),
         ],
+    )
+
+
+def reminder_rule_text(hours: WorkingHours) -> str:
+    """What the rule does, with a worked case from the person's own hours."""
+    margin = int(EARLY_MARGIN.total_seconds() // 60)
+    text = (
+        "Reminders before a deadline never come after it: one that falls outside your working "
+        f"hours comes earlier, {margin} minutes before the end of your previous working day"
+    )
+    example = early_example(hours)
+    if example is not None:
+        due, remind = (f"{at:%A} {at:%H:%M}" for at in example)
+        text += f" (with these hours, a task due {due} is reminded {remind})"
+    return (
+        f"{text}. If that moment has already passed, it comes at its usual time. "
+        "Overdue reminders wait for the start of your working hours."
     )
 
 

@@ -151,7 +151,12 @@ def _show_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
 def _card_for(deps: SlackDeps, task: Task, viewer: str) -> CardMessage:
     kind = CardKind.ASSIGNOR_DM if viewer == task.assignor else CardKind.ASSIGNEE_DM
     return task_card(
-        task, viewer=viewer, kind=kind, capabilities=deps.service.capabilities, now=deps.clock()
+        task,
+        viewer=viewer,
+        kind=kind,
+        capabilities=deps.service.capabilities,
+        now=deps.clock(),
+        next_reminder=deps.service.next_reminder(task, viewer),
     )
 
 

@@ -256,7 +256,12 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
 def _send_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
     kind = CardKind.ASSIGNOR_DM if viewer == task.assignor else CardKind.ASSIGNEE_DM
     card = task_card(
-        task, viewer=viewer, kind=kind, capabilities=deps.service.capabilities, now=deps.clock()
+        task,
+        viewer=viewer,
+        kind=kind,
+        capabilities=deps.service.capabilities,
+        now=deps.clock(),
+        next_reminder=deps.service.next_reminder(task, viewer),
     )
     reply.send(card.text, card.blocks)
 
