@@ -250,26 +250,12 @@ class SlowLoris:
             sock.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1000, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="bare and taskbot alternate")
-    parser.add_argument("--clients", default="8,50,100,200")
-    parser.add_argument("--modes", default="keep-alive,fresh")
-    parser.add_argument("--stacks", default=",".join(STACKS))
-    parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--slow-clients", type=int, default=0, help="slow-loris connections")
-    args = parser.parse_args()
+def run(
+    args: argparse.Namespace, stub_base: str, table: dict[tuple[str, int, str], Result]
+) -> None:
+    """Every stack in turn: its servers started, measured alternately, stopped."""
     counts = [int(c) for c in args.clients.split(",")]
     modes = args.modes.split(",")
-    print(f"before: {load()} ({os.cpu_count()} CPUs)")
-    print(
-        f"signed requests (half /task list, half Done), {args.rounds} x {args.requests} "
-        f"(at least 3 per client) per row; {args.slow_clients} slow-loris connections"
-    )
-    print(HEADER, flush=True)
-    stub, stub_base, _ = serve(["--mode", "stub"])
-    table: dict[tuple[str, int, str], Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for stack in args.stacks.split(","):
             started = {
@@ -298,8 +284,31 @@ def main() -> None:
                 for process, _, _ in started.values():
                     process.terminate()  # the server drops its queued after-ack work
                     process.wait(timeout=30)
-    stub.terminate()
-    stub.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="bare and taskbot alternate")
+    parser.add_argument("--clients", default="8,50,100,200")
+    parser.add_argument("--modes", default="keep-alive,fresh")
+    parser.add_argument("--stacks", default=",".join(STACKS))
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--slow-clients", type=int, default=0, help="slow-loris connections")
+    args = parser.parse_args()
+    print(f"before: {load()} ({os.cpu_count()} CPUs)")
+    print(
+        f"signed requests (half /task list, half Done), {args.rounds} x {args.requests} "
+        f"(at least 3 per client) per row; {args.slow_clients} slow-loris connections"
+    )
+    print(HEADER, flush=True)
+    stub, stub_base, _ = serve(["--mode", "stub"])
+    table: dict[tuple[str, int, str], Result] = {}
+    try:
+        run(args, stub_base, table)
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
     print(f"after: {load()}")
 
 
