@@ -1,8 +1,14 @@
 """One server process for the ack benchmark: taskbot (optionally with a slow backend) or a bare
-Bolt app that only acks, both on taskbot's cheroot server. Prints READY, stops on SIGTERM.
+Bolt app that only acks, on one of several HTTP stacks. Prints READY, stops on SIGTERM.
 
     python -m bench.serve --mode taskbot|bare --port P --api-url URL --db sqlite:///… [--delay S]
+                          [--server front|cheroot|cheroot-tuned|bolt-dev]
     python -m bench.serve --mode stub            # prints READY <base URL of the Slack stub>
+
+Stacks: ``front`` is taskbot's HTTP front (``bot.web.server``, uvicorn); ``cheroot`` is the
+server taskbot had before (cheroot with its defaults: backlog 5, 32 threads); ``cheroot-tuned``
+is cheroot with a 2048 backlog, 64 threads and a 1 MB body limit; ``bolt-dev`` is Bolt's own
+``app.start()`` (http.server; bare app only).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from bot.domain.models import Assignee, Task, TaskDraft, TaskQuery
 from bot.service.ports import TaskBackend
 from bot.slack import ids
 from bot.slack.clients import make_client
-from bot.web.server import HttpServer
+from bot.web.server import HttpServer, Router
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import upgrade_engine
@@ -71,7 +77,26 @@ class DelayedBackend:
         return None
 
 
-def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
+class CherootServer:
+    """``bot.web.server.HttpServer``'s interface on cheroot, for the comparison only."""
+
+    def __init__(self, routes: dict, port: int, *, tuned: bool) -> None:  # type: ignore[type-arg]
+        from cheroot import wsgi
+
+        options = {"numthreads": 64, "request_queue_size": 2048} if tuned else {"numthreads": 32}
+        self._server = wsgi.Server(("127.0.0.1", port), Router(routes), **options)
+        if tuned:
+            self._server.max_request_body_size = 1_000_000
+
+    def start(self) -> None:
+        self._server.prepare()
+        threading.Thread(target=self._server.serve, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def bare_app(api_url: str) -> App:
     app = App(client=make_client(TOKEN, api_url), signing_secret=SECRET)
 
     @app.command(ids.COMMAND)
@@ -82,7 +107,11 @@ def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
     def on_done(ack: Callable[..., None]) -> None:
         ack()
 
-    return {("POST", "/slack/events"): SlackRequestHandler(app)}
+    return app
+
+
+def bare_routes(api_url: str) -> dict[tuple[str, str], SlackRequestHandler]:
+    return {("POST", "/slack/events"): SlackRequestHandler(bare_app(api_url))}
 
 
 def backend_for(engine: Engine, delay: float) -> TaskBackend:
@@ -104,6 +133,19 @@ def serve_worker(settings: Settings, *, delay: float, threads: int) -> ServedWor
     return ServedWorker(app)
 
 
+def seed(engine: Engine) -> LocalBackend:
+    """Migrate, and create ``SEEDED_TASKS`` tasks assigned to the first three users."""
+    upgrade_engine(engine)
+    local = LocalBackend(make_sessionmaker(engine))
+    now = datetime.now().astimezone()
+    for i in range(SEEDED_TASKS):
+        assignees = tuple(Assignee.user(u) for u in USERS[:3])
+        local.create(
+            TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
+        )
+    return local
+
+
 def taskbot_app(
     api_url: str, db: str, delay: float, workers: int, work_process: bool
 ) -> tuple[dict, Callable[[], None]]:  # type: ignore[type-arg]
@@ -115,14 +157,7 @@ def taskbot_app(
         DATABASE_URL=db,
     )
     engine = make_engine(db)
-    upgrade_engine(engine)
-    local = LocalBackend(make_sessionmaker(engine))
-    now = datetime.now().astimezone()
-    for i in range(SEEDED_TASKS):
-        assignees = tuple(Assignee.user(u) for u in USERS[:3])
-        local.create(
-            TaskDraft(team_id=TEAM, assignor=USERS[0], title=f"t{i}", assignees=assignees), now
-        )
+    local = seed(engine)
     backend = DelayedBackend(local, delay) if delay else local
     worker = (
         WorkerProcess(settings, partial(serve_worker, delay=delay, threads=workers))
@@ -172,6 +207,9 @@ def main() -> None:
     parser.add_argument("--switch", type=float, default=None)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument(
+        "--server", choices=["front", "cheroot", "cheroot-tuned", "bolt-dev"], default="front"
+    )
+    parser.add_argument(
         "--threads-only", action="store_true", help="after-ack work on threads in the server"
     )
     args = parser.parse_args()
@@ -185,13 +223,28 @@ def main() -> None:
     if args.mode == "stub":
         serve_stub(stop)
         return
+    if args.server == "bolt-dev":
+        from slack_bolt.app.app import SlackAppDevelopmentServer  # what app.start() runs
+
+        app = bare_app(args.api_url)
+        dev = SlackAppDevelopmentServer(
+            port=args.port, path="/slack/events", app=app, http_server_logger_enabled=False
+        )  # bound and listening from here
+        threading.Thread(target=dev.start, daemon=True).start()
+        print("READY", flush=True)
+        stop.wait()
+        return
     if args.mode == "bare":
         routes, close = bare_routes(args.api_url), (lambda: None)
     else:
         routes, close = taskbot_app(
             args.api_url, args.db, args.delay, args.workers, work_process=not args.threads_only
         )
-    server = HttpServer(routes, host="127.0.0.1", port=args.port)
+    server: HttpServer | CherootServer
+    if args.server == "front":
+        server = HttpServer(routes, host="127.0.0.1", port=args.port)
+    else:
+        server = CherootServer(routes, args.port, tuned=args.server == "cheroot-tuned")
     server.start()
     gc.freeze()  # as ``taskbot run`` does: start-up objects are never collected
     print("READY", flush=True)

@@ -26,7 +26,7 @@ from bot.service.user_links import UserLinks
 from bot.service.work import JobWorker
 from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.background import DurableJobs
-from bot.slack.clients import make_client
+from bot.slack.clients import check_token, make_client
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import HomeRefresher
@@ -37,9 +37,8 @@ from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
-from storage.engine import make_engine, make_sessionmaker
+from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.job_ledger import SqlAlchemyJobLedger
-from storage.migrate import upgrade_engine
 from storage.rate_budget import SqlAlchemyRateBudget
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
@@ -48,6 +47,8 @@ from storage.user_settings import SqlAlchemyUserSettings
 
 JOB_RETENTION = timedelta(days=7)
 JOB_PRUNE_SECONDS = 3600.0
+WORKER_START_TIMEOUT = 60.0
+"""How long the worker process may take to build its taskbot (seconds; a loaded machine)."""
 
 
 def utc_now() -> datetime:
@@ -159,7 +160,10 @@ def build_app(
     # A worker process builds its own backend from settings, so not one handed in here.
     use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
+    check_reachable(engine)  # unreachable: one line and exit, within seconds
     if migrate:
+        from storage.migrate import upgrade_engine  # alembic: 10 MB the worker process never needs
+
         upgrade_engine(engine)
     sessions = make_sessionmaker(engine)
     backend = backend or build_backend(
@@ -169,6 +173,8 @@ def build_app(
         budget=SqlAlchemyRateBudget(sessions),  # the task APIs' rate limits, for every process
     )
     token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+    if token and token_verification:
+        check_token(token, settings.SLACK_API_URL)  # before any child process is started
     client = make_client(token, settings.SLACK_API_URL)
 
     def clients(team_id: str) -> WebClient:
@@ -276,6 +282,9 @@ def build_app(
     if app.sync is not None and settings.TASK_BACKEND == "paymo" and settings.PAYMO_WEBHOOK_SECRET:
         app.hook_trigger = SyncTrigger(app.sync.run_once)
         app.closers.append(app.hook_trigger.close)
+    if isinstance(runs, WorkerProcess) and not runs.wait_ready(WORKER_START_TIMEOUT):
+        runs.shutdown(0.0)
+        raise RuntimeError(f"the worker process did not start ({runs.state})")
     return app
 
 

@@ -194,6 +194,13 @@ def _database_url() -> str:
     )
 
 
+def _cannot_start(exc: BaseException) -> int:
+    """One line on stderr saying what failed (Slack, the database, the port, the worker)."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    print(f"taskbot can't start: {reason}", file=sys.stderr)
+    return 1
+
+
 def _wait_for_stop() -> None:
     stop = threading.Event()
 
@@ -213,8 +220,7 @@ def _scheduler(settings: Settings) -> int:
     try:
         app = build_app(settings, worker=False)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
-        print(f"taskbot can't start: {exc}", file=sys.stderr)
-        return 1
+        return _cannot_start(exc)
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
@@ -248,8 +254,7 @@ def _run(
     try:
         app = build_app(settings, worker=with_worker, work_process=settings.work_process)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
-        print(f"taskbot can't start: {exc}", file=sys.stderr)
-        return 1
+        return _cannot_start(exc)
     # Start-up objects live as long as the process: keep them out of the collector, whose full
     # passes over them otherwise stall every thread (and every ack) for ~100 ms under load.
     gc.freeze()
@@ -260,7 +265,11 @@ def _run(
         host=host,
         port=port,
     )
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # the port is taken, or not ours to bind
+        app.close()
+        return _cannot_start(OSError(f"can't listen on {host}:{port}: {exc.strerror}"))
     socket = None
     if settings.socket_mode and settings.SLACK_APP_TOKEN is not None:
         from bot.slack.socket_mode import start_socket_mode

@@ -14,17 +14,19 @@ when their leases expire.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.config import Settings
 from bot.logs import configure_logging
@@ -49,22 +51,30 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings, serve: WorkerFactory, *, niceness: int = 19) -> None:
         self._context = multiprocessing.get_context("spawn")
-        self._ready = self._context.Event()
-        self._args = (settings, serve, niceness, self._ready)
+        self._args = (settings, serve, niceness)
         self._lock = threading.Lock()
         self._stopping = False
-        self._process, self._pipe = self._start()
+        self._is_ready = False
+        self._process, self._pipe, self._ready = self._start()
         self._watch = threading.Thread(target=self._restart_on_exit, daemon=True)
         self._watch.start()
+        # Runs before multiprocessing's own exit hook, which would wait forever for a child that
+        # ignores SIGTERM: whatever way this process ends, the child is told to stop.
+        atexit.register(self.shutdown, 0.0)
 
-    def _start(self) -> tuple[BaseProcess, Connection]:
+    def _start(self) -> tuple[BaseProcess, Connection, Connection]:
         reader, writer = self._context.Pipe(duplex=False)
+        ready_reader, ready_writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_serve, args=(reader, *self._args), name="taskbot-worker", daemon=True
+            target=_serve,
+            args=(reader, *self._args, ready_writer),
+            name="taskbot-worker",
+            daemon=True,
         )
         process.start()
-        reader.close()  # the child has its copy; writes fail once it is gone
-        return process, writer
+        reader.close()  # the child has its copies; writes fail once it is gone
+        ready_writer.close()
+        return process, writer, ready_reader
 
     @property
     def pid(self) -> int | None:
@@ -75,8 +85,20 @@ class WorkerProcess:
         return self._process.is_alive()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until the child's worker claims jobs (benchmarks, tests)."""
-        return self._ready.wait(timeout)
+        """Wait until the child's worker claims jobs (its message on the readiness pipe);
+        False at once if it died first, or after ``timeout`` seconds."""
+        if not self._is_ready:
+            ready, process = self._ready, self._process
+            waitable: list[Connection | int] = [ready, process.sentinel]
+            if ready in multiprocessing.connection.wait(waitable, timeout):
+                with contextlib.suppress(EOFError):
+                    self._is_ready = bool(ready.recv())
+        return self._is_ready
+
+    @property
+    def state(self) -> str:
+        code = self._process.exitcode
+        return "still starting" if code is None else f"exit code {code}"
 
     def wake(self) -> None:
         """A job was just written: claim it now rather than at the next poll."""
@@ -94,8 +116,9 @@ class WorkerProcess:
                     self._process.exitcode,
                 )
                 self._pipe.close()
-                self._ready.clear()
-                self._process, self._pipe = self._start()
+                self._ready.close()
+                self._is_ready = False
+                self._process, self._pipe, self._ready = self._start()
 
     def kill(self) -> None:
         """Stop at once, without a restart; what it was running is taken over later (benches)."""
@@ -108,6 +131,8 @@ class WorkerProcess:
     def shutdown(self, timeout: float = 8.0) -> None:
         """Let the worker finish running jobs for up to ``timeout`` seconds, then stop it."""
         with self._lock:
+            if self._stopping:
+                return
             self._stopping = True
             with contextlib.suppress(OSError):
                 self._pipe.send(_STOP)
@@ -120,7 +145,7 @@ class WorkerProcess:
 
 
 def _serve(
-    pipe: Connection, settings: Settings, serve: WorkerFactory, niceness: int, ready: Any
+    pipe: Connection, settings: Settings, serve: WorkerFactory, niceness: int, ready: Connection
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -129,7 +154,7 @@ def _serve(
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     worker = serve(settings)
     gc.freeze()  # see bot.cli: start-up objects stay out of the collector
-    ready.set()
+    ready.send(True)
     try:
         while pipe.recv() != _STOP:
             worker.wake()

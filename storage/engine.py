@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_MS = 10_000
+CONNECT_TIMEOUT_SECONDS = 5
+"""libpq's ``connect_timeout``: an unreachable PostgreSQL fails a start (or a request) in
+seconds, not after the operating system's TCP retries (minutes)."""
 
 
 def normalise_url(url: str) -> str:
@@ -30,7 +33,10 @@ def make_engine(url: str, **options: Any) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"options": "-c jit=off"}, **options
+            url,
+            pool_pre_ping=True,
+            connect_args={"options": "-c jit=off", "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            **options,
         )
     database = make_url(url).database
     memory = database in (None, "", ":memory:")
@@ -53,6 +59,22 @@ def make_engine(url: str, **options: Any) -> Engine:
         cursor.close()
 
     return engine
+
+
+class DatabaseUnreachable(Exception):
+    """The database refuses or does not answer a connection; the message is one line."""
+
+
+def check_reachable(engine: Engine) -> None:
+    """Open and close one connection (bounded by ``CONNECT_TIMEOUT_SECONDS`` on PostgreSQL)."""
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # the driver's errors, whichever driver
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnreachable(f"can't reach the database {where}: {reason}") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -19,8 +19,10 @@ from slack_sdk import WebClient
 
 from bot.logs import bind_request_id
 from bot.slack.deps import SlackDeps
+from bot.slack.http import guarded
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
+from bot.web.server import WSGIApp
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,12 @@ class SlackApp:
     bolt: App
     registered: Registered
     executor: ThreadPoolExecutor
+    signing_secret: str = ""
 
-    def wsgi(self) -> SlackRequestHandler:
-        """The WSGI callable that serves ``POST /slack/events``."""
-        return SlackRequestHandler(self.bolt, path="/slack/events")
+    def wsgi(self) -> WSGIApp:
+        """The WSGI callable that serves ``POST /slack/events``: malformed or unsigned requests
+        are refused with a 4xx (``bot.slack.http``) before Bolt's adapter sees them."""
+        return guarded(SlackRequestHandler(self.bolt, path="/slack/events"), self.signing_secret)
 
     def close(self, wait: bool = True) -> None:
         """Finish listeners (their jobs are in the ledger by the time they ack)."""
@@ -94,7 +98,12 @@ def build_slack_app(
             "unhandled error in listener type=%s team=%s", _kind(body), _team(body), exc_info=error
         )
 
-    return SlackApp(bolt=bolt, registered=registrar.registered, executor=executor)
+    return SlackApp(
+        bolt=bolt,
+        registered=registrar.registered,
+        executor=executor,
+        signing_secret=signing_secret or "",
+    )
 
 
 def _kind(body: dict[str, Any]) -> str:

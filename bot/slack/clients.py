@@ -5,9 +5,11 @@ May import slack_sdk only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -28,3 +30,29 @@ def make_client(token: str | None, base_url: str, *, rate_limit_retries: int = 3
             RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
         ],
     )
+
+
+START_TIMEOUT = 5.0
+"""Seconds the start-up ``auth.test`` may take: a start that can't reach Slack must say so within
+15 s, where the everyday client (10 s timeout, two retries) would take over 30."""
+
+_quiet = logging.getLogger("taskbot.slack.startup")
+_quiet.disabled = True  # the one line the caller prints says it all
+
+
+class SlackStartError(Exception):
+    """Slack can't be reached, or refuses the bot token; the message is one line."""
+
+
+def check_token(token: str, base_url: str, timeout: float = START_TIMEOUT) -> None:
+    """One ``auth.test``, bounded by ``timeout`` and not retried."""
+    client = WebClient(
+        token=token, base_url=base_url, timeout=int(timeout), retry_handlers=[], logger=_quiet
+    )
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        raise SlackStartError(f"Slack refused the bot token ({exc.response.get('error')})") from exc
+    except Exception as exc:  # urllib's errors, timeouts: Slack is unreachable
+        reason = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+        raise SlackStartError(f"can't reach Slack at {base_url}: {reason}") from exc

@@ -1,1 +1,1 @@
-"""The HTTP server: a small WSGI router on cheroot. Knows nothing of Slack."""
+"""The HTTP front: uvicorn holds connections, WSGI routes run on threads. Knows nothing of Slack."""

@@ -1,23 +1,48 @@
-"""A production WSGI server (cheroot) with a routing table and a graceful stop.
+"""The HTTP front: uvicorn's asyncio loop holds the connections, a thread pool runs the WSGI
+apps (Bolt's adapter, health, hooks) behind a small routing table. Knows nothing of Slack.
 
-cheroot's ``stop()`` stops accepting, lets worker threads finish the requests in flight and
-joins them within ``shutdown_timeout``, which gives ``taskbot run`` its clean SIGTERM.
+Why this shape (README, "HTTP server"): connections, slow clients and request bodies cost the
+event loop a few kilobytes each, never a thread, so 120 half-sent requests can't hold up an ack;
+a thread is taken only once a whole request (head and body, at most ``max_body`` bytes) is in
+memory, and it never waits on a socket. The listen backlog is sized for bursts of fresh
+connections. Bodies over ``max_body`` are refused with 413 before they are read (by their
+Content-Length, or once a chunked body passes the limit); a request head or body that trickles
+in for longer than ``read_timeout`` is dropped (408).
+
+``stop()`` stops accepting, lets the requests in flight finish (up to ``shutdown_timeout``) and
+then joins the thread pool, which gives ``taskbot run`` its clean SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cheroot import wsgi
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ASGIReceive = Callable[[], Any]
+ASGISend = Callable[[dict[str, Any]], Any]
+
+MAX_BODY = 1_000_000
+"""1 MB: Slack's payloads and Paymo's hooks are far smaller."""
+BACKLOG = 2048
+"""Pending connections the kernel holds for us (capped by ``net.core.somaxconn``): a burst of
+fresh connections from Slack's many hosts must not see dropped SYNs (each costs a 1 s retry)."""
+READ_TIMEOUT = 10.0
+MAX_HEAD = 64 * 1024
 
 
 def json_response(
@@ -28,10 +53,6 @@ def json_response(
         status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     )
     return [data]
-
-
-MAX_BODY = 1_000_000  # 1 MB: Slack's payloads and Paymo's hooks are far smaller
-MAX_HEADERS = 64_000
 
 
 class Router:
@@ -66,7 +87,220 @@ def health_app(check: Callable[[], dict[str, object]]) -> WSGIApp:
     return app
 
 
+class RequestTooLarge(Exception):
+    pass
+
+
+class HeadTooLarge(Exception):
+    pass
+
+
+class HeadDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, plus bounds on the request head: a connection that has not
+    sent a whole head within ``READ_TIMEOUT`` of connecting (or of starting its next request) is
+    closed, so slow-loris clients give their sockets back; a head over ``MAX_HEAD`` bytes is
+    refused with 400 (the parser itself has no limit: headers would pile up in memory)."""
+
+    read_timeout = READ_TIMEOUT
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_size = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_size = 0
+        if self._head_timer is None:
+            self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD:  # the parser answers 400 and closes
+            raise HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self.read_timeout, self._head_too_slow)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            log.info("closed a connection whose request head took over %gs", self.read_timeout)
+            self.transport.close()
+
+
+class WsgiBridge:
+    """ASGI in front, WSGI behind: reads the whole (bounded) body on the event loop, then runs
+    the WSGI app once on the thread pool and sends its answer."""
+
+    def __init__(
+        self, app: WSGIApp, executor: ThreadPoolExecutor, *, max_body: int, read_timeout: float
+    ) -> None:
+        self._app, self._executor = app, executor
+        self._max_body, self._read_timeout = max_body, read_timeout
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "http":
+            return
+        headers = _headers(scope)
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            await _plain(send, 400, "bad Content-Length")
+            return
+        if declared > self._max_body:
+            log.warning("refused a %d-byte body (limit %d)", declared, self._max_body)
+            await _plain(send, 413, "request body too large")
+            return
+        try:
+            body = await asyncio.wait_for(self._body(receive), self._read_timeout)
+        except RequestTooLarge:
+            log.warning("refused a chunked body over %d bytes", self._max_body)
+            await _plain(send, 413, "request body too large")
+            return
+        except TimeoutError:
+            log.info("dropped a request whose body took over %gs", self._read_timeout)
+            await _plain(send, 408, "request body too slow")
+            return
+        environ = _environ(scope, headers, body)
+        loop = asyncio.get_running_loop()
+        status, response_headers, chunks = await loop.run_in_executor(
+            self._executor, _call_wsgi, self._app, environ
+        )
+        body = b"".join(chunks)
+        if not any(name == b"content-length" for name, _ in response_headers):
+            response_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body(self, receive: ASGIReceive) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise RequestTooLarge
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(parts)
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        merged[name] = f"{merged[name]},{value}" if name in merged else value
+    return merged
+
+
+async def _plain(send: ASGISend, status: int, text: str) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _environ(scope: dict[str, Any], headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    server = scope.get("server") or ("127.0.0.1", 0)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = value
+        elif key != "CONTENT_LENGTH":
+            environ[f"HTTP_{key}"] = value
+    return environ
+
+
+def _call_wsgi(
+    app: WSGIApp, environ: dict[str, Any]
+) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
+    """Runs on the thread pool: the app's whole answer, or a bare 500 if it raised."""
+    answer: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        answer["status"], answer["headers"] = status, headers
+        return chunks.append
+
+    try:
+        result = app(environ, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    except Exception:
+        log.exception("request %s %s failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
+        answer = {"status": "500 Internal Server Error", "headers": []}
+        chunks = [b"internal error"]
+    status = int(str(answer["status"]).split(" ", 1)[0])
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer["headers"]]
+    return status, headers, chunks
+
+
 class HttpServer:
+    """Serves ``routes`` on ``host:port`` (0: any free port, see ``port``) from a thread of its
+    own; ``threads`` WSGI calls run at once, any number of connections wait on the loop."""
+
     def __init__(
         self,
         routes: Mapping[tuple[str, str], WSGIApp],
@@ -75,32 +309,57 @@ class HttpServer:
         port: int = 3000,
         threads: int = 32,
         shutdown_timeout: int = 8,
+        backlog: int = BACKLOG,
+        max_body: int = MAX_BODY,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
-        self._server = wsgi.Server(
-            (host, port),
-            Router(routes),
-            numthreads=threads,
-            shutdown_timeout=shutdown_timeout,
-            server_name="taskbot",
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
+        bridge = WsgiBridge(
+            Router(routes), self._executor, max_body=max_body, read_timeout=read_timeout
         )
-        # Refused with 413 before a byte of the body is read, on every route.
-        self._server.max_request_body_size = MAX_BODY
-        self._server.max_request_header_size = MAX_HEADERS
+        protocol = type("Protocol", (HeadDeadlineProtocol,), {"read_timeout": read_timeout})
+        self._config = uvicorn.Config(
+            bridge,
+            http=protocol,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            backlog=backlog,
+            timeout_keep_alive=int(read_timeout),
+            timeout_graceful_shutdown=shutdown_timeout,
+        )
+        self._server = uvicorn.Server(self._config)
+        self._host, self._port, self._backlog = host, port, backlog
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return int(self._server.bind_addr[1])
+        assert self._socket is not None, "start() first"
+        return int(self._socket.getsockname()[1])
 
     def start(self) -> None:
-        """Bind (so ``port`` is known) and serve in a background thread."""
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, name="http", daemon=True)
+        """Bind and listen now (so ``port`` is known and connections queue up), serve in a
+        background thread."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        sock.listen(self._backlog)
+        sock.set_inheritable(False)
+        self._socket = sock
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="http", daemon=True
+        )
         self._thread.start()
         log.info("serving HTTP on port %s", self.port)
 
     def stop(self) -> None:
         """Stop accepting; requests in flight finish first."""
-        self._server.stop()
+        self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=(self._config.timeout_graceful_shutdown or 10) + 2)
+        self._executor.shutdown(wait=True)
+        if self._socket is not None:
+            self._socket.close()

@@ -1,4 +1,4 @@
-"""End to end: the real taskbot (Bolt app, cheroot server, SQLite store) on a free port, driven by
+"""End to end: the real taskbot (Bolt app, HTTP front, SQLite store) on a free port, driven by
 correctly signed HTTP requests, talking to the local Slack Web API stub."""
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ def test_buttons_and_commands_are_served_by_the_worker_process(
     taskbot = make_taskbot(work_process=True)
     worker = taskbot.app.worker
     assert isinstance(worker, WorkerProcess) and worker.pid != os.getpid()
+    assert worker.wait_ready(0)  # build_app returned only once the worker said it was ready
     slack = taskbot.slack
     create(taskbot, f"Ship it <@{ANA}|ana> <@{BEN}|ben> all", user=ANA)
     card = card_in(slack, CHANNEL)
