@@ -18,6 +18,7 @@ from bot.backends import build_backend
 from bot.config import Settings
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
+from bot.service.card_sweep import CardSweep
 from bot.service.ports import AccountLinking, Clock, Mirroring, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.sync import BackendSync
@@ -37,7 +38,8 @@ from bot.web.oauth import callback_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
-from storage.migrate import upgrade_engine
+from storage.local_tasks import SqlAlchemyTaskStore
+from storage.migrate import prepare_schema
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
@@ -61,6 +63,7 @@ class TaskbotApp:
     sync: BackendSync | None = None
     notifier: SlackNotifier | None = None
     hook_trigger: SyncTrigger | None = None
+    card_sweep: CardSweep | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
@@ -96,8 +99,13 @@ class TaskbotApp:
         return routes
 
     def jobs(self) -> list[Job]:
-        """What the scheduler runs: the reminder sweep, and the backend sync where it mirrors."""
+        """What the scheduler runs: the reminder sweep, the card sweep, and the backend sync
+        where it mirrors."""
         jobs = [Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS)]
+        if self.card_sweep is not None:
+            jobs.append(
+                Job("card-sweep", self.card_sweep.run_once, self.settings.CARD_SWEEP_SECONDS)
+            )
         if self.sync is not None:
             jobs.append(Job("backend-sync", self.sync.run_once, self.settings.BACKEND_SYNC_SECONDS))
         return jobs
@@ -129,7 +137,7 @@ def build_app(
     use_worker_process = work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
     if migrate:
-        upgrade_engine(engine)
+        prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
     sessions = make_sessionmaker(engine)
     backend = backend or build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
     token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
@@ -211,6 +219,7 @@ def build_app(
         if isinstance(backend, Mirroring)
         else None,
     )
+    app.card_sweep = CardSweep(cards, SqlAlchemyTaskStore(sessions).load, notifier)
     app.closers.append(homes.close)
     if app.sync is not None and settings.TASK_BACKEND == "paymo" and settings.PAYMO_WEBHOOK_SECRET:
         app.hook_trigger = SyncTrigger(app.sync.run_once)

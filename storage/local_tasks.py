@@ -39,6 +39,7 @@ from bot.domain.models import (
     parse_handle,
 )
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
+from storage.task_cards import mark_behind
 
 
 class SqlAlchemyTaskStore:
@@ -67,6 +68,13 @@ class SqlAlchemyTaskStore:
             row = session.get(TaskRow, task_id)
             return _to_task(row) if row is not None and row.deleted_at is None else None
 
+    def load(self, task_id: str) -> Task | None:
+        """The task with this id as stored, deleted ones too (marked ``deleted``): what its
+        cards must show."""
+        with self._sessions() as session:
+            row = session.get(TaskRow, task_id)
+            return _to_task(row) if row is not None else None
+
     def adopt(self, team_id: str, task_id: str, build: Callable[[str], Task]) -> Task:
         """Number a task another system made (``build`` gets its handle) and store it as is."""
         with self._sessions.begin() as session:
@@ -86,6 +94,8 @@ class SqlAlchemyTaskStore:
                         f"{task.handle} changed since you last saw it.", current=_to_task(row)
                     )
                 _write(row, task)  # the UPDATE checks the version it read (StaleDataError)
+                session.flush()  # the task row first: the same lock order as TaskCards.add
+                mark_behind(session, task.team_id, task.id, task.version)
         except StaleDataError:  # someone saved between our read and our write
             raise Conflict(
                 f"{task.handle} changed since you last saw it.",
@@ -107,6 +117,7 @@ class SqlAlchemyTaskStore:
                 raise Conflict(
                     f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
                 )
+            mark_behind(session, team_id, row.id, expected_version + 1)
 
     def mirrored(self, prefix: str) -> list[tuple[str, str, str]]:
         """(team, handle, id) of live tasks whose id starts with ``prefix``: the tasks taskbot

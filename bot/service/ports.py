@@ -18,6 +18,7 @@ from bot.domain.links import UserLink
 from bot.domain.models import (
     AssigneeKind,
     BackendCapabilities,
+    CardClaim,
     CardRef,
     Task,
     TaskDraft,
@@ -103,6 +104,12 @@ class Mirroring(Protocol):
     def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
 
 
+class CardRefresher(Protocol):
+    """Writes one task into one card, compare-and-set on its version (``bot.slack``)."""
+
+    def refresh_card(self, task: Task, card: CardRef, *, wait: float = 0.0) -> None: ...
+
+
 class Notifier(Protocol):
     """Tells people what happened (DMs, card updates); implemented by ``bot.slack``.
 
@@ -148,11 +155,23 @@ class Directory(Protocol):
 class TaskCards(Protocol):
     """Which Slack messages show which task, so every copy can be updated (``storage``)."""
 
-    def add(self, card: CardRef) -> None: ...
+    def add(self, card: CardRef, version: int = 0) -> None: ...
 
     def for_task(self, team_id: str, task_id: str) -> list[CardRef]: ...
 
     def remove(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
+
+    def claim(
+        self, channel_id: str, message_ts: str, version: int, *, wait: float = 0.0
+    ) -> CardClaim | None:
+        """Compare-and-set: the right to write ``version`` into the card, None to skip it."""
+        ...
+
+    def settle(self, claim: CardClaim, *, shown: bool) -> None: ...
+
+    def behind(self, limit: int) -> list[CardRef]:
+        """Cards showing an older version than their task's (the card sweep's work)."""
+        ...
 
 
 class ReminderLedger(Protocol):
