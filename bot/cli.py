@@ -144,16 +144,18 @@ def _database_url() -> str:
     )
 
 
-def _wait_for_stop() -> None:
+def _stop_event() -> threading.Event:
+    """Set on SIGTERM or Ctrl-C; installed before a process says it is running, so a signal
+    right after that line still stops it cleanly. The handler only sets the event: one that
+    logged could land inside a log write it interrupted, fail, and never stop the process."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping (signal %s)", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    return stop
 
 
 def _scheduler(settings: Settings) -> int:
@@ -167,8 +169,10 @@ def _scheduler(settings: Settings) -> int:
         return 1
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
+    stop = _stop_event()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
-    _wait_for_stop()
+    stop.wait()
+    log.info("stopping")
     scheduler.shutdown(wait=True)
     app.close()
     return 0
@@ -204,8 +208,10 @@ def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> i
     scheduler = build_scheduler(app.jobs()) if with_scheduler else None
     if scheduler is not None:
         scheduler.start()
+    stop = _stop_event()
     log.info("taskbot is running (backend=%s)", app.backend.name)
-    _wait_for_stop()
+    stop.wait()
+    log.info("stopping")
     if socket is not None:
         socket.close()  # type: ignore[no-untyped-call]
     server.stop()

@@ -24,7 +24,7 @@ from storage.engine import make_engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key: "taskbot migrate" in a bigint, shared by every taskbot process.
 MIGRATION_LOCK_KEY = 0x7461736B626F74
-SCHEMA_POLL_SECONDS = 0.25
+SCHEMA_POLL_SECONDS = 0.1
 
 
 class SchemaError(Exception):
