@@ -38,6 +38,7 @@ from bot.web.oauth import callback_app
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
+from storage.home_claims import SqlAlchemyHomeClaims
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.migrate import prepare_schema
 from storage.reminder_ledger import SqlAlchemyReminderLedger
@@ -191,6 +192,7 @@ def build_app(
         clients=clients,
         clock=clock,
         background=background,
+        homes=SqlAlchemyHomeClaims(sessions),
     )
     if isinstance(background, ThreadBackground):
         background.start(runner(deps))

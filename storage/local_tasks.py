@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,7 +38,7 @@ from bot.domain.models import (
     parse_handle,
 )
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
-from storage.task_cards import mark_behind
+from storage.task_cards import mark_behind, rowcount
 
 
 class SqlAlchemyTaskStore:
@@ -112,7 +111,7 @@ class SqlAlchemyTaskStore:
                 .values(deleted_at=now, is_open=False, version=expected_version + 1, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if _rowcount(result) != 1:
+            if rowcount(result) != 1:
                 session.rollback()
                 raise Conflict(
                     f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
@@ -137,10 +136,6 @@ class SqlAlchemyTaskStore:
         )
         with self._sessions() as session:
             return [_to_task(row) for row in session.scalars(statement)]
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _next_number(session: Session, team_id: str) -> int:

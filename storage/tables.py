@@ -244,3 +244,16 @@ class OAuthTokenRow(Base):
     access_token: Mapped[str] = mapped_column(Text)  # sealed
     refresh_token: Mapped[str] = mapped_column(Text)  # sealed
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HomeClaimRow(Base):
+    """Who is publishing a person's App Home now: publishes are serialised across processes,
+    each built after the claim, so a Home never goes back to an older state."""
+
+    __tablename__ = "home_claims"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    published: Mapped[int] = mapped_column(Integer, default=0)  # publishes so far: its version
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

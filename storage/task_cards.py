@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.models import CardClaim, CardKind, CardRef
@@ -105,7 +105,10 @@ class SqlAlchemyTaskCards:
         first, at most ``limit`` (read through the partial index of behind cards)."""
         statement = (
             select(TaskCardRow)
-            .where(TaskCardRow.shown_version < TaskCardRow.wanted_version, _unclaimed(_now()))
+            .where(
+                TaskCardRow.shown_version < TaskCardRow.wanted_version,
+                unclaimed(TaskCardRow.claim_expires_at, wall_now()),
+            )
             .order_by(TaskCardRow.id)
             .limit(limit)
         )
@@ -133,14 +136,14 @@ class SqlAlchemyTaskCards:
     def _try_claim(
         self, channel_id: str, message_ts: str, version: int
     ) -> tuple[_Outcome, CardClaim | None]:
-        now, token = _now(), uuid.uuid4().hex
+        now, token = wall_now(), uuid.uuid4().hex
         with self._sessions.begin() as session:
             result = session.execute(
                 update(TaskCardRow)
                 .where(
                     _message(channel_id, message_ts),
                     TaskCardRow.shown_version < version,
-                    _unclaimed(now),
+                    unclaimed(TaskCardRow.claim_expires_at, now),
                 )
                 .values(
                     claim_token=token,
@@ -153,7 +156,7 @@ class SqlAlchemyTaskCards:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if _rowcount(result) == 1:
+            if rowcount(result) == 1:
                 claim = CardClaim(
                     channel_id=channel_id, message_ts=message_ts, version=version, token=token
                 )
@@ -191,7 +194,7 @@ class SqlAlchemyTaskCards:
                 .values(values)
                 .execution_options(synchronize_session=False)
             )
-            if _rowcount(result) == 1:
+            if rowcount(result) == 1:
                 return
             # Our lease ran out and another writer took the card over: our write may have landed
             # after theirs. Record at most our version and end their claim, so neither write
@@ -222,7 +225,7 @@ class SqlAlchemyTaskCards:
             )
 
 
-def _now() -> datetime:
+def wall_now() -> datetime:
     """Wall time for leases (not the app's clock, which tests may hold still)."""
     return datetime.now(UTC)
 
@@ -231,11 +234,14 @@ def _message(channel_id: str, message_ts: str) -> ColumnElement[bool]:
     return (TaskCardRow.channel_id == channel_id) & (TaskCardRow.message_ts == message_ts)
 
 
-def _unclaimed(now: datetime) -> ColumnElement[bool]:
-    return or_(TaskCardRow.claim_expires_at.is_(None), TaskCardRow.claim_expires_at < now)
+def unclaimed(
+    expires_at: InstrumentedAttribute[datetime | None], now: datetime
+) -> ColumnElement[bool]:
+    """No claim, or one whose lease has run out."""
+    return or_(expires_at.is_(None), expires_at < now)
 
 
-def _rowcount(result: Result[Any]) -> int:
+def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 

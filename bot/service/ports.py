@@ -8,6 +8,7 @@ Imports only ``bot.domain``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -102,6 +103,12 @@ class Mirroring(Protocol):
     wrote it; a change made in Slack meanwhile is never overwritten."""
 
     def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
+
+
+class HomeClaims(Protocol):
+    """One App Home publish at a time per person, across processes (``storage``)."""
+
+    def held(self, team_id: str, user_id: str, *, wait: float) -> AbstractContextManager[bool]: ...
 
 
 class CardRefresher(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.service.ports import Clock
+from bot.service.ports import Clock, HomeClaims
 from bot.service.tasks import TaskService
 from bot.slack.background import Background, Payload
 from bot.slack.clients import ClientProvider
@@ -19,6 +19,7 @@ class SlackDeps:
     clients: ClientProvider
     clock: Clock
     background: Background
+    homes: HomeClaims | None = None  # serialises Home publishes across processes
 
 
 Job = Callable[[SlackDeps, Payload], None]

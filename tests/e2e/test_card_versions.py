@@ -3,8 +3,9 @@
 Two taskbot instances (two ``build_app`` + HTTP servers) on one PostgreSQL database take
 interleaved Done clicks for the same MUST_ALL tasks while the Slack stub answers after random
 delays, so updates of one card from both instances cross on the wire; every card must end showing
-its task's final state. Then the card sweep: a task saved without its cards being updated (as
-when a process is SIGKILLed between the two) and a failed chat.update are both repaired.
+its task's final state, and every App Home its final lists. Then the card sweep: a task saved
+without its cards being updated (as when a process is SIGKILLed between the two) and a failed
+chat.update are both repaired.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def test_interleaved_done_clicks_on_two_instances_leave_every_card_true(
     wait_for_cards(sessions, 3 * TASKS)  # the channel card and both assignees' DMs, each
 
     chance = random.Random(17)
-    slack.set_delay_hook(lambda method: chance.uniform(0, 0.12) if method == "chat.update" else 0)
+    delayed = ("chat.update", "views.publish")
+    slack.set_delay_hook(lambda method: chance.uniform(0, 0.12) if method in delayed else 0)
     for n in range(TASKS):
         handle = f"T-{n + 1}"
         # Ana's click reaches one instance and Ben's the other, alternating which goes first.
@@ -114,12 +116,15 @@ def test_interleaved_done_clicks_on_two_instances_leave_every_card_true(
             )
             assert answer.status_code == 200
     for bot in (first, second):
-        bot.app.slack.close(wait=True)  # every acknowledged click's work, finished
+        bot.app.close()  # every acknowledged click's work finished, pending Homes published
 
     for n in range(TASKS):
         task = first.app.backend.get(TEAM, f"T-{n + 1}")
         assert task.is_completed and all(p.state is PartState.DONE for p in task.parts)
     assert_cards_show(first, sessions)
+    for user in (ANA, BEN, BOSS):  # nothing open any more, in anyone's App Home
+        home = slack.home(user)
+        assert home is not None and "Release" not in json.dumps(home), user
 
 
 def test_the_card_sweep_brings_cards_left_behind_up_to_date(

@@ -1,4 +1,5 @@
-"""task cards record the task version they show, and a claim while one is being written
+"""task cards record the task version they show, and a claim while one is being written;
+App Home publish claims
 
 Revision ID: 0006
 Revises: 0005
@@ -46,9 +47,19 @@ def upgrade() -> None:
         postgresql_where=sa.text(BEHIND),
         sqlite_where=sa.text(BEHIND),
     )
+    op.create_table(
+        "home_claims",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("published", sa.Integer(), nullable=False),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("claim_expires_at", storage.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("team_id", "user_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("home_claims")
     op.drop_index("ix_task_cards_behind", table_name="task_cards")
     with op.batch_alter_table("task_cards", schema=None) as batch_op:
         batch_op.drop_column("claim_expires_at")
