@@ -15,6 +15,7 @@ from storage.tables import TaskCardRow
 from storage.task_cards import SqlAlchemyTaskCards
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+DRAFT = TaskDraft(team_id="T1", assignor="UBOSS", title="t", assignees=(Assignee.user("U1"),))
 CARD = CardRef(team_id="T1", task_id="t1", channel_id="C1", message_ts="1.1", kind=CardKind.CHANNEL)
 
 
@@ -89,8 +90,7 @@ def test_a_task_save_marks_its_cards_behind_until_written(
     sessions: sessionmaker[Session],
 ) -> None:
     store, cards = SqlAlchemyTaskStore(sessions), SqlAlchemyTaskCards(sessions)
-    draft = TaskDraft(team_id="T1", assignor="UBOSS", title="t", assignees=(Assignee.user("U1"),))
-    task = store.create(draft, NOW)
+    task = store.create(DRAFT, NOW)
     card = CARD.model_copy(update={"task_id": task.id})
     cards.add(card, task.version)
     assert cards.behind(10) == []
@@ -112,8 +112,7 @@ def test_a_card_posted_from_an_older_copy_is_recorded_behind(
     sessions: sessionmaker[Session],
 ) -> None:
     store, cards = SqlAlchemyTaskStore(sessions), SqlAlchemyTaskCards(sessions)
-    draft = TaskDraft(team_id="T1", assignor="UBOSS", title="t", assignees=(Assignee.user("U1"),))
-    task = store.create(draft, NOW)
+    task = store.create(DRAFT, NOW)
     store.save(task.model_copy(update={"version": task.version + 1}), task.version)
     card = CARD.model_copy(update={"task_id": task.id})
     cards.add(card, task.version)  # rendered before the save, recorded after it
