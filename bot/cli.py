@@ -82,11 +82,16 @@ def _users(settings: Settings, action: str, path: str | None, options: dict[str,
     from bot.slack.clients import make_client
     from bot.slack.directory import SlackDirectory
     from storage.engine import make_engine, make_sessionmaker
-    from storage.migrate import prepare_schema
+    from storage.migrate import SchemaError, prepare_schema
     from storage.user_map import SqlAlchemyUserMap
 
     engine = make_engine(settings.DATABASE_URL)
-    prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
+    try:
+        prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
+    except SchemaError as exc:
+        engine.dispose()
+        print(f"taskbot can't start: {exc}", file=sys.stderr)
+        return 1
     sessions = make_sessionmaker(engine)
     store = SqlAlchemyUserMap(sessions)
     try:
