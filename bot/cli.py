@@ -7,11 +7,12 @@ Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
@@ -140,8 +141,6 @@ def _utc_now() -> datetime:
 
 def _database_url() -> str:
     """``db upgrade`` needs only DATABASE_URL, not the Slack settings."""
-    import os
-
     from dotenv import dotenv_values  # shipped with pydantic-settings
 
     return os.environ.get("DATABASE_URL") or str(
@@ -149,18 +148,27 @@ def _database_url() -> str:
     )
 
 
-def _stop_event() -> threading.Event:
-    """Set on SIGTERM or Ctrl-C; installed before a process says it is running, so a signal
-    right after that line still stops it cleanly. The handler only sets the event: one that
-    logged could land inside a log write it interrupted, fail, and never stop the process."""
-    stop = threading.Event()
+class StopSignal:
+    """SIGTERM or Ctrl-C makes ``wait`` return. Installed before a process says it is running,
+    so a signal right after that line still stops it cleanly.
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    The handler only writes a byte to a pipe that ``wait`` reads: Python runs handlers in the main
+    thread between any two bytecodes, so one that took a lock (``Event.set``) or wrote a log line
+    could land inside ``Event.wait`` or a log write holding that same lock or stream, and hang or
+    fail without ever stopping the process."""
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    return stop
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):  # a full pipe has said "stop" already
+            os.write(self._write, b"!")
+
+    def wait(self) -> None:
+        os.read(self._read, 1)
 
 
 def _scheduler(settings: Settings) -> int:
@@ -174,7 +182,7 @@ def _scheduler(settings: Settings) -> int:
         return 1
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
-    stop = _stop_event()
+    stop = StopSignal()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     stop.wait()
     log.info("stopping")
@@ -213,7 +221,7 @@ def _run(settings: Settings, host: str, port: int, *, with_scheduler: bool) -> i
     scheduler = build_scheduler(app.jobs()) if with_scheduler else None
     if scheduler is not None:
         scheduler.start()
-    stop = _stop_event()
+    stop = StopSignal()
     log.info("taskbot is running (backend=%s)", app.backend.name)
     stop.wait()
     log.info("stopping")
