@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.backends import build_backend
+from bot.backends import build_backend, secret_keys
 from bot.config import Settings
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
@@ -34,7 +34,7 @@ from bot.slack.jobs import runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.hooks import SyncTrigger, paymo_hook_app
-from bot.web.oauth import callback_app
+from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import make_engine, make_sessionmaker
@@ -89,9 +89,20 @@ class TaskbotApp:
                     team_id, slack_id, f":link: Linked: you are `{account}` in LINE WORKS."
                 )
 
-            routes[("GET", "/oauth/lineworks/callback")] = callback_app(
-                "LINE WORKS", links.complete_link, confirm
+            from bot.backends.lineworks import SIGN_IN_PATH
+
+            public = self.settings.TASKBOT_PUBLIC_URL or ""
+            sign_in = SignIn(
+                service="LINE WORKS",
+                command="/task link lineworks",
+                base=SIGN_IN_PATH,
+                start=links.sign_in_url,
+                complete=links.complete_link,
+                linked=confirm,
+                keys=secret_keys(self.settings),
+                secure=public.startswith("https://"),
             )
+            routes.update(sign_in_routes(sign_in))
         secret = self.settings.PAYMO_WEBHOOK_SECRET
         if self.hook_trigger is not None and secret is not None:
             routes[("POST", "/hooks/paymo")] = paymo_hook_app(
@@ -147,9 +158,8 @@ def build_app(
     def clients(team_id: str) -> WebClient:
         return client  # one workspace, one bot token
 
-    directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS)
+    directory = SlackDirectory(clients, admins=settings.TASKBOT_ADMINS, clock=clock)
     cards = SqlAlchemyTaskCards(sessions)
-    notifier = SlackNotifier(clients, cards, directory, backend.capabilities, clock)
     ledger = SqlAlchemyReminderLedger(sessions)
     planner = ReminderPlanner(
         ledger,
@@ -158,6 +168,14 @@ def build_app(
         settings.REMINDER_OFFSETS,
         settings=SqlAlchemyUserSettings(sessions),
         escalate_after=settings.REMINDER_ESCALATE_AFTER,
+    )
+    notifier = SlackNotifier(
+        clients,
+        cards,
+        directory,
+        backend.capabilities,
+        clock,
+        next_reminder=planner.next_reminder,
     )
     links = UserLinks(
         SqlAlchemyUserMap(sessions), backend, directory, clock, admins=settings.TASKBOT_ADMINS
@@ -170,12 +188,15 @@ def build_app(
         admins=settings.TASKBOT_ADMINS,
         reminders=planner,
         links=links,
+        channels=directory,
     )
     sweep = ReminderSweep(
         ledger,
         backend,
         directory,
-        SlackReminderSender(clients, cards, backend.capabilities, clock),
+        SlackReminderSender(
+            clients, cards, backend.capabilities, clock, next_reminder=planner.next_reminder
+        ),
         clock,
         plan_digest=planner.plan_digest,
         lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),

@@ -1,4 +1,4 @@
-"""``taskbot``: run the bot, run the scheduler alone, or upgrade the database.
+"""``taskbot``: run the bot, run the scheduler alone, upgrade the database or re-seal secrets.
 
 Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C stops cleanly
 (requests in flight finished, scheduler shut down) within 10 seconds.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import KeySettings, Settings, SettingsError, load_key_settings, load_settings
 from bot.logs import configure_logging
 
 log = logging.getLogger("taskbot")
@@ -40,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="CSV file (UTF-8); slack is a user id, group id or email")
     load.add_argument("--partial", action="store_true", help="write the good rows of a bad file")
     actions.add_parser("export", help="every link as CSV on standard output")
+    keys = commands.add_parser("secrets", help="the keys that seal stored tokens")
+    keys.add_argument(
+        "action",
+        choices=["rotate"],
+        help="re-seal every stored token with TASKBOT_SECRET_KEY (TASKBOT_SECRET_KEY_OLD reads)",
+    )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply migrations")
     return top
@@ -56,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             upgrade(settings_for_db)
             print("database is up to date")
             return 0
+        if args.command == "secrets":
+            return _rotate(load_key_settings())
         settings = load_settings()
     except SettingsError as error:
         print("taskbot can't start; please set:", file=sys.stderr)
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {line}", file=sys.stderr)
         print("(environment variables, or a .env file in this folder)", file=sys.stderr)
         return EXIT_SETTINGS
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if args.command == "scheduler":
         return _scheduler(settings)
     if args.command == "users":
@@ -133,6 +141,39 @@ def _users(settings: Settings, action: str, path: str | None, options: dict[str,
         return 1 if report.problems else 0
     finally:
         engine.dispose()
+
+
+def _rotate(settings: KeySettings) -> int:
+    """Re-seal every stored token with the current key; needs only the store and the keys."""
+    from bot.keys import Keys, UnreadableSecret
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.migrate import upgrade_engine
+    from storage.oauth_tokens import SqlAlchemyOAuthTokens
+
+    configure_logging("INFO")
+    keys = Keys(*settings.keys)
+
+    def reseal(sealed: str) -> str | None:
+        try:
+            return keys.reseal(sealed)
+        except UnreadableSecret:
+            return None
+
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        upgrade_engine(engine)
+        done, unreadable = SqlAlchemyOAuthTokens(make_sessionmaker(engine)).reseal_all(reseal)
+    finally:
+        engine.dispose()
+    print(f"re-sealed {done} stored token set(s) with TASKBOT_SECRET_KEY")
+    if unreadable:
+        print(
+            f"{unreadable} token set(s) could not be read with TASKBOT_SECRET_KEY or "
+            "TASKBOT_SECRET_KEY_OLD and were left as they are (those people must link again)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _utc_now() -> datetime:

@@ -1,7 +1,8 @@
 """Settings from the environment (and ``.env``), validated once at start.
 
 Every problem becomes one line naming the variable, so a new user knows what to set; secrets are
-``SecretStr`` and never printed. Imports pydantic only.
+``SecretStr`` and never printed; a secret set to a blank value is refused, not taken as unset.
+Imports pydantic and ``bot.keys`` (what a strong ``TASKBOT_SECRET_KEY`` is).
 """
 
 from __future__ import annotations
@@ -10,8 +11,17 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.keys import key_problem
 
 BackendName = Literal["local", "struct_pim", "lineworks", "maxsight", "paymo"]
 AVAILABLE_BACKENDS = ("local", "struct_pim", "lineworks", "maxsight", "paymo")
@@ -36,9 +46,33 @@ def parse_offsets(text: str) -> tuple[timedelta, ...]:
     return tuple(offsets)
 
 
-class Settings(BaseSettings):
+def secret_problem(name: str, value: object) -> str | None:
+    """Why a secret setting can't be used: blank (any of them), or a weak secret key."""
+    if not isinstance(value, SecretStr):
+        return None
+    text = value.get_secret_value()
+    if name == "TASKBOT_SECRET_KEY":
+        return key_problem(text)
+    if not text.strip():
+        return "is set but blank; give it a value, or remove it to leave it unset"
+    return None
+
+
+class CheckedSettings(BaseSettings):
+    """Base of the settings classes: a blank secret or a weak key is refused, by name."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _secrets(cls, value: object, info: ValidationInfo) -> object:
+        problem = secret_problem(info.field_name or "", value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class Settings(CheckedSettings):
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_SIGNING_SECRET: SecretStr | None = None
     SLACK_APP_TOKEN: SecretStr | None = None
@@ -58,7 +92,9 @@ class Settings(BaseSettings):
     MIGRATE_ON_START: bool = True
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
+    TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     STRUCT_PIM_API_URL: str | None = None
     STRUCT_PIM_API_KEY: SecretStr | None = None
     LINEWORKS_API_URL: str = "https://www.worksapis.com/v1.0/"
@@ -114,6 +150,11 @@ class Settings(BaseSettings):
     def _level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def socket_mode(self) -> bool:
         return self.SLACK_APP_TOKEN is not None
@@ -146,6 +187,10 @@ class Settings(BaseSettings):
             problems.append(
                 "SLACK_SIGNING_SECRET is required in HTTP mode (Basic Information → Signing "
                 "Secret), or set SLACK_APP_TOKEN to use Socket Mode"
+            )
+        if self.TASKBOT_SECRET_KEY_OLD is not None and self.TASKBOT_SECRET_KEY is None:
+            problems.append(
+                "TASKBOT_SECRET_KEY_OLD needs TASKBOT_SECRET_KEY, the key that replaces it"
             )
         if self.TASK_BACKEND not in AVAILABLE_BACKENDS:
             problems.append(
@@ -185,6 +230,30 @@ class Settings(BaseSettings):
         return self
 
 
+class KeySettings(CheckedSettings):
+    """What ``taskbot secrets rotate`` needs: the store and the keys, nothing of Slack."""
+
+    DATABASE_URL: str = "sqlite:///taskbot.db"
+    TASKBOT_SECRET_KEY: SecretStr | None = None
+    TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _key_set(self) -> KeySettings:
+        if self.TASKBOT_SECRET_KEY is None:
+            raise ValueError(
+                "TASKBOT_SECRET_KEY is required: the new key, which seals everything again "
+                "(TASKBOT_SECRET_KEY_OLD is the one it replaces)"
+            )
+        return self
+
+    @property
+    def keys(self) -> tuple[str, str | None]:
+        """(current, old) as text."""
+        assert self.TASKBOT_SECRET_KEY is not None
+        old = self.TASKBOT_SECRET_KEY_OLD
+        return self.TASKBOT_SECRET_KEY.get_secret_value(), old.get_secret_value() if old else None
+
+
 class SettingsError(Exception):
     """Settings that can't start the bot; ``lines`` are written for the person running it."""
 
@@ -197,6 +266,14 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from the environment; every problem becomes one line (no values echoed)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def load_key_settings(**overrides: object) -> KeySettings:
+    """The key settings from the environment; problems as lines, like ``load_settings``."""
+    try:
+        return KeySettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(describe(exc)) from None
 

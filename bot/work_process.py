@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.logs import configure_logging
 from bot.service.ports import TaskBackend
-from bot.slack.background import Payload
+from bot.slack.background import Payload, stamped
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class WorkerProcess:
         return self._process.is_alive()
 
     def submit(self, job: str, payload: Payload) -> None:
-        self._outbox.put((job, payload))
+        self._outbox.put((job, stamped(payload)))
 
     def _feed(self) -> None:
         while True:
@@ -100,7 +100,10 @@ class WorkerProcess:
                 except OSError:
                     self._restart()
             else:
-                log.error("after-ack job %s dropped: the worker keeps failing", item)
+                log.error(  # the job's name only: its payload holds a body and a response_url
+                    "after-ack job %s dropped: the worker keeps failing",
+                    item[0] if item is not None else "stop",
+                )
             if item is _STOP:
                 return
 
@@ -138,7 +141,7 @@ def _serve(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
         os.nice(niceness)
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     from bot.bootstrap import build_app  # here: the parent imports this module from bootstrap
     from storage.engine import make_engine
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.reminders import PlannedReminder, ReminderKind
@@ -192,6 +192,38 @@ class SqlAlchemyReminderLedger:
                 .distinct()
             )
             return sorted(rows)
+
+    def sent_instants(self, team_id: str, task_id: str) -> set[tuple[str, datetime]]:
+        """(person, instant) of the task's deadline reminders sent or being sent: a re-plan
+        must not send one again at its nominal instant once it went out at its earlier slot."""
+        rows = self._task_rows(team_id, task_id)
+        return {
+            (row.assignee_id, row.due_at)
+            for row in rows
+            if row.kind == ReminderKind.REMIND and row.state in (SENT, CLAIMED)
+        }
+
+    def next_reminder(self, team_id: str, task_id: str, user_id: str) -> datetime | None:
+        """The person's next pending deadline reminder for the task; asked only for cards one
+        person reads."""
+        rows = self._task_rows(team_id, task_id, user_id)
+        pending = [r.due_at for r in rows if r.kind == ReminderKind.REMIND and r.state == PENDING]
+        return min(pending, default=None)
+
+    def _task_rows(
+        self, team_id: str, task_id: str, user_id: str | None = None
+    ) -> list[Row[tuple[str, datetime, str, str]]]:
+        """A task's ledger rows (a person's, if given), selected on the columns of
+        ``ix_reminders_team_task`` alone and filtered here: with a state or an aggregate in the
+        query, SQLite preferred ``ix_reminders_state_due`` and scanned every pending reminder."""
+        conditions = [ReminderRow.team_id == team_id, ReminderRow.task_id == task_id]
+        if user_id is not None:
+            conditions.append(ReminderRow.assignee_id == user_id)
+        query = select(
+            ReminderRow.assignee_id, ReminderRow.due_at, ReminderRow.state, ReminderRow.kind
+        ).where(*conditions)
+        with self._sessions() as session:
+            return list(session.execute(query))
 
     def renew(self, reminder_id: int, claimer: str, until: datetime) -> bool:
         """Extend a claim just before sending; False when another sender has taken it over."""

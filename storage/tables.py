@@ -246,6 +246,18 @@ class OAuthTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class LinkStateRow(Base):
+    """A sign-in in progress (``/task link lineworks``): its state, kept as a hash, used once."""
+
+    __tablename__ = "link_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    slack_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    backend: Mapped[str] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class HomeClaimRow(Base):
     """Who is publishing a person's App Home now: publishes are serialised across processes,
     each built after the claim, so a Home never goes back to an older state."""

@@ -41,40 +41,7 @@ class SqlAlchemyUserMap:
         """All of them or (on any refusal) none."""
         with self._sessions.begin() as session:
             for mapping in mappings:
-                self._set(session, mapping, force=force)
-
-    def _set(self, session: Session, mapping: UserLink, *, force: bool) -> None:
-        taken = session.scalars(
-            select(UserMapRow).where(
-                UserMapRow.team_id == mapping.team_id,
-                UserMapRow.backend == mapping.backend,
-                UserMapRow.kind == mapping.kind,
-                UserMapRow.assignee_id == mapping.assignee_id,
-                UserMapRow.slack_id != mapping.slack_id,
-            )
-        ).one_or_none()
-        if taken is not None:
-            if not force:
-                raise InvalidInput(
-                    {
-                        "assignee": f"{mapping.assignee_id} is already linked to "
-                        f"{taken.slack_id}; an admin can move it."
-                    }
-                )
-            session.delete(taken)
-            session.flush()
-        session.merge(
-            UserMapRow(
-                team_id=mapping.team_id,
-                backend=mapping.backend,
-                slack_id=mapping.slack_id,
-                kind=mapping.kind,
-                assignee_id=mapping.assignee_id,
-                how=mapping.how,
-                set_by=mapping.set_by,
-                set_at=mapping.set_at,
-            )
-        )
+                set_link(session, mapping, force=force)
 
     def remove(self, team_id: str, backend: str, slack_id: str) -> bool:
         with self._sessions.begin() as session:
@@ -103,6 +70,42 @@ class SqlAlchemyUserMap:
         )
         with self._sessions() as session:
             return [_mapping(row) for row in session.scalars(statement)]
+
+
+def set_link(session: Session, mapping: UserLink, *, force: bool = False) -> None:
+    """Set one link inside the caller's transaction; InvalidInput when the assignee id is
+    someone else's (unless forced), before anything is written."""
+    taken = session.scalars(
+        select(UserMapRow).where(
+            UserMapRow.team_id == mapping.team_id,
+            UserMapRow.backend == mapping.backend,
+            UserMapRow.kind == mapping.kind,
+            UserMapRow.assignee_id == mapping.assignee_id,
+            UserMapRow.slack_id != mapping.slack_id,
+        )
+    ).one_or_none()
+    if taken is not None:
+        if not force:
+            raise InvalidInput(
+                {
+                    "assignee": f"{mapping.assignee_id} is already linked to "
+                    f"{taken.slack_id}; an admin can move it."
+                }
+            )
+        session.delete(taken)
+        session.flush()
+    session.merge(
+        UserMapRow(
+            team_id=mapping.team_id,
+            backend=mapping.backend,
+            slack_id=mapping.slack_id,
+            kind=mapping.kind,
+            assignee_id=mapping.assignee_id,
+            how=mapping.how,
+            set_by=mapping.set_by,
+            set_at=mapping.set_at,
+        )
+    )
 
 
 def _mapping(row: UserMapRow) -> UserLink:

@@ -26,7 +26,11 @@ STRIPPED = ("DATABASE_URL", "TASK_BACKEND", "TASKBOT_ADMINS", "TASKBOT_SECRET_KE
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real Slack token or database leaks into a test, and no stray .env is read."""
     for name in list(os.environ):
-        if name.startswith("SLACK_") or name.endswith("_API_URL") or name in STRIPPED:
+        if (
+            name.startswith(("SLACK_", "TASKBOT_SECRET"))
+            or name.endswith("_API_URL")
+            or name in STRIPPED
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

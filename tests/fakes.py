@@ -160,17 +160,17 @@ class FakeDirectory:
     def add_group(self, team_id: str, group_id: str, members: Sequence[str]) -> None:
         self.groups[(team_id, group_id)] = frozenset(members)
 
-    def person(self, team_id: str, user_id: str) -> Person:
+    def person(self, team_id: str, user_id: str, *, max_age: timedelta | None = None) -> Person:
         try:
             return self.people[(team_id, user_id)]
         except KeyError:
-            raise NotFound(f"I can't find the Slack user <@{user_id}>.") from None
+            raise NotFound(f"I can't find the Slack user {user_id}.") from None
 
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
         try:
             return self.groups[(team_id, group_id)]
         except KeyError:
-            raise NotFound(f"I can't find the user group <!subteam^{group_id}>.") from None
+            raise NotFound(f"I can't find the user group {group_id}.") from None
 
     def groups_of(self, team_id: str, user_id: str) -> frozenset[str]:
         return frozenset(g for (t, g), m in self.groups.items() if t == team_id and user_id in m)

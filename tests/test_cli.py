@@ -153,7 +153,7 @@ def test_users_import_writes_nothing_from_a_bad_file_unless_partial(
     assert refused.returncode == 1, refused.stderr
     assert "line 5: no Slack user with the email nobody@example.com" in refused.stderr
     assert "line 6: unknown backend 'nosuch'" in refused.stderr
-    assert "line 7: I can't find the Slack user <@UNKNOWN>" in refused.stderr
+    assert "line 7: I can't find the Slack user UNKNOWN" in refused.stderr
     assert "line 8: 101 is also on line 2" in refused.stderr
     assert "nothing written" in refused.stderr
     exported = run(["users", "export"], tmp_path, users_env)

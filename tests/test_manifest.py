@@ -90,7 +90,16 @@ def test_mismatch_is_reported_both_ways() -> None:
 
 
 @pytest.mark.parametrize(
-    "scope", ["commands", "chat:write", "im:write", "users:read", "usergroups:read"]
+    "scope",
+    [
+        "commands",
+        "chat:write",
+        "im:write",
+        "users:read",
+        "usergroups:read",
+        "channels:read",
+        "groups:read",
+    ],
 )
 def test_scopes_the_code_needs_are_requested(scope: str) -> None:
     assert scope in load_manifest()["oauth_config"]["scopes"]["bot"]

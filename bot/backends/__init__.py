@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.keys import Keys
 from bot.service.ports import TaskBackend
 
 Factory = Callable[[sessionmaker[Session], object | None], TaskBackend]
@@ -20,6 +21,14 @@ def _secret(settings: object | None, name: str) -> str:
     """A secret setting's value, or "" when unset (settings validation names what is missing)."""
     value = getattr(settings, name, None)
     return value.get_secret_value() if value is not None else ""
+
+
+def secret_keys(settings: object | None) -> Keys:
+    """The sealing and signing keys of ``TASKBOT_SECRET_KEY`` (and ``_OLD``, to read)."""
+    secret = _secret(settings, "TASKBOT_SECRET_KEY")
+    if not secret.strip():
+        raise ValueError("TASKBOT_SECRET_KEY is required to keep tokens")
+    return Keys(secret, _secret(settings, "TASKBOT_SECRET_KEY_OLD") or None)
 
 
 def _local(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
@@ -81,6 +90,7 @@ def _maxsight(sessions: sessionmaker[Session], settings: object | None) -> TaskB
 def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> TaskBackend:
     from bot.backends import lineworks
     from bot.backends.http import ApiClient
+    from storage.link_states import SqlAlchemyLinkStates
     from storage.local_tasks import SqlAlchemyTaskStore
     from storage.oauth_tokens import SqlAlchemyOAuthTokens
     from storage.user_map import SqlAlchemyUserMap
@@ -95,11 +105,10 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
         key_hint=hint,
     )
     auth = ApiClient("LINE WORKS sign-in", auth_url, detail=detail, key_hint=hint)
-    sealer = lineworks.Sealer(_secret(settings, "TASKBOT_SECRET_KEY"))
     tokens = lineworks.Tokens(
         auth,
         SqlAlchemyOAuthTokens(sessions),
-        sealer,
+        secret_keys(settings),
         client_id=client_id,
         client_secret=_secret(settings, "LINEWORKS_CLIENT_SECRET"),
         operator_refresh=_secret(settings, "LINEWORKS_REFRESH_TOKEN") or None,
@@ -107,7 +116,7 @@ def _lineworks(sessions: sessionmaker[Session], settings: object | None) -> Task
     return lineworks.LineWorksBackend(
         api,
         tokens,
-        sealer,
+        SqlAlchemyLinkStates(sessions),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
         auth_url=auth_url,

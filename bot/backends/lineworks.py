@@ -2,10 +2,15 @@
 
 Contract: seed 002 and ../shared/API-NOTES.md §2. The Task API takes only user-account tokens:
 each Slack user may link their own LINE WORKS account (OAuth authorization code: ``/task link
-lineworks`` gives the link, ``GET /oauth/lineworks/callback`` takes the answer, its ``state``
-signed with ``TASKBOT_SECRET_KEY``), so tasks are created as that person ("creates my task").
-Their tokens are stored sealed (Fernet) and refreshed before they expire and on a 401. Without a
-link, the operator account (``LINEWORKS_REFRESH_TOKEN``) is used and the card says so.
+lineworks`` gives a taskbot link, ``/oauth/lineworks/start`` names whose link it is and sends the
+browser on to LINE WORKS, ``/oauth/lineworks/callback`` takes the answer; ``bot.web.oauth``), so
+tasks are created as that person
+("creates my task"). The ``state`` is a random nonce kept (hashed) in the store and consumed by the
+callback, so it works once; the web edge binds it to the browser that started. The account is
+linked only if nobody else in the workspace holds it, checked before its tokens are kept, in the
+same transaction. Tokens are stored sealed (``bot.keys``) and refreshed before they expire and
+on a 401. Without a link, the operator account (``LINEWORKS_REFRESH_TOKEN``) is used and the card
+says so.
 
 LINE WORKS has ANY_ONE/MUST_ALL natively and per-assignee done/undone, so each part's state is
 sent as the assignee's complete/incomplete, and a whole-task complete or reopen as the task's.
@@ -20,10 +25,8 @@ empty; comments stay in taskbot (the Task API has none); ``dueDate`` is a date o
 
 from __future__ import annotations
 
-import base64
 import builtins
-import hashlib
-import hmac
+import secrets
 import threading
 import time
 from collections import deque
@@ -34,7 +37,6 @@ from urllib.parse import quote, urlencode
 
 import httpx
 from cachetools import TTLCache
-from cryptography.fernet import Fernet, InvalidToken
 
 from bot.backends.http import ApiClient, Unauthorized
 from bot.backends.mirror import MirroredBackend, RemoteState
@@ -52,6 +54,9 @@ from bot.domain.models import (
     TaskDraft,
 )
 from bot.domain.rules import added_comments
+from bot.keys import Keys, UnreadableSecret
+from bot.service.ports import PendingSignIn
+from storage.link_states import PendingLink, SqlAlchemyLinkStates
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens, StoredTokens
 from storage.user_map import SqlAlchemyUserMap
@@ -63,6 +68,12 @@ DEFAULT_AUTH_URL = "https://auth.worksmobile.com/oauth2/v2.0/"
 SCOPES = "task user.email.read"
 STATE_LIFETIME = 600  # seconds a link from /task link lineworks stays usable
 OPERATOR = "operator"
+SIGN_IN_PATH = "/oauth/lineworks"  # {…}/start and {…}/callback on TASKBOT_PUBLIC_URL
+EXPIRED = "This sign-in link is not valid any more; run `/task link lineworks` again."
+TAKEN = (
+    "That LINE WORKS account is already linked to someone else in this workspace; "
+    "if it is yours, ask an admin to move it."
+)
 
 
 def _detail(response: httpx.Response) -> str | None:
@@ -73,30 +84,11 @@ def _detail(response: httpx.Response) -> str | None:
     return str(found) if found else None
 
 
-class Sealer:
-    """Fernet with a key derived from ``TASKBOT_SECRET_KEY`` (any length)."""
-
-    def __init__(self, secret: str) -> None:
-        digest = hashlib.sha256(secret.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
-        self._secret = secret.encode()
-
-    def seal(self, text: str) -> str:
-        return self._fernet.encrypt(text.encode()).decode()
-
-    def open(self, sealed: str) -> str:
-        try:
-            return self._fernet.decrypt(sealed.encode()).decode()
-        except InvalidToken:
-            raise NotPermitted("Your LINE WORKS link can't be read; link again.") from None
-
-    def sign(self, text: str) -> str:
-        mac = hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{text}.{mac}"
-
-    def verify(self, signed: str) -> str | None:
-        text, _, mac = signed.rpartition(".")
-        return text if text and hmac.compare_digest(self.sign(text), signed) else None
+def _open(keys: Keys, sealed: str) -> str:
+    try:
+        return keys.open(sealed)
+    except UnreadableSecret:
+        raise NotPermitted("Your LINE WORKS link can't be read; link again.") from None
 
 
 class OperationLimiter:
@@ -129,7 +121,7 @@ class Tokens:
         self,
         auth: ApiClient,
         store: SqlAlchemyOAuthTokens,
-        sealer: Sealer,
+        keys: Keys,
         *,
         client_id: str,
         client_secret: str,
@@ -137,7 +129,7 @@ class Tokens:
     ) -> None:
         self._auth = auth
         self._store = store
-        self._sealer = sealer
+        self._keys = keys
         self._client = (client_id, client_secret)
         self._operator_refresh = operator_refresh
         self._operator: tuple[str, float] | None = None
@@ -168,16 +160,10 @@ class Tokens:
             return self.operator(fresh=fresh)
         soon = datetime.now(UTC) + timedelta(seconds=60)
         if not fresh and stored.expires_at > soon:
-            return self._sealer.open(stored.access_token)
-        answer = self.exchange(
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": self._sealer.open(stored.refresh_token),
-            }
-        )
-        self.store(
-            team_id, slack_id, stored.account_id, answer, self._sealer.open(stored.refresh_token)
-        )
+            return _open(self._keys, stored.access_token)
+        refresh = _open(self._keys, stored.refresh_token)
+        answer = self.exchange({"grant_type": "refresh_token", "refresh_token": refresh})
+        self._store.put(team_id, slack_id, NAME, self.sealed(stored.account_id, answer, refresh))
         return str(answer["access_token"])
 
     def operator(self, *, fresh: bool = False) -> str:
@@ -195,21 +181,19 @@ class Tokens:
             self._operator = (str(answer["access_token"]), time.monotonic() + _lifetime(answer))
             return self._operator[0]
 
-    def store(
-        self, team_id: str, slack_id: str, account: str, answer: dict[str, Any], refresh: str
-    ) -> None:
-        expires = datetime.now(UTC) + timedelta(seconds=_lifetime(answer))
-        self._store.put(
-            team_id,
-            slack_id,
-            NAME,
-            StoredTokens(
-                account_id=account,
-                access_token=self._sealer.seal(str(answer["access_token"])),
-                refresh_token=self._sealer.seal(str(answer.get("refresh_token") or refresh)),
-                expires_at=expires,
-            ),
+    def sealed(self, account: str, answer: dict[str, Any], refresh: str) -> StoredTokens:
+        """A token answer as it is stored: sealed with the current key."""
+        return StoredTokens(
+            account_id=account,
+            access_token=self._keys.seal(str(answer["access_token"])),
+            refresh_token=self._keys.seal(str(answer.get("refresh_token") or refresh)),
+            expires_at=datetime.now(UTC) + timedelta(seconds=_lifetime(answer)),
         )
+
+    def link(self, link: UserLink, answer: dict[str, Any]) -> bool:
+        """Keep a sign-in's tokens with its link, or neither when the account is taken."""
+        sealed = self.sealed(link.assignee_id, answer, str(answer.get("refresh_token") or ""))
+        return self._store.put_linked(link, sealed)
 
 
 def _lifetime(answer: dict[str, Any]) -> float:
@@ -239,7 +223,7 @@ class LineWorksBackend(MirroredBackend):
         self,
         api: ApiClient,
         tokens: Tokens,
-        sealer: Sealer,
+        states: SqlAlchemyLinkStates,
         store: SqlAlchemyTaskStore,
         links: SqlAlchemyUserMap,
         *,
@@ -251,7 +235,7 @@ class LineWorksBackend(MirroredBackend):
         super().__init__(store, links)
         self._api = api
         self._tokens = tokens
-        self._sealer = sealer
+        self._states = states
         self._auth_url = auth_url if auth_url.endswith("/") else auth_url + "/"
         self._client_id = client_id
         self._public_url = public_url.rstrip("/") if public_url else None
@@ -282,12 +266,22 @@ class LineWorksBackend(MirroredBackend):
 
     # --- OAuth link ----------------------------------------------------------------------------
 
-    def authorize_url(self, team_id: str, slack_id: str) -> str:
+    def authorize_url(self, team_id: str, slack_id: str, now: datetime) -> str:
+        """A fresh single-use sign-in for this person: the taskbot link that starts it."""
         if not self._public_url:
             raise InvalidInput(
                 {"link": "An admin has to set TASKBOT_PUBLIC_URL before people can link accounts."}
             )
-        state = self._sealer.sign(f"{team_id}:{slack_id}:{int(time.time()) + STATE_LIFETIME}")
+        state = secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=STATE_LIFETIME)
+        self._states.add(state, NAME, PendingLink(team_id, slack_id), expires_at=expires, now=now)
+        return f"{self._public_url}{SIGN_IN_PATH}/start?{urlencode({'state': state})}"
+
+    def sign_in_url(self, state: str, now: datetime) -> PendingSignIn:
+        """Whose sign-in ``state`` is, and LINE WORKS' authorize page for it."""
+        pending = self._states.peek(state, NAME, now)
+        if pending is None:
+            raise NotPermitted(EXPIRED)
         query = urlencode(
             {
                 "client_id": self._client_id,
@@ -298,18 +292,21 @@ class LineWorksBackend(MirroredBackend):
             },
             quote_via=quote,
         )
-        return f"{self._auth_url}authorize?{query}"
+        return PendingSignIn(
+            team_id=pending.team_id,
+            slack_id=pending.slack_id,
+            url=f"{self._auth_url}authorize?{query}",
+        )
 
     def redirect_uri(self) -> str:
-        return f"{self._public_url}/oauth/lineworks/callback"
+        return f"{self._public_url}{SIGN_IN_PATH}/callback"
 
     def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
-        """The callback: check the state, get tokens, learn who it is; (team, slack id, account)."""
-        checked = self._sealer.verify(state)
-        team_id, _, rest = (checked or "").partition(":")
-        slack_id, _, expiry = rest.partition(":")
-        if not checked or not expiry.isdigit() or int(expiry) < time.time():
-            raise NotPermitted("This link is not valid any more; run `/task link lineworks` again.")
+        """The callback: use up the state, get tokens, learn whose they are, then link them
+        (tokens kept only if the account is nobody else's); (team, slack id, account)."""
+        pending = self._states.consume(state, NAME, now)
+        if pending is None:
+            raise NotPermitted(EXPIRED)
         answer = self._tokens.exchange(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri()}
         )
@@ -321,21 +318,19 @@ class LineWorksBackend(MirroredBackend):
         account = str(me.get("userId") or "")
         if not account:
             raise BackendUnavailable("LINE WORKS didn't say whose account this is.")
-        self._tokens.store(team_id, slack_id, account, answer, str(answer.get("refresh_token")))
-        self._links.set(
-            UserLink(
-                team_id=team_id,
-                backend=NAME,
-                slack_id=slack_id,
-                kind=AssigneeKind.USER,
-                assignee_id=account,
-                how=LinkHow.SELF,
-                set_by=slack_id,
-                set_at=now,
-            ),
-            force=False,
+        link = UserLink(
+            team_id=pending.team_id,
+            backend=NAME,
+            slack_id=pending.slack_id,
+            kind=AssigneeKind.USER,
+            assignee_id=account,
+            how=LinkHow.SELF,
+            set_by=pending.slack_id,
+            set_at=now,
         )
-        return team_id, slack_id, account
+        if not self._tokens.link(link, answer):
+            raise NotPermitted(TAKEN)
+        return pending.team_id, pending.slack_id, account
 
     # --- categories ----------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from bot.backends.http import ApiClient, ApiError
 from bot.backends.mirror import MirroredBackend, RemoteState
 from bot.domain.errors import Conflict, InvalidInput, NotFound
 from bot.domain.models import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
     Assignee,
     AssigneeKind,
     BackendCapabilities,
@@ -42,7 +44,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
-from bot.domain.rules import added_comments
+from bot.domain.rules import added_comments, clip
 from storage.external_versions import SqlAlchemyExternalVersions
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
@@ -54,6 +56,7 @@ NO_CREATE = (
     "Maxsight tasks come from its workflows, so taskbot can't create them. "
     "`/task list` shows the ones assigned to you; you can reassign them from Slack."
 )
+NO_ASSIGNOR = "USLACKBOT"  # made by a workflow with no linked person behind it: admins manage it
 KIND_OF = {"USER": AssigneeKind.USER, "TEAM": AssigneeKind.GROUP}
 TYPE_OF = {AssigneeKind.USER: "USER", AssigneeKind.GROUP: "TEAM"}
 
@@ -130,7 +133,7 @@ class MaxsightBackend(MirroredBackend):
             ]
             if ids:
                 for raw in self._search(ids):
-                    self._adopt(query.team_id, raw, importer=query.user_id)
+                    self._adopt(query.team_id, raw)
         return self._store.list(query)
 
     def _search(self, assignee_ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
@@ -158,13 +161,17 @@ class MaxsightBackend(MirroredBackend):
             if not token:
                 return found
 
-    def _adopt(self, team_id: str, raw: dict[str, Any], *, importer: str) -> Task:
-        """Store (or refresh) a Maxsight task in taskbot's store, with its version token."""
+    def _adopt(self, team_id: str, raw: dict[str, Any]) -> Task:
+        """Store (or refresh) a Maxsight task in taskbot's store, with its version token.
+
+        Its assignor (who may manage it) is whoever ``assigned_by_id`` is linked to, else the
+        operator's (``MAXSIGHT_ACTOR_ID``) link, else nobody in Slack: never whoever happened to
+        list it first."""
         task_id = f"{ID_PREFIX}{raw['id']}"
         known = self._store.find(task_id)
         if known is None:
             now = datetime.now(UTC)
-            assignor = self._slack_id(team_id, raw, "assigned_by_id") or importer
+            assignor = self._slack_id(team_id, raw, "assigned_by_id") or self._operator(team_id)
 
             def build(handle: str) -> Task:
                 return Task(
@@ -288,6 +295,15 @@ class MaxsightBackend(MirroredBackend):
         link = self._links.by_assignee(team_id, NAME, kind, str(target))
         return (Assignee(kind=kind, id=link.slack_id),) if link is not None else ()
 
+    def _operator(self, team_id: str) -> str:
+        """The Slack user linked to the operator account, else ``NO_ASSIGNOR``."""
+        link = (
+            self._links.by_assignee(team_id, NAME, AssigneeKind.USER, self._actor_id)
+            if self._actor_id
+            else None
+        )
+        return link.slack_id if link is not None else NO_ASSIGNOR
+
     def _slack_id(self, team_id: str, raw: dict[str, Any], key: str) -> str | None:
         by = (raw.get("assignment") or {}).get(key)
         link = self._links.by_assignee(team_id, NAME, AssigneeKind.USER, str(by)) if by else None
@@ -299,11 +315,12 @@ class MaxsightBackend(MirroredBackend):
 
 def _title(raw: dict[str, Any]) -> str:
     name = raw.get("name") or raw.get("c_name") or raw.get("step_name")
-    return str(name or f"Maxsight task {str(raw.get('id'))[:8]}")[:200]
+    return clip(str(name or f"Maxsight task {str(raw.get('id'))[:8]}").strip(), TITLE_MAX)
 
 
 def _description(raw: dict[str, Any]) -> str:
-    return f"Step: {raw.get('step_name') or '?'} · entity {raw.get('entity_id') or '?'}"
+    text = f"Step: {raw.get('step_name') or '?'} · entity {raw.get('entity_id') or '?'}"
+    return clip(text, DESCRIPTION_MAX)
 
 
 def _completed(raw: dict[str, Any]) -> bool:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import rules
-from bot.domain.errors import Conflict, InvalidInput, NotFound
+from bot.domain.errors import BackendUnavailable, Conflict, DomainError, InvalidInput, NotFound
 from bot.domain.models import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
     Actor,
     Assignee,
     AssigneeKind,
@@ -31,6 +33,7 @@ from bot.domain.models import (
     TaskDraft,
     TaskQuery,
 )
+from bot.domain.naming import Naming
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
@@ -129,30 +132,73 @@ class MirroredBackend(ABC):
         rows = self._store.mirrored(self.prefix)
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            tasks = [self._store.get(team, handle) for team, handle, _ in chunk]
-            remote = self._fetch([self.external_id(t) for t in tasks], tasks)
-            for task in tasks:
-                after = self._apply(task, remote.get(self.external_id(task)), now)
+            tasks = self._load(chunk)
+            for task, remote in self._fetch_each(tasks):
+                try:
+                    after = self._apply(task, remote, now)
+                except DomainError as exc:  # refused (a bound): this task waits, the others sync
+                    log.warning(
+                        "%s sync of %s %s refused: %s",
+                        self.name,
+                        task.team_id,
+                        task.handle,
+                        exc.message,
+                    )
+                    continue
+                except Exception:  # one task's failure never stops the others' sync
+                    log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
+                    continue
                 if after is not None:
                     changed.append((task, after))
         return changed
+
+    def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:
+        tasks: builtins.list[Task] = []
+        for team, handle, _ in chunk:
+            try:
+                tasks.append(self._store.get(team, handle))
+            except Exception:  # unreadable here: skip it, the others sync
+                log.exception("%s sync could not load %s %s", self.name, team, handle)
+        return tasks
+
+    def _fetch_each(self, tasks: Sequence[Task]) -> builtins.list[tuple[Task, RemoteState | None]]:
+        """Each task with its remote state; when a batch read fails on one task's data, each
+        task is read alone, so that task alone is skipped. A system that is down (or refuses
+        taskbot) ends the pass: the next one retries."""
+        try:
+            remote = self._fetch([self.external_id(t) for t in tasks], tasks)
+            return [(t, remote.get(self.external_id(t))) for t in tasks]
+        except BackendUnavailable:
+            raise
+        except Exception:
+            if len(tasks) == 1:
+                log.exception(
+                    "%s sync could not read %s %s", self.name, tasks[0].team_id, tasks[0].handle
+                )
+                return []
+        return [pair for task in tasks for pair in self._fetch_each([task])]
 
     def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Task | None:
         if remote is None:  # deleted there
             self._store.delete(task.team_id, task.handle, task.version, now)
             return task.model_copy(update={"deleted": True, "version": task.version + 1})
+        if remote.due is not None and remote.due.date > rules.latest_due_date(now):
+            raise InvalidInput({"due": f"its due date {remote.due.date} is too far ahead"})
         updates: dict[str, object] = {}
-        if remote.title and remote.title != task.title:
-            updates["title"] = remote.title
-        if remote.description != task.description:
-            updates["description"] = remote.description
+        title = rules.clip(remote.title.strip(), TITLE_MAX)
+        description = rules.clip(remote.description, DESCRIPTION_MAX)
+        if title and title != task.title:
+            updates["title"] = title
+        if description != task.description:
+            updates["description"] = description
         if not same_due(remote.due, task.due):
             updates["due"] = remote.due
         if remote.entities is not None:
+            entities = tuple(rules.bounded_attachment(a) for a in remote.entities)
             mine = tuple(a for a in task.attachments if a.kind is AttachmentKind.ENTITY)
-            if remote.entities != mine:
+            if entities != mine:
                 others = tuple(a for a in task.attachments if a.kind is not AttachmentKind.ENTITY)
-                updates["attachments"] = others + remote.entities
+                updates["attachments"] = others + entities
         after = task
         if updates:
             after = after.model_copy(
@@ -182,22 +228,20 @@ class MirroredBackend(ABC):
     ) -> builtins.list[str]:
         """The system's ids of these assignees of one kind; every one must be linked."""
         ids: builtins.list[str] = []
-        missing: builtins.list[str] = []
+        missing: builtins.list[Assignee] = []
         for assignee in assignees:
             if assignee.kind is not kind:
                 continue
             link = self._links.get(team_id, self.name, assignee.id)
             if link is None:
-                missing.append(
-                    f"<!subteam^{assignee.id}>"
-                    if kind is AssigneeKind.GROUP
-                    else f"<@{assignee.id}>"
-                )
+                missing.append(assignee)
             else:
                 ids.append(link.assignee_id)
         if missing:
+            naming = Naming()
             raise InvalidInput(
-                {"assignees": f"{', '.join(missing)} not linked to {self.name}; see `/task link`."}
+                {"assignees": f"{naming(missing)} not linked to {self.name}; see `/task link`."},
+                refs=naming.refs,
             )
         return ids
 

@@ -286,7 +286,7 @@ def _uuid(comment_id: str) -> str:
 
 def _comment_text(comment: Comment) -> str:
     """Who wrote it in Slack is not a PIM user: say so in the text."""
-    author = f"<@{comment.author}>" if comment.author else "someone"
+    author = f"@{comment.author}" if comment.author else "someone"
     if comment.system:
         return f"{SYSTEM_PREFIX}{author} {comment.text}"
     return f"{comment.text}\n— {author} in Slack"

@@ -5,18 +5,27 @@ Imports nothing but the domain models (for ``Conflict.current``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.domain.naming import plain
+
 if TYPE_CHECKING:
-    from bot.domain.models import Task
+    from bot.domain.models import Assignee, Task
 
 
 class DomainError(Exception):
-    """Base of every error a person can act on; ``message`` is written for that person."""
+    """Base of every error a person can act on; ``message`` is written for that person.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    ``template`` may name people by reference (``{@0}``, see ``bot.domain.naming``) so the chat
+    layer can render them; ``message`` is the same text with the references in plain words.
+    """
+
+    def __init__(self, message: str, *, refs: Sequence[Assignee] = ()) -> None:
+        self.template = message
+        self.refs: tuple[Assignee, ...] = tuple(refs)
+        self.message = plain(message, self.refs)
+        super().__init__(self.message)
 
 
 class NotFound(DomainError):
@@ -41,8 +50,8 @@ class InvalidInput(DomainError):
     ``errors`` maps a field name (``title``, ``due``, ``assignees``, …) to a message.
     """
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
+    def __init__(self, errors: dict[str, str], *, refs: Sequence[Assignee] = ()) -> None:
+        super().__init__("; ".join(errors.values()), refs=refs)
         self.errors = dict(errors)
 
 

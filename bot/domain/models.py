@@ -15,10 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The one bound of every text taskbot keeps: checked on input (a refusal naming the limit) and on
+# sync (a longer text from a task system is cut to it), so the store never sees a longer one.
 TITLE_MAX = 150  # fits a Slack header block
 DESCRIPTION_MAX = 3000  # Slack plain_text_input max_length
 COMMENT_MAX = 3000
-MAX_ASSIGNEES = 50
+ATTACHMENT_TITLE_MAX = 200
+URL_MAX = 3000
+ENTITY_ID_MAX = 64  # an attachment's entity type and id
+MAX_ASSIGNEES = 50  # after user groups are expanded into their members
+DUE_MAX_YEARS = 50  # a due further ahead is refused (and would overflow in far-west zones)
 END_OF_WORKING_DAY = time(18, 0)
 HANDLE_PREFIX = "T-"
 _HANDLE_RE = re.compile(r"^\s*#?(?:[Tt]-?)?(\d{1,12})\s*$")

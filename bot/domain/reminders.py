@@ -3,15 +3,21 @@
 Pure: from a task, the pending assignees (with their zone and hours), the offsets of
 ``REMINDER_OFFSETS`` and the moment of planning, compute the reminder instants. Positive offsets
 are before due, ``0`` at due, negative ones after due and repeat while overdue (up to a cap).
-A reminder whose instant had already passed when planned is skipped; one that falls outside the
-assignee's working hours moves to the next start of working hours, except the at-due reminder
-when the due time itself is inside them. Imports only the domain.
+A reminder whose instant had already passed when planned is skipped (an overdue one: its
+instant once moved into working hours).
+
+Before-due and at-due reminders never come after the deadline they warn about: one that falls
+outside the assignee's working hours moves EARLIER, to the end of their previous working period
+less ``EARLY_MARGIN`` (the period's start when it is shorter than that). If that moment had
+already passed when planned, the reminder keeps its nominal instant (the person is evidently
+around and the deadline is near), unless it was already delivered at that moment. After-due
+(overdue) reminders move to the next start of working hours. Imports only the domain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Collection, Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.domain.models import PartState, Task, zone
 
 DEFAULT_REPEAT_CAP = 7  # overdue repeats at most this many times
+EARLY_MARGIN = timedelta(minutes=30)  # a moved reminder comes this long before the working end
 
 
 class WorkingHours(BaseModel):
@@ -41,7 +48,7 @@ class WorkingHours(BaseModel):
             if day.weekday() not in self.days:
                 continue
             start = datetime.combine(day, self.start, tzinfo=zone(tz))
-            if start >= local:
+            if start >= local and self.contains(start, tz):  # not a period DST made vanish
                 return start.astimezone(UTC)
             if ahead == 0 and self.contains(moment, tz):
                 return moment
@@ -49,6 +56,29 @@ class WorkingHours(BaseModel):
 
     def shift_into(self, moment: datetime, tz: str | None) -> datetime:
         return moment if self.contains(moment, tz) else self.next_start(moment, tz)
+
+    def last_slot_before(
+        self, moment: datetime, tz: str | None, margin: timedelta = EARLY_MARGIN
+    ) -> datetime | None:
+        """The last working moment before ``moment``: the end of the previous working period
+        less ``margin``, or its start when the period is shorter; None without working days.
+
+        A period that a DST jump makes vanish (or leaves no room) is passed over for the one
+        before it, so the answer is always inside working hours.
+        """
+        local = moment.astimezone(zone(tz))
+        for back in range(0, 8):
+            day = local.date() - timedelta(days=back)
+            if day.weekday() not in self.days:
+                continue
+            start = datetime.combine(day, self.start, tzinfo=zone(tz)).astimezone(UTC)
+            end = datetime.combine(day, self.end, tzinfo=zone(tz)).astimezone(UTC)
+            if end > moment:
+                continue  # that day's period is not over yet at ``moment``
+            for slot in (max(start, end - margin), start):
+                if slot <= moment and self.contains(slot, tz, end_included=True):
+                    return slot
+        return None
 
 
 class ReminderKind(StrEnum):
@@ -132,8 +162,14 @@ def plan(
     planned_at: datetime,
     *,
     repeat_cap: int = DEFAULT_REPEAT_CAP,
+    sent: Collection[tuple[str, datetime]] = frozenset(),
+    margin: timedelta = EARLY_MARGIN,
 ) -> list[PlannedReminder]:
-    """Every reminder still to come for the task's pending parts, soonest first."""
+    """Every reminder still to come for the task's pending parts, soonest first.
+
+    ``sent`` holds (person, instant) of the task's reminders already delivered (or being
+    delivered): a re-plan after a moved reminder's earlier slot must not send it again.
+    """
     if task.due is None:
         return []
     pending = pending_assignee_ids(task)
@@ -148,14 +184,13 @@ def plan(
         )
         for offset in offsets:
             for nominal in _instants(due, offset, repeat_cap):
-                if nominal <= planned_at:
-                    continue
-                at_due_inside = offset == timedelta(0) and person.hours.contains(
-                    due,
-                    person.tz,
-                    end_included=True,  # "end of the working day" is inside it
+                at = (
+                    overdue_instant(person, nominal, planned_at, sent)
+                    if offset < timedelta(0)
+                    else warning_instant(person, nominal, planned_at, sent, margin)
                 )
-                at = nominal if at_due_inside else person.hours.shift_into(nominal, person.tz)
+                if at is None:
+                    continue
                 key = (person.user_id, at)  # two offsets moved to one instant: remind once
                 if key not in result:
                     result[key] = PlannedReminder(
@@ -164,6 +199,69 @@ def plan(
                         at=at,
                     )
     return sorted(result.values(), key=lambda r: (r.at, r.user_id))
+
+
+def warning_instant(
+    person: Recipient,
+    nominal: datetime,
+    planned_at: datetime,
+    sent: Collection[tuple[str, datetime]] = frozenset(),
+    margin: timedelta = EARLY_MARGIN,
+) -> datetime | None:
+    """When a before-due or at-due reminder goes out: never after ``nominal``.
+
+    Inside working hours (their end included: "end of the working day" is inside it) it stays;
+    outside, it moves to the last working moment before it. When that moment has passed, the
+    nominal instant, unless the reminder was delivered then. None: nothing (more) to send.
+    """
+    if nominal <= planned_at:
+        return None
+    if person.hours.contains(nominal, person.tz, end_included=True):
+        return nominal
+    slot = person.hours.last_slot_before(nominal, person.tz, margin)
+    if slot is None:  # no working day at all: nowhere earlier to go
+        return nominal
+    if slot > planned_at:
+        return slot
+    if (person.user_id, slot) in sent:
+        return None  # it went out at its earlier slot already
+    return nominal
+
+
+def overdue_instant(
+    person: Recipient,
+    nominal: datetime,
+    planned_at: datetime,
+    sent: Collection[tuple[str, datetime]] = frozenset(),
+) -> datetime | None:
+    """An overdue reminder waits for the next start of working hours. Whether it is still to
+    come is judged by that moved instant, so a re-plan on a Sunday keeps Saturday's repeat
+    that is due on Monday morning (unless it already went out)."""
+    at = person.hours.shift_into(nominal, person.tz)
+    if at <= planned_at or (person.user_id, at) in sent:
+        return None
+    return at
+
+
+EXAMPLE_WEEK = date(2026, 11, 23)  # a Monday; UTC has no DST, so wall times read as they are
+
+
+def early_example(hours: WorkingHours) -> tuple[datetime, datetime] | None:
+    """A worked case of the rule for ``/task settings``: (due, when its reminder comes).
+
+    A task due an hour before the first working day after days off starts (Monday 08:00 with
+    the defaults) is reminded at the end of the previous working day (Friday 17:30).
+    """
+    week = [EXAMPLE_WEEK + timedelta(days=n) for n in range(7)]
+    working = [d for d in week if d.weekday() in hours.days]
+    if not working:
+        return None
+    first = next((d for d in working if (d.weekday() - 1) % 7 not in hours.days), working[0])
+    due = datetime.combine(first, hours.start, tzinfo=UTC) - timedelta(hours=1)
+    if hours.contains(due, None, end_included=True):
+        return None
+    slot = hours.last_slot_before(due, None)
+    return (due, slot) if slot is not None else None
 
 
 def _instants(due: datetime, offset: timedelta, repeat_cap: int) -> list[datetime]:

@@ -8,17 +8,22 @@ Imports only the domain.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from bot.domain.models import (
+    ATTACHMENT_TITLE_MAX,
     COMMENT_MAX,
     DESCRIPTION_MAX,
+    DUE_MAX_YEARS,
+    ENTITY_ID_MAX,
     MAX_ASSIGNEES,
     TITLE_MAX,
+    URL_MAX,
     Actor,
     Assignee,
     AssigneeKind,
+    Attachment,
     Comment,
     CommentEvent,
     CompletionCondition,
@@ -51,15 +56,53 @@ def description_error(description: str) -> str | None:
 
 
 def due_error(due: Due | None, now: datetime) -> str | None:
-    """A due in the past is refused; a date alone counts as due at the end of that day."""
+    """A due in the past is refused; a date alone counts as due at the end of that day.
+
+    So is one more than ``DUE_MAX_YEARS`` ahead, checked on the date before any instant is
+    computed (9999-12-31 in a zone west of UTC would overflow)."""
     if due is None:
         return None
+    if due.date > latest_due_date(now):
+        return (
+            f"That due date is more than {DUE_MAX_YEARS} years away; "
+            f"pick a date up to {latest_due_date(now):%Y-%m-%d}."
+        )
     if due.has_time:
         if due.instant() <= now:
             return "That due time has already passed; pick a time in the future."
     elif due.date < now.astimezone(zone(due.tz)).date():
         return "That due date has already passed; pick today or a later date."
     return None
+
+
+def latest_due_date(now: datetime) -> date:
+    """The last due date accepted: ``DUE_MAX_YEARS`` from today (29 February becomes the 28th)."""
+    today = now.date()
+    try:
+        return today.replace(year=today.year + DUE_MAX_YEARS)
+    except ValueError:
+        return today.replace(year=today.year + DUE_MAX_YEARS, day=28)
+
+
+def clip(text: str, bound: int) -> str:
+    """``text`` cut to ``bound`` characters, ending in "…" when cut (texts from task systems)."""
+    return text if len(text) <= bound else text[: bound - 1].rstrip() + "…"
+
+
+def bounded_attachment(attachment: Attachment) -> Attachment:
+    """An attachment from a task system with every text within its bound."""
+    return attachment.model_copy(
+        update={
+            "title": clip(attachment.title, ATTACHMENT_TITLE_MAX),
+            "url": clip(attachment.url, URL_MAX) if attachment.url else attachment.url,
+            "entity_type": clip(attachment.entity_type, ENTITY_ID_MAX)
+            if attachment.entity_type
+            else attachment.entity_type,
+            "entity_id": clip(attachment.entity_id, ENTITY_ID_MAX)
+            if attachment.entity_id
+            else attachment.entity_id,
+        }
+    )
 
 
 def assignees_error(assignees: Iterable[Assignee]) -> str | None:
@@ -439,5 +482,4 @@ def note_expansion(task: Task, actor: Actor, groups: Sequence[str], now: datetim
     """Record on the task that these user groups were assigned as their members."""
     if not groups:
         return task
-    mentions = [f"<!subteam^{g}>" for g in groups]
-    return _changed(task, actor, now, [_system(actor, CommentEvent.EXPANDED, now, *mentions)])
+    return _changed(task, actor, now, [_system(actor, CommentEvent.EXPANDED, now, *groups)])

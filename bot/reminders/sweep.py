@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain.errors import DomainError, NotFound
-from bot.domain.models import AssigneeKind, ListView, PartState, Task, TaskQuery
+from bot.domain.models import Assignee, AssigneeKind, ListView, PartState, Task, TaskQuery
 from bot.domain.reminders import ReminderKind
 from bot.service.ports import Clock, Directory, ReminderSender, TaskBackend
 
@@ -235,7 +235,9 @@ class ReminderSweep:
     def _tell_assignor(self, task: Task, user_id: str) -> None:
         try:
             self._sender.tell_assignor(
-                task, f"I couldn't deliver the reminder for *{task.handle}* to <@{user_id}>."
+                task,
+                f"I couldn't deliver the reminder for *{task.handle}* to {{@0}}.",
+                (Assignee.user(user_id),),
             )
         except Exception:  # nothing more can be done from here
             log.exception("could not tell the assignor of %s", task.handle)

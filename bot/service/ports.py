@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain.events import TaskEvent
 from bot.domain.links import UserLink
 from bot.domain.models import (
+    Assignee,
     AssigneeKind,
     BackendCapabilities,
     CardClaim,
@@ -29,6 +30,9 @@ from bot.domain.reminders import PlannedReminder, ReminderSettings
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC ``datetime``; tests pass a fake one."""
+
+PRIVILEGE_MAX_AGE = timedelta(seconds=60)
+"""Admin and owner status used to manage a task or a link is at most this old."""
 
 
 class TaskBackend(Protocol):
@@ -66,14 +70,32 @@ class TaskBackend(Protocol):
         ...
 
 
+class PendingSignIn(BaseModel):
+    """A sign-in someone started with ``/task link``: for whom, and where it continues."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team_id: str
+    slack_id: str
+    url: str
+
+
 @runtime_checkable
 class AccountLinking(Protocol):
     """A backend where people link their own account by signing in there (OAuth)."""
 
-    def authorize_url(self, team_id: str, slack_id: str) -> str: ...
+    def authorize_url(self, team_id: str, slack_id: str, now: datetime) -> str:
+        """A new single-use sign-in for this person: the taskbot link that starts it."""
+        ...
+
+    def sign_in_url(self, state: str, now: datetime) -> PendingSignIn:
+        """Whose sign-in an open ``state`` is, and the task system's page for it
+        (NotPermitted when the state is unknown, used or expired)."""
+        ...
 
     def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
-        """The sign-in's answer: (team, Slack user, account id), tokens stored, link set."""
+        """The sign-in's answer, ``state`` used up: (team, Slack user, account id), with tokens
+        stored and link set together, or neither (NotPermitted) when the account is taken."""
         ...
 
 
@@ -146,7 +168,9 @@ class Person(BaseModel):
 class Directory(Protocol):
     """Who people are (Slack users.info, user groups); implemented by ``bot.slack``."""
 
-    def person(self, team_id: str, user_id: str) -> Person: ...
+    def person(self, team_id: str, user_id: str, *, max_age: timedelta | None = None) -> Person:
+        """``max_age``: the answer must have been read from Slack at most that long ago."""
+        ...
 
     def group_members(self, team_id: str, group_id: str) -> frozenset[str]: ...
 
@@ -156,6 +180,15 @@ class Directory(Protocol):
 
     def group_name(self, team_id: str, group_id: str) -> str | None:
         """The user group's handle (``ops`` for @ops), or None if unknown."""
+        ...
+
+
+class ChannelAccess(Protocol):
+    """Whether a task's card may go to a channel (``bot.slack``): checked before a task is made."""
+
+    def check_channel(self, team_id: str, channel_id: str, user_id: str) -> None:
+        """Raise InvalidInput (field ``channel``) unless ``user_id`` is a member of the channel
+        and the bot can post there."""
         ...
 
 
@@ -193,6 +226,10 @@ class ReminderLedger(Protocol):
     def replace_digest(self, team_id: str, user_id: str, item: PlannedReminder | None) -> None: ...
 
     def pending_handles(self, team_id: str, user_id: str) -> list[str]: ...
+
+    def sent_instants(self, team_id: str, task_id: str) -> set[tuple[str, datetime]]: ...
+
+    def next_reminder(self, team_id: str, task_id: str, user_id: str) -> datetime | None: ...
 
 
 class UserMapStore(Protocol):
@@ -244,4 +281,5 @@ class ReminderSender(Protocol):
         self, team_id: str, user_id: str, reminder_id: int, *, since: datetime
     ) -> bool: ...
 
-    def tell_assignor(self, task: Task, text: str) -> None: ...
+    def tell_assignor(self, task: Task, text: str, refs: Sequence[Assignee] = ()) -> None:
+        """``text`` names people by reference (``bot.domain.naming``), never by markup."""

@@ -47,11 +47,16 @@ class ReminderPlanner:
 
     def replan(self, task: Task) -> None:
         now = self._clock()
-        planned = plan(task, self.recipients(task), self._offsets, now)
+        sent = self._ledger.sent_instants(task.team_id, task.id)
+        planned = plan(task, self.recipients(task), self._offsets, now, sent=sent)
         escalate = escalation(task, self._escalate_after, now)
         if escalate is not None:
             planned.append(escalate)
         self._ledger.replace_pending(task.team_id, task.id, planned, handle=task.handle)
+
+    def next_reminder(self, team_id: str, task_id: str, user_id: str) -> datetime | None:
+        """The person's next deadline reminder for the task (shown on their own cards)."""
+        return self._ledger.next_reminder(team_id, task_id, user_id)
 
     def settings_of(self, team_id: str, user_id: str) -> ReminderSettings:
         found = self._settings.get(team_id, user_id) if self._settings is not None else None

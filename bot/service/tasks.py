@@ -15,6 +15,7 @@ from bot.domain import rules
 from bot.domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from bot.domain.events import EventKind, TaskEvent
 from bot.domain.models import (
+    COMMENT_MAX,
     Actor,
     Assignee,
     AssigneeKind,
@@ -31,10 +32,19 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from bot.domain.naming import Naming
 from bot.domain.reminders import ReminderSettings
-from bot.service.ports import Categorised, Clock, Directory, Notifier, TaskBackend
+from bot.service.ports import (
+    PRIVILEGE_MAX_AGE,
+    Categorised,
+    ChannelAccess,
+    Clock,
+    Directory,
+    Notifier,
+    TaskBackend,
+)
 from bot.service.reminders import ReminderPlanner
-from bot.service.user_links import Prepared, UserLinks, mention
+from bot.service.user_links import Prepared, UserLinks
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +74,10 @@ class TaskService:
         admins: frozenset[str] = frozenset(),
         reminders: ReminderPlanner | None = None,
         links: UserLinks | None = None,
+        channels: ChannelAccess | None = None,
     ) -> None:
         self._backend = backend
+        self._channels = channels
         self._reminders = reminders
         self.links = links
         self._notifier = notifier
@@ -81,7 +93,10 @@ class TaskService:
 
     def actor(self, team_id: str, user_id: str, task: Task | None = None) -> Actor:
         """The actor with what the rules need: admin flag and relevant group memberships."""
-        is_admin = user_id in self._admins or self._directory.person(team_id, user_id).is_admin
+        is_admin = (
+            user_id in self._admins
+            or self._directory.person(team_id, user_id, max_age=PRIVILEGE_MAX_AGE).is_admin
+        )
         if task is None:
             groups = self._directory.groups_of(team_id, user_id)
         else:
@@ -109,6 +124,8 @@ class TaskService:
             raise NotPermitted("You can only create tasks as yourself, in your own workspace.")
         now = self._clock()
         rules.validate_draft(draft, now)
+        if draft.channel_id is not None and self._channels is not None:
+            self._channels.check_channel(actor.team_id, draft.channel_id, actor.user_id)
         prepared = self._prepare(actor, draft.assignees)
         draft = draft.model_copy(update={"assignees": prepared.assignees})
         self._check_capabilities(draft)
@@ -127,34 +144,46 @@ class TaskService:
         )
         return task
 
-    def _prepare(self, actor: Actor, assignees: Sequence[Assignee]) -> Prepared:
+    def _prepare(
+        self, actor: Actor, assignees: Sequence[Assignee], already: Sequence[Assignee] = ()
+    ) -> Prepared:
         """Known people only; groups expanded where the backend has none; everyone linked.
 
-        Unlinked people are named in the refusal (remove them to save for the others) and each
-        is told by DM how to link."""
+        Called once the actor's rights are checked. The cap on assignees (with ``already``, those
+        the task keeps) is checked first and again after groups are expanded, so a large group
+        costs no lookups. Unlinked people are named in the refusal (remove them to save for the
+        others); nobody is DMed, since nothing was saved."""
+        self._check_cap(already, assignees)
         self._check_assignees(actor.team_id, assignees)
         if self.links is None:
             return Prepared(assignees=tuple(assignees))
-        prepared = self.links.prepare(actor.team_id, assignees)
+        prepared = self.links.prepare(actor.team_id, assignees, already=already)
         if prepared.unlinked:
-            for person in prepared.unlinked:
-                if person.kind is AssigneeKind.USER:
-                    try:
-                        self._notifier.tell(
-                            actor.team_id, person.id, self.links.how_to_link(person)
-                        )
-                    except Exception:  # the refusal below still tells the assignor
-                        log.warning("could not DM %s how to link", person.id)
-            names = ", ".join(mention(a) for a in prepared.unlinked)
+            naming = Naming()
+            names = naming(prepared.unlinked)
             raise InvalidInput(
                 {
                     "assignees": f"{names} {'is' if len(prepared.unlinked) == 1 else 'are'} not "
-                    f"linked to {self.links.backend_name} yet (I've told them how). Remove them "
-                    "to save the task for the others, or an admin can link them with "
-                    "`/task link @user <id>`."
-                }
+                    f"linked to {self.links.backend_name} yet. Remove them to save the task for "
+                    "the others; they can link themselves with `/task link <their-id>`, or an "
+                    "admin can with `/task link @user <id>`."
+                },
+                refs=naming.refs,
             )
         return prepared
+
+    @staticmethod
+    def _check_cap(already: Sequence[Assignee], assignees: Sequence[Assignee]) -> None:
+        problem = rules.assignees_error([*already, *assignees])
+        if problem:
+            raise InvalidInput({"assignees": problem})
+
+    def _manageable(self, actor: Actor, handle: str, what: str) -> Task:
+        """Permission first: the task exists and the actor may manage it, before any assignee
+        is looked up, any task API is called or anything is sent."""
+        task = self._backend.get(actor.team_id, normalise_handle(handle))
+        rules.ensure_can_manage(task, self._enrich(actor, task), what)
+        return task
 
     def _check_capabilities(self, draft: TaskDraft) -> None:
         caps = self.capabilities
@@ -173,28 +202,24 @@ class TaskService:
             raise InvalidInput(errors)
 
     def _check_assignees(self, team_id: str, assignees: Sequence[Assignee]) -> None:
-        unknown: list[str] = []
-        bots: list[str] = []
+        unknown: list[Assignee] = []
+        bots: list[Assignee] = []
         for assignee in assignees:
             try:
                 if assignee.kind is AssigneeKind.GROUP:
                     self._directory.group_members(team_id, assignee.id)
                 elif self._directory.person(team_id, assignee.id).is_bot:
-                    bots.append(f"<@{assignee.id}>")
+                    bots.append(assignee)
             except NotFound:
-                mention = (
-                    f"<!subteam^{assignee.id}>"
-                    if assignee.kind is AssigneeKind.GROUP
-                    else f"<@{assignee.id}>"
-                )
-                unknown.append(mention)
+                unknown.append(assignee)
+        naming = Naming()
         problems = []
         if unknown:
-            problems.append(f"I can't find {', '.join(unknown)} in this workspace.")
+            problems.append(f"I can't find {naming(unknown)} in this workspace.")
         if bots:
-            problems.append(f"Bots can't be assigned tasks: {', '.join(bots)}.")
+            problems.append(f"Bots can't be assigned tasks: {naming(bots)}.")
         if problems:
-            raise InvalidInput({"assignees": " ".join(problems)})
+            raise InvalidInput({"assignees": " ".join(problems)}, refs=naming.refs)
 
     def show(self, actor: Actor, handle: str, channel_id: str | None = None) -> Task:
         """The task, if the actor may see it (participants, admins, its channel)."""
@@ -276,7 +301,8 @@ class TaskService:
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
     ) -> Task:
-        prepared = self._prepare(actor, assignees)
+        task = self._manageable(actor, handle, "assign it")
+        prepared = self._prepare(actor, assignees, already=task.assignees)
         return self._change(
             actor,
             handle,
@@ -315,6 +341,7 @@ class TaskService:
         note: str | None = None,
     ) -> Task:
         """``note`` goes with the reassignment (a comment; the backend may send it along)."""
+        self._manageable(actor, handle, "reassign it")
         prepared = self._prepare(actor, assignees)
         return self._change(
             actor,
@@ -434,6 +461,12 @@ class TaskService:
             return ReminderSettings()
         return self._reminders.settings_of(actor.team_id, actor.user_id)
 
+    def next_reminder(self, task: Task, user_id: str) -> datetime | None:
+        """The person's next reminder for the task, for a card only they read."""
+        if self._reminders is None or not task.is_open:
+            return None
+        return self._reminders.next_reminder(task.team_id, task.id, user_id)
+
     def save_reminder_settings(self, actor: Actor, settings: ReminderSettings) -> ReminderSettings:
         """Everyone sets their own; their pending reminders move into the new hours at once."""
         if self._reminders is None:
@@ -521,5 +554,5 @@ def _with_note(changed: Task, before: Task, actor: Actor, note: str | None, now:
     """A reassignment's note, as the actor's comment in the same change."""
     if not note or changed is before:
         return changed
-    comment = Comment(author=actor.user_id, text=note.strip()[:1000], created_at=now)
+    comment = Comment(author=actor.user_id, text=note.strip()[:COMMENT_MAX], created_at=now)
     return changed.model_copy(update={"comments": (*changed.comments, comment)})

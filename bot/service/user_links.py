@@ -14,10 +14,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.domain import rules
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from bot.domain.links import LinkHow, UserLink, check_assignee_id
 from bot.domain.models import Actor, Assignee, AssigneeKind
 from bot.service.ports import (
+    PRIVILEGE_MAX_AGE,
     AccountLinking,
     Clock,
     Directory,
@@ -36,12 +38,6 @@ class Prepared:
     assignees: tuple[Assignee, ...]
     expanded_groups: tuple[str, ...] = ()
     unlinked: tuple[Assignee, ...] = field(default=())
-
-
-def mention(assignee: Assignee) -> str:
-    if assignee.kind is AssigneeKind.GROUP:
-        return f"<!subteam^{assignee.id}>"
-    return f"<@{assignee.id}>"
 
 
 class UserLinks:
@@ -74,8 +70,13 @@ class UserLinks:
     def whoami_of(self, team_id: str, slack_id: str) -> UserLink | None:
         return self._store.get(team_id, self._backend.name, slack_id)
 
-    def prepare(self, team_id: str, assignees: Sequence[Assignee]) -> Prepared:
-        """Expand groups the backend can't hold; link people by email where possible."""
+    def prepare(
+        self, team_id: str, assignees: Sequence[Assignee], *, already: Sequence[Assignee] = ()
+    ) -> Prepared:
+        """Expand groups the backend can't hold; link people by email where possible.
+
+        The assignee cap (with ``already``, those the task keeps) holds after expansion and is
+        checked before any lookup."""
         caps = self._backend.capabilities
         result: list[Assignee] = []
         expanded: list[str] = []
@@ -87,6 +88,9 @@ class UserLinks:
             else:
                 result.append(assignee)
         unique = tuple(dict.fromkeys(result))
+        problem = rules.assignees_error([*already, *unique])
+        if problem:
+            raise InvalidInput({"assignees": problem})
         unlinked = tuple(a for a in unique if self.needed and not self._linked(team_id, a))
         return Prepared(assignees=unique, expanded_groups=tuple(expanded), unlinked=unlinked)
 
@@ -131,11 +135,12 @@ class UserLinks:
         return True
 
     def how_to_link(self, assignee: Assignee) -> str:
+        """Plain text (no markup): the chat layer escapes it."""
         name = self._backend.name
         if assignee.kind is AssigneeKind.GROUP:
             return (
-                f"{mention(assignee)} has no link to a {name} group yet: an admin can add it with "
-                f"`/task link {mention(assignee)} <group-id>`."
+                f"This group has no link to a {name} group yet: an admin can add it with "
+                "`/task link @group <group-id>`."
             )
         self_link = (
             "link yourself with `/task link <your-id>` (it must belong to your email there), "
@@ -154,18 +159,32 @@ class UserLinks:
             raise InvalidInput(
                 {"link": f"{self._backend.name} has no sign-in to link with; {hint}."}
             )
-        return self._backend.authorize_url(actor.team_id, actor.user_id)
+        return self._backend.authorize_url(actor.team_id, actor.user_id, self._clock())
+
+    def sign_in_url(self, state: str) -> tuple[str, str]:
+        """Where a browser that opened the sign-in link goes next (the task system), and the
+        name of the Slack user it links to, which the page shows before it goes there."""
+        pending = self._linking().sign_in_url(state, self._clock())
+        try:
+            name = self._directory.person(pending.team_id, pending.slack_id).name
+        except DomainError:
+            name = None
+        return pending.url, name or pending.slack_id
 
     def complete_link(self, code: str, state: str) -> tuple[str, str, str]:
+        return self._linking().complete_link(code, state, self._clock())
+
+    def _linking(self) -> AccountLinking:
         if not isinstance(self._backend, AccountLinking):
             raise NotFound("This taskbot has no account sign-in.")
-        return self._backend.complete_link(code, state, self._clock())
+        return self._backend
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.user_id in self._admins:
             return True
         try:
-            return self._directory.person(actor.team_id, actor.user_id).is_admin
+            person = self._directory.person(actor.team_id, actor.user_id, max_age=PRIVILEGE_MAX_AGE)
+            return person.is_admin
         except NotFound:
             return False
 
@@ -203,7 +222,8 @@ class UserLinks:
         if not self._backend.capabilities.directory:
             raise NotPermitted(
                 f"{self._backend.name} can't confirm that id is yours, so an admin has to link "
-                f"you: ask them to run `/task link <@{actor.user_id}> {assignee_id}`."
+                f"you: ask them to run `/task link {{@0}} {assignee_id}`.",
+                refs=(Assignee.user(actor.user_id),),
             )
         email = self._directory.person(actor.team_id, actor.user_id).email
         found = self._backend.find_user_by_email(actor.team_id, email) if email else None

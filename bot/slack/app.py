@@ -6,15 +6,18 @@ Listeners run on a thread pool and Bolt answers Slack as soon as a listener call
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
+from bot.logs import bind_request_id
 from bot.slack.background import Background
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import actions, commands, events, shortcuts, views
@@ -23,6 +26,16 @@ from bot.slack.registrar import Registered, Registrar
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 16  # listener threads only parse, ack and hand work to ``Background``
+T = TypeVar("T")
+
+
+class ContextExecutor(ThreadPoolExecutor):
+    """Runs each listener in a copy of the submitting thread's context, so the request id bound
+    when the request arrived is the listener's too (and goes on with the job it hands on)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
 
 
 @dataclass
@@ -56,7 +69,7 @@ def build_slack_app(
     ``token_verification`` calls ``auth.test`` now, so a bad token fails at start, not at the
     first request. Request signatures are verified in HTTP mode (Socket Mode has none).
     """
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-listener")
+    executor = ContextExecutor(max_workers=workers, thread_name_prefix="slack-listener")
     bolt = App(
         client=client,
         signing_secret=signing_secret or "",
@@ -66,6 +79,14 @@ def build_slack_app(
         listener_executor=executor,
         logger=logging.getLogger("taskbot.bolt"),
     )
+
+    @bolt.middleware
+    def on_request(body: dict[str, Any], next: Callable[[], None]) -> None:
+        """Every request gets a fresh id; one line says what arrived (kind and workspace)."""
+        bind_request_id()
+        log.info("slack request type=%s team=%s", _kind(body), _team(body))
+        next()
+
     registrar = Registrar(bolt)
     for module in (commands, actions, views, shortcuts, events):
         module.register(registrar, deps)
@@ -73,12 +94,24 @@ def build_slack_app(
     @bolt.error
     def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
         log.error(
-            "unhandled error in listener type=%s team=%s",
-            body.get("type"),
-            (body.get("team") or {}).get("id") if isinstance(body.get("team"), dict) else None,
-            exc_info=error,
+            "unhandled error in listener type=%s team=%s", _kind(body), _team(body), exc_info=error
         )
 
     return SlackApp(
         bolt=bolt, registered=registrar.registered, executor=executor, background=deps.background
     )
+
+
+def _kind(body: dict[str, Any]) -> str:
+    """What arrived, as a name (never the body): a command, a callback or an event type."""
+    if body.get("command"):
+        return "command"
+    kind = str(body.get("type") or "?")
+    if kind == "event_callback":
+        return f"event:{(body.get('event') or {}).get('type', '?')}"
+    return kind
+
+
+def _team(body: dict[str, Any]) -> str | None:
+    team = body.get("team")
+    return str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "?")

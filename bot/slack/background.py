@@ -5,6 +5,8 @@ Slack's Web API is handed on as a job (a name from ``bot.slack.jobs`` and a JSON
 Because a job is data, not a closure, it can run on this process's thread pool
 (``ThreadBackground``, the default and what tests use) or in a separate worker process
 (``bot.work_process``), where its CPU time no longer competes with acks for the GIL.
+The payload carries the request id of the Slack request it came from (``REQUEST_ID``), and the
+job runs with that id bound, so its log lines and the ack's share it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
+from bot.logs import current_request_id, new_request_id, request_id_bound
+
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
+REQUEST_ID = "request_id"
+
+
+def stamped(payload: Payload) -> Payload:
+    """The payload with the current request id added (unless it has one already)."""
+    if REQUEST_ID in payload:
+        return payload
+    request_id = current_request_id()
+    return {**payload, REQUEST_ID: request_id} if request_id else payload
+
+
 Runner = Callable[[str, Payload], None]
 """Runs one named job; ``bot.slack.jobs.runner(deps)`` makes one."""
 
@@ -44,12 +59,17 @@ class ThreadBackground:
         runner = self._runner
         if runner is None:
             raise RuntimeError("ThreadBackground.start() was not called")
+        payload = stamped(payload)
 
         def run() -> None:
-            try:
-                runner(job, payload)
-            except Exception:  # jobs report to people themselves; this is the last net
-                log.exception("background job %s failed", job)
+            with request_id_bound(payload.get(REQUEST_ID) or new_request_id()):
+                log.debug("job %s started", job)
+                try:
+                    runner(job, payload)
+                except Exception:  # jobs report to people themselves; this is the last net
+                    log.exception("background job %s failed", job)
+                    return
+                log.debug("job %s done", job)
 
         future = self._executor.submit(run)
         with self._lock:

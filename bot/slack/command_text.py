@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from bot.domain.models import Assignee, CompletionCondition, Due, zone
+from bot.slack.markup import from_slack
 from bot.slack.mentions import MENTION_RE, parse_mentions
 
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
@@ -84,7 +85,7 @@ def parse(text: str) -> Command:
     name = ALIASES.get(name, name)
     rest = words[1].strip() if len(words) > 1 else ""
     if name not in SUBCOMMANDS:
-        raise UsageError(f"I don't know `/task {words[0]}`.")
+        raise UsageError(f"I don't know `/task {from_slack(words[0])}`.")
     if name in ("show", "done", "undo", "reopen", "assign", "unassign", "comment", "delete"):
         handle, _, rest = rest.partition(" ")
         if not handle:
@@ -153,7 +154,7 @@ def parse_quick_add(text: str, now: datetime, tz: str | None) -> QuickAdd:
             try:
                 due_date, due_time = parse_when(token[4:], now, tz)
             except ValueError as exc:
-                problems["due"] = str(exc) + "."
+                problems["due"] = from_slack(str(exc)) + "."
         elif _parse_time(lower) is not None and due_date is not None and due_time is None:
             due_time = _parse_time(lower)
         elif lower in ("any", "anyone", "any_one"):
@@ -163,11 +164,12 @@ def parse_quick_add(text: str, now: datetime, tz: str | None) -> QuickAdd:
         else:
             problems.setdefault(
                 "title",
-                f"I didn't understand `{token}` after the assignees; put the whole title first.",
+                f"I didn't understand `{from_slack(token)}` after the assignees; "
+                "put the whole title first.",
             )
     due = Due(date=due_date, time=due_time, tz=tz or "UTC") if due_date else None
     return QuickAdd(
-        title=" ".join(title_words),
+        title=from_slack(" ".join(title_words)),
         assignees=mentions(text),
         due=due,
         condition=condition,

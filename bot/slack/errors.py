@@ -21,6 +21,8 @@ from bot.domain.errors import (
     NotFound,
     NotPermitted,
 )
+from bot.domain.naming import plain
+from bot.slack.markup import escape, render_text
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +39,26 @@ def person_message(error: BaseException, *, context: Mapping[str, object] | None
     """A message for the person who acted; unexpected errors are logged with a reference."""
     if isinstance(error, DomainError):
         prefix = next((p for kind, p in _PREFIX.items() if isinstance(error, kind)), "")
+        text = domain_text(error)
         if isinstance(error, BackendUnavailable):
-            return f"{prefix}{error.message} Nothing was changed; please try again in a moment."
-        return prefix + error.message
+            return f"{prefix}{text} Nothing was changed; please try again in a moment."
+        return prefix + text
     if isinstance(error, SlackApiError):
         reference = _log_unexpected(error, context, slack_error=error.response.get("error"))
         return (
             ":warning: Slack refused one of my calls "
-            f"(`{error.response.get('error')}`). Reference `{reference}`."
+            f"(`{escape(str(error.response.get('error')))}`). Reference `{reference}`."
         )
     reference = _log_unexpected(error, context)
     return (
         ":warning: Something went wrong on my side and I couldn't finish that. "
         f"If it keeps happening, tell your admin the reference `{reference}`."
     )
+
+
+def domain_text(error: DomainError) -> str:
+    """The error's message as mrkdwn: its text escaped, the people it names as mentions."""
+    return render_text(error.template, error.refs)
 
 
 def _log_unexpected(
@@ -69,7 +77,8 @@ def field_errors(error: InvalidInput, block_ids: Mapping[str, str]) -> dict[str,
     """
     fallback = next(iter(block_ids.values()))
     errors: dict[str, str] = {}
-    for field, message in error.errors.items():
+    for field, template in error.errors.items():
+        message = plain(template, error.refs)  # plain_text: shown as written, no markup
         block = block_ids.get(field, fallback)
         errors[block] = f"{errors[block]} {message}" if block in errors else message
     return errors

@@ -1,4 +1,4 @@
-"""Slack mention syntax: rendering assignees, and reading mentions as Slack escapes them.
+"""Reading mentions as Slack escapes them; rendering is ``bot.slack.markup``'s.
 
 With ``should_escape: true`` Slack sends ``<@U123|ana>`` and ``<!subteam^S123|@team>``.
 """
@@ -7,19 +7,9 @@ from __future__ import annotations
 
 import re
 
-from bot.domain.models import Assignee, AssigneeKind
+from bot.domain.models import Assignee
 
 MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>")
-
-
-def render_user(user_id: str) -> str:
-    return f"<@{user_id}>"
-
-
-def render_assignee(assignee: Assignee) -> str:
-    if assignee.kind is AssigneeKind.GROUP:
-        return f"<!subteam^{assignee.id}>"
-    return render_user(assignee.id)
 
 
 def parse_mentions(text: str) -> tuple[Assignee, ...]:

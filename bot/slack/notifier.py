@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import partial
 
 from slack_sdk.errors import SlackApiError
@@ -26,7 +27,7 @@ from bot.domain.models import (
 from bot.service.ports import Clock, Directory, TaskCards
 from bot.slack.blocks.card import task_card
 from bot.slack.clients import ClientProvider
-from bot.slack.mentions import render_assignee, render_user
+from bot.slack.markup import escape, render_assignee, render_channel, render_user, task_name
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,18 @@ MAX_GROUP_DMS = 25  # a group's members each get a DM, up to this many
 CLAIM_WAIT_SECONDS = 20.0
 GONE = frozenset({"message_not_found", "channel_not_found"})  # the card is forgotten
 UNEDITABLE = frozenset({"cant_update_message", "is_archived"})  # never retried
+
+NextReminder = Callable[[str, str, str], datetime | None]  # (team, task, person) → next reminder
+
+
+def reader_next_reminder(
+    lookup: NextReminder | None, task: Task, viewer: str | None, kind: CardKind
+) -> datetime | None:
+    """The reader's next reminder, looked up only for a card one person reads (a DM), never for
+    a channel card or a list, so lists and App Home pay nothing for it."""
+    if lookup is None or viewer is None or kind is CardKind.CHANNEL or not task.is_open:
+        return None
+    return lookup(task.team_id, task.id, viewer)
 
 
 class SlackNotifier:
@@ -49,6 +62,7 @@ class SlackNotifier:
         clock: Clock,
         *,
         after_change: Callable[[Task], None] | None = None,
+        next_reminder: NextReminder | None = None,
     ) -> None:
         self._clients = clients
         self._cards = cards
@@ -56,11 +70,13 @@ class SlackNotifier:
         self._capabilities = capabilities
         self._clock = clock
         self.after_change = after_change
+        self._next_reminder = next_reminder
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     def tell(self, team_id: str, user_id: str, text: str) -> None:
-        self._clients(team_id).chat_postMessage(channel=user_id, text=text)
+        """``text`` is the service's plain text: escaped here like all text the bot posts."""
+        self._clients(team_id).chat_postMessage(channel=user_id, text=escape(text))
 
     def notify(self, events: Sequence[TaskEvent]) -> None:
         if not events:
@@ -99,7 +115,7 @@ class SlackNotifier:
                 self._dm_text(
                     task.team_id,
                     user,
-                    f"{render_user(actor)} unassigned you from *{task.handle}* {task.title}.",
+                    f"{render_user(actor)} unassigned you from {task_name(task)}.",
                 )
         elif event.kind is EventKind.PART_DONE and actor != task.assignor:
             self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=True))
@@ -109,7 +125,7 @@ class SlackNotifier:
             self._dm_text(
                 task.team_id,
                 task.assignor,
-                f":white_check_mark: *{task.handle}* {task.title} is completed "
+                f":white_check_mark: {task_name(task)} is completed "
                 f"(last by {render_user(actor)}).",
             )
         elif event.kind is EventKind.REOPENED:
@@ -119,7 +135,7 @@ class SlackNotifier:
                         task.team_id,
                         user,
                         f":leftwards_arrow_with_hook: {render_user(actor)} reopened "
-                        f"*{task.handle}* {task.title}.",
+                        f"{task_name(task)}.",
                     )
         elif event.kind is EventKind.COMMENTED and event.comment is not None:
             self._post_comment(task, actor, event.comment.text)
@@ -134,7 +150,7 @@ class SlackNotifier:
                     task.team_id,
                     actor,
                     f":warning: I saved *{task.handle}* but couldn't post its card in "
-                    f"<#{task.channel_id}>. Invite me there with `/invite @taskbot`, "
+                    f"{render_channel(task.channel_id)}. Invite me there with `/invite @taskbot`, "
                     f"or use `/task show {task.handle}`.",
                 )
             else:
@@ -158,7 +174,7 @@ class SlackNotifier:
                 user,
                 CardKind.ASSIGNEE_DM,
                 viewer=user,
-                text=f"{render_user(actor)} {intro} *{task.handle}* {task.title}",
+                text=f"{render_user(actor)} {intro} {task_name(task)}",
             )
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
@@ -177,7 +193,7 @@ class SlackNotifier:
                     self._clients(task.team_id).chat_postMessage,
                     channel=card.channel_id,
                     thread_ts=card.message_ts,
-                    text=f"{render_user(author)}: {text}",
+                    text=f"{render_user(author)}: {escape(text)}",
                 ),
             )
 
@@ -193,7 +209,12 @@ class SlackNotifier:
         text: str | None = None,
     ) -> CardRef | None:
         message = task_card(
-            task, viewer=viewer, kind=kind, capabilities=self._capabilities, now=self._clock()
+            task,
+            viewer=viewer,
+            kind=kind,
+            capabilities=self._capabilities,
+            now=self._clock(),
+            next_reminder=reader_next_reminder(self._next_reminder, task, viewer, kind),
         )
         answer, _ = self._call(
             task,
@@ -238,6 +259,9 @@ class SlackNotifier:
                 kind=card.kind,
                 capabilities=self._capabilities,
                 now=self._clock(),
+                next_reminder=reader_next_reminder(
+                    self._next_reminder, task, card.user_id, card.kind
+                ),
             )
             _, error = self._call(
                 task,
@@ -316,7 +340,7 @@ def _progress_text(task: Task, actor: str, *, done: bool) -> str:
         for p in task.parts
     )
     progress = f"{task.done_count} of {len(task.parts)} done: {parts}"
-    head = f"{render_user(actor)} {verb} *{task.handle}* {task.title}."
+    head = f"{render_user(actor)} {verb} {task_name(task)}."
     if task.is_completed:
         return f":white_check_mark: {head} {progress}"
     return f"{head} {progress}"

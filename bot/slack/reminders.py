@@ -5,18 +5,19 @@ metadata, so a sender taking over from one that died can see whether it was alre
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject
 
-from bot.domain.models import BackendCapabilities, CardKind, CardRef, Task, zone
+from bot.domain.models import Assignee, BackendCapabilities, CardKind, CardRef, Task, zone
 from bot.domain.reminders import WorkingHours
 from bot.service.ports import Clock, TaskCards
 from bot.slack import ids
 from bot.slack.blocks.card import task_card
 from bot.slack.blocks.task_list import task_list
 from bot.slack.clients import ClientProvider
-from bot.slack.mentions import render_assignee
+from bot.slack.markup import render_assignee, render_date, render_text, task_name
+from bot.slack.notifier import NextReminder, reader_next_reminder
 
 
 def snooze_buttons(task: Task) -> ActionsBlock:
@@ -49,11 +50,14 @@ class SlackReminderSender:
         cards: TaskCards,
         capabilities: BackendCapabilities,
         clock: Clock,
+        *,
+        next_reminder: NextReminder | None = None,
     ) -> None:
         self._clients = clients
         self._cards = cards
         self._capabilities = capabilities
         self._clock = clock
+        self._next_reminder = next_reminder
 
     def send_reminder(self, task: Task, user_id: str, *, late: bool, reminder_id: int) -> None:
         card = task_card(
@@ -62,11 +66,14 @@ class SlackReminderSender:
             kind=CardKind.REMINDER_DM,
             capabilities=self._capabilities,
             now=self._clock(),
+            next_reminder=reader_next_reminder(
+                self._next_reminder, task, user_id, CardKind.REMINDER_DM
+            ),
         )
         headline = (
-            f":alarm_clock: Late reminder (I was offline): *{task.handle}* {task.title}"
+            f":alarm_clock: Late reminder (I was offline): {task_name(task)}"
             if late
-            else f":alarm_clock: Reminder: *{task.handle}* {task.title}"
+            else f":alarm_clock: Reminder: {task_name(task)}"
         )
         blocks = [
             ContextBlock(elements=[MarkdownTextObject(text=headline)]),
@@ -95,11 +102,10 @@ class SlackReminderSender:
         """One DM to the assignor naming who is still pending on an overdue task."""
         by_id = {part.assignee.id: part.assignee for part in task.parts}
         who = ", ".join(render_assignee(by_id[p]) for p in pending if p in by_id)
-        due = int(task.due.instant().timestamp()) if task.due else 0
-        text = (
-            f":rotating_light: *{task.handle}* {task.title} is overdue "
-            f"(due <!date^{due}^{{date_short_pretty}} at {{time}}|earlier>). Still pending: {who}."
+        due = render_date(
+            task.due.instant() if task.due else datetime.fromtimestamp(0, UTC), "earlier"
         )
+        text = f":rotating_light: {task_name(task)} is overdue (due {due}). Still pending: {who}."
         self._clients(task.team_id).chat_postMessage(
             channel=task.assignor, text=text, metadata=_metadata(reminder_id)
         )
@@ -144,8 +150,10 @@ class SlackReminderSender:
             if not cursor:
                 return False
 
-    def tell_assignor(self, task: Task, text: str) -> None:
-        self._clients(task.team_id).chat_postMessage(channel=task.assignor, text=text)
+    def tell_assignor(self, task: Task, text: str, refs: Sequence[Assignee] = ()) -> None:
+        self._clients(task.team_id).chat_postMessage(
+            channel=task.assignor, text=render_text(text, refs)
+        )
 
 
 METADATA_EVENT = "taskbot_reminder"

@@ -52,7 +52,8 @@ class Reply:
                     channel=self._user_id, text=text, blocks=list(blocks) if blocks else None
                 )
         except (SlackApiError, OSError) as exc:  # the reply itself failed: only the log is left
-            log.warning("reply to user=%s failed: %s", self._user_id, exc)
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+            log.warning("reply to user=%s failed: %s", self._user_id, reason)
 
     def attempt(self, work: Callable[[], T], **context: object) -> T | None:
         """Run ``work``; on failure tell the person why and return None."""

@@ -15,10 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.web.server import StartResponse, WSGIApp, json_response
+from bot.web.server import MAX_BODY, StartResponse, WSGIApp, json_response
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1_000_000
 
 
 def paymo_signature_ok(secret: str, body: bytes, header: str | None) -> bool:

@@ -30,6 +30,10 @@ def json_response(
     return [data]
 
 
+MAX_BODY = 1_000_000  # 1 MB: Slack's payloads and Paymo's hooks are far smaller
+MAX_HEADERS = 64_000
+
+
 class Router:
     """Dispatches (method, path) to a WSGI app; JSON 404 and 405 otherwise."""
 
@@ -79,6 +83,9 @@ class HttpServer:
             shutdown_timeout=shutdown_timeout,
             server_name="taskbot",
         )
+        # Refused with 413 before a byte of the body is read, on every route.
+        self._server.max_request_body_size = MAX_BODY
+        self._server.max_request_header_size = MAX_HEADERS
         self._thread: threading.Thread | None = None
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,7 +24,9 @@ from bot.domain.models import (
     Due,
     TaskDraft,
 )
+from bot.keys import Keys
 from bot.service.tasks import TaskService
+from storage.link_states import SqlAlchemyLinkStates
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens
 from storage.user_map import SqlAlchemyUserMap
@@ -33,6 +35,7 @@ from tests.stubs.lineworks_api import LineWorksSimulator
 
 TEAM, BOSS, ANA, BEN = "T1", "UBOSS", "UANA", "UBEN"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SECRET_KEY = "14TB5feYg2H3ItxE3A0C6XrXSZbmZLiwY_99s_ARtHY"  # made with secrets.token_urlsafe(32)
 
 
 @pytest.fixture
@@ -60,11 +63,10 @@ def make_backend(
                 set_at=NOW,
             )
         )
-    sealer = lineworks.Sealer("test-secret-key")
     tokens = lineworks.Tokens(
         ApiClient("LINE WORKS sign-in", sim.auth_url, backoff=0.01),
         SqlAlchemyOAuthTokens(sessions),
-        sealer,
+        Keys(SECRET_KEY),
         client_id="lw-client",
         client_secret="lw-secret",
         operator_refresh=sim.refresh_token_for("lw-operator"),
@@ -72,7 +74,7 @@ def make_backend(
     return lineworks.LineWorksBackend(
         ApiClient("LINE WORKS", sim.api_url, detail=lineworks._detail, backoff=0.01),
         tokens,
-        sealer,
+        SqlAlchemyLinkStates(sessions),
         SqlAlchemyTaskStore(sessions),
         links,
         auth_url=sim.auth_url,
@@ -162,16 +164,25 @@ def test_tokens_are_refreshed_when_they_expire_and_on_401(
 def test_a_person_links_their_own_account_and_tokens_are_sealed(
     sim: LineWorksSimulator, backend: lineworks.LineWorksBackend, sessions: sessionmaker[Session]
 ) -> None:
-    url = backend.authorize_url(TEAM, BOSS)
-    query = parse_qs(urlsplit(url).query)
+    start = urlsplit(backend.authorize_url(TEAM, BOSS, NOW))
+    assert start.path == "/oauth/lineworks/start"  # the sign-in starts on taskbot
+    state = parse_qs(start.query)["state"][0]
+    pending = backend.sign_in_url(state, NOW)
+    assert (pending.team_id, pending.slack_id) == (TEAM, BOSS)
+    query = parse_qs(urlsplit(pending.url).query)
     assert query["redirect_uri"] == ["https://taskbot.example/oauth/lineworks/callback"]
     assert query["client_id"] == ["lw-client"] and query["response_type"] == ["code"]
-    state = query["state"][0]
+    assert query["state"] == [state]
     with pytest.raises(NotPermitted):
         backend.complete_link(sim.issue_code("lw-boss"), state + "x", NOW)
+    with pytest.raises(NotPermitted):  # expired
+        backend.sign_in_url(state, NOW + timedelta(seconds=lineworks.STATE_LIFETIME))
     code = sim.issue_code("lw-boss")
     assert backend.complete_link(code, state, NOW) == (TEAM, BOSS, "lw-boss")
-    with pytest.raises(InvalidInput):  # a code works once
+    with pytest.raises(NotPermitted):  # a state works once
+        backend.complete_link(sim.issue_code("lw-boss"), state, NOW)
+    state = parse_qs(urlsplit(backend.authorize_url(TEAM, BOSS, NOW)).query)["state"][0]
+    with pytest.raises(InvalidInput):  # and so does a code
         backend.complete_link(code, state, NOW)
     with sessions() as session:
         stored = session.execute(text("select access_token, refresh_token from oauth_tokens"))

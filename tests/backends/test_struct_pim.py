@@ -123,7 +123,7 @@ def test_status_both_ways_and_must_all_is_kept_by_taskbot(
     puts = sim.calls("PUT", "/v1/usertasks")
     assert all(set(p.body) >= {"Uid", "Title", "AttachedEntities"} for p in puts)  # whole object
     texts = [c["Comment"] for c in remote["Comments"]]
-    assert any(t.startswith("[taskbot] <@UANA> marked done") for t in texts)
+    assert any(t.startswith("[taskbot] @UANA marked done") for t in texts)
 
 
 def test_comments_are_added_edited_and_deleted(
@@ -134,7 +134,7 @@ def test_comments_are_added_edited_and_deleted(
     remote = sim.tasks[task.id.removeprefix("struct-")]
     tasks.comment(Actor(team_id=TEAM, user_id=ANA), "T-1", "On it")
     (comment,) = [c for c in remote["Comments"] if "On it" in c["Comment"]]
-    assert comment["Comment"] == "On it\n— <@UANA> in Slack"
+    assert comment["Comment"] == "On it\n— @UANA in Slack"
     current = backend.get(TEAM, "T-1")
     mine = next(c for c in current.comments if c.text == "On it")
     edited = current.model_copy(

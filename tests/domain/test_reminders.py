@@ -11,6 +11,7 @@ from bot.domain.reminders import (
     ReminderKind,
     ReminderSettings,
     WorkingHours,
+    early_example,
     escalation,
     next_digest,
     plan,
@@ -75,15 +76,16 @@ def test_only_pending_parts_are_reminded() -> None:
     assert plan(done, people, LADDER, CREATED) == []
 
 
-def test_outside_working_hours_moves_to_the_next_start_in_the_assignees_zone() -> None:
-    # 07:00 Tokyo on Wednesday: the 24h-before reminder (Tuesday 07:00) moves to Tuesday 09:00.
+def test_outside_working_hours_moves_earlier_in_the_assignees_zone() -> None:
+    # 07:00 Tokyo on Wednesday: the 24h-before reminder (Tuesday 07:00) moves back to Monday
+    # 17:30, the end of the previous working day less the 30-minute margin.
     t = task(
         Due(date=date(2026, 11, 25), time=time(7, 0), tz="Asia/Tokyo"),
         CompletionCondition.MUST_ALL,
         "UANA",
     )
     (before, *_rest) = plan(t, [person("UANA", "Asia/Tokyo")], (timedelta(hours=24),), CREATED)
-    assert before.at == datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 09:00 Tokyo
+    assert before.at == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # Monday 17:30 Tokyo
 
 
 def test_weekend_moves_to_monday_and_at_due_inside_hours_stays() -> None:
@@ -125,8 +127,11 @@ def test_dst_change_keeps_local_working_hours() -> None:
         handle="T-1",
         now=created,
     )
-    (reminder,) = plan(t, [person("UANA", "Europe/Berlin")], (timedelta(0),), created)
-    assert reminder.at == datetime(2026, 10, 26, 8, 0, tzinfo=UTC)  # moved to 09:00 CET
+    at_due, overdue = plan(
+        t, [person("UANA", "Europe/Berlin")], (timedelta(0), timedelta(days=-1)), created
+    )[:2]
+    assert at_due.at == datetime(2026, 10, 23, 15, 30, tzinfo=UTC)  # back to Friday 17:30 CEST
+    assert overdue.at == datetime(2026, 10, 27, 8, 0, tzinfo=UTC)  # Tuesday 09:00 CET
 
 
 def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never() -> None:
@@ -136,7 +141,7 @@ def test_two_offsets_moved_to_one_instant_remind_once_and_disabled_people_never(
         "UANA",
     )
     reminders = plan(t, [person("UANA")], (timedelta(hours=2), timedelta(hours=1)), CREATED)
-    assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 24, 9, tzinfo=UTC)
+    assert len(reminders) == 1 and reminders[0].at == datetime(2026, 11, 23, 17, 30, tzinfo=UTC)
     assert plan(t, [person("UANA", enabled=False)], LADDER, CREATED) == []
 
 
@@ -166,3 +171,81 @@ def test_escalation_only_for_pending_parts_and_only_in_the_future() -> None:
     assert escalation(open_task, timedelta(hours=1), datetime(2026, 11, 24, tzinfo=UTC)) is None
     done = rules.complete_task(open_task, Actor(team_id="T1", user_id="UBOSS"), before)
     assert escalation(done, timedelta(hours=24), before) is None
+
+
+OSLO = "Europe/Oslo"  # working hours 09:00-18:00, Monday to Friday (the defaults)
+
+
+def test_due_in_a_minute_after_hours_reminds_at_the_due_not_next_morning() -> None:
+    # Issue 16: at 18:27 in Oslo on Wednesday a task due 18:28 with REMINDER_OFFSETS=0 was
+    # reminded at 09:00 the next morning. Its earlier slot (17:30) has passed: at the due.
+    now = datetime(2026, 12, 2, 17, 27, tzinfo=UTC)
+    t = rules.new_task(
+        TaskDraft(
+            team_id="T1",
+            assignor="UBOSS",
+            title="t",
+            due=Due(date=date(2026, 12, 2), time=time(18, 28), tz=OSLO),
+            assignees=(Assignee.user("UANA"),),
+        ),
+        task_id="x",
+        handle="T-1",
+        now=now,
+    )
+    (reminder,) = plan(t, [person("UANA", OSLO)], (timedelta(0),), now)
+    assert reminder.at == datetime(2026, 12, 2, 17, 28, tzinfo=UTC)  # 18:28 Oslo, the due
+
+
+def test_due_monday_eight_reminds_friday_afternoon_once() -> None:
+    # The 24h, 1h and at-due reminders all fall outside working hours: each moves back to
+    # Friday 17:30 (18:00 less the 30-minute margin), and they land there as one.
+    t = task(Due(date=date(2026, 11, 30), time=time(8, 0), tz=OSLO), CompletionCondition.ANY_ONE)
+    (reminder,) = plan(t, [person("UANA", OSLO)], LADDER[:3], CREATED)
+    assert reminder.at == datetime(2026, 11, 27, 16, 30, tzinfo=UTC)  # Friday 17:30 Oslo
+
+
+def test_a_replan_after_the_early_reminder_went_out_sends_nothing_more() -> None:
+    t = task(Due(date=date(2026, 11, 30), time=time(8, 0), tz=OSLO), CompletionCondition.ANY_ONE)
+    people = [person("UANA", OSLO)]
+    friday = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert plan(t, people, LADDER[:3], saturday, sent={("UANA", friday)}) == []
+    # Not sent at Friday 17:30 (assigned on Saturday): each comes at its nominal instant.
+    assert [r.at for r in plan(t, people, LADDER[:3], saturday)] == [
+        datetime(2026, 11, 29, 7, 0, tzinfo=UTC),  # Sunday 08:00, 24 h before
+        datetime(2026, 11, 30, 6, 0, tzinfo=UTC),  # Monday 07:00, 1 h before
+        datetime(2026, 11, 30, 7, 0, tzinfo=UTC),  # Monday 08:00, at the due
+    ]
+
+
+def test_a_working_period_shorter_than_the_margin_reminds_at_its_start() -> None:
+    short = WorkingHours(start=time(9, 0), end=time(9, 20))
+    t = task(Due(date=date(2026, 11, 24), time=time(12, 0), tz="UTC"), CompletionCondition.ANY_ONE)
+    (reminder,) = plan(t, [person("UANA", hours=short)], (timedelta(0),), CREATED)
+    assert reminder.at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def test_an_overdue_repeat_moved_to_monday_survives_a_sunday_replan() -> None:
+    # Due Friday 17:00, repeating daily: Saturday's and Sunday's repeats move to Monday 09:00
+    # (as one). A re-plan on Sunday, after their nominal instants, keeps that; once sent, not.
+    t = task(Due(date=date(2026, 11, 27), time=time(17, 0), tz="UTC"), CompletionCondition.ANY_ONE)
+    sunday = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+    monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    monday_five = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+    daily = (timedelta(days=-1),)
+    assert [r.at for r in plan(t, [person("UANA")], daily, sunday, repeat_cap=3)] == [
+        monday_nine,
+        monday_five,
+    ]
+    sent = {("UANA", monday_nine)}
+    assert [r.at for r in plan(t, [person("UANA")], daily, sunday, repeat_cap=3, sent=sent)] == [
+        monday_five
+    ]
+
+
+def test_the_settings_example_is_friday_afternoon_with_the_defaults() -> None:
+    assert early_example(WorkingHours()) == (
+        datetime(2026, 11, 23, 8, 0, tzinfo=UTC),  # Monday 08:00
+        datetime(2026, 11, 20, 17, 30, tzinfo=UTC),  # Friday 17:30
+    )
+    assert early_example(WorkingHours(days=frozenset())) is None

@@ -4,13 +4,15 @@ with LINE WORKS' native ANY_ONE/MUST_ALL."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from bot.slack import ids
+from tests.browser import Browser
 from tests.e2e import test_flows, test_surfaces
 from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, TEAM, Taskbot
 from tests.e2e.test_flows import card_in, create, dm, text_of
@@ -20,6 +22,7 @@ from tests.slack_requests import view_submission
 from tests.stubs.lineworks_api import LineWorksSimulator
 
 LW_IDS = {ANA: "lw-ana", BEN: "lw-ben", CARL: "lw-carl", BOSS: "lw-boss", ADMIN: "lw-admin"}
+SECRET_KEY = "RDKagnuUzhRKmSNEQ0_13lK4QJ9YuOW-pybbUHu8QFY"  # made with secrets.token_urlsafe(32)
 
 
 @pytest.fixture
@@ -41,21 +44,59 @@ def taskbot(make_taskbot: Callable[..., Taskbot], works: LineWorksSimulator) -> 
         LINEWORKS_CLIENT_ID="lw-client",
         LINEWORKS_CLIENT_SECRET="lw-secret",
         LINEWORKS_REFRESH_TOKEN=works.refresh_token_for("lw-operator"),
-        TASKBOT_SECRET_KEY="e2e-secret-key",
+        TASKBOT_SECRET_KEY=SECRET_KEY,
         TASKBOT_PUBLIC_URL="https://taskbot.example",
     )
+
+
+def browser(taskbot: Taskbot) -> Browser:
+    return Browser(f"http://127.0.0.1:{taskbot.server.port}")
+
+
+def sign_in_link(taskbot: Taskbot, user: str) -> str:
+    """The link ``/task link lineworks`` gives ``user``."""
+    reply = answer(taskbot, "link lineworks", user, f"link-{user}")
+    return html.unescape(reply[reply.index("<") + 1 : reply.index("|")])  # &amp; in a Slack link
+
+
+def open_link(browser: Browser, link: str, works: LineWorksSimulator) -> str:
+    """Open the sign-in link and continue; the state LINE WORKS' sign-in page was given."""
+    if not link.startswith(works.auth_url):  # it starts on taskbot: a page, then Continue
+        page = browser.get(link)
+        assert page.status_code == 200, page.text
+        state = parse_qs(urlsplit(link).query)["state"][0]
+        went_on = browser.post(urlsplit(link).path, {"state": state})
+        assert went_on.status_code == 303, went_on.text
+        link = went_on.headers["location"]
+    assert link.startswith(f"{works.auth_url}authorize?")
+    return parse_qs(urlsplit(link).query)["state"][0]
+
+
+def come_back(
+    browser: Browser, state: str, code: str, *, from_other_site: bool = True
+) -> httpx.Response:
+    """LINE WORKS sends the browser back to taskbot (from its own site) with a code for the
+    account signed in."""
+    query = urlencode({"code": code, "state": state})
+    return browser.get(f"/oauth/lineworks/callback?{query}", from_other_site=from_other_site)
+
+
+def sign_in(taskbot: Taskbot, works: LineWorksSimulator, user: str, account: str) -> httpx.Response:
+    """``user`` links ``account`` the ordinary way, all in one browser."""
+    own = browser(taskbot)
+    state = open_link(own, sign_in_link(taskbot, user), works)
+    return come_back(own, state, works.issue_code(account))
 
 
 def test_a_person_signs_in_to_link_and_then_creates_tasks_as_themselves(
     taskbot: Taskbot, works: LineWorksSimulator
 ) -> None:
-    reply = answer(taskbot, "link lineworks", BOSS, "link")
-    url = reply[reply.index("<") + 1 : reply.index("|")]
-    state = parse_qs(urlsplit(url).query)["state"][0]
-    callback = f"http://127.0.0.1:{taskbot.server.port}/oauth/lineworks/callback"
-    forged = httpx.get(callback, params={"code": works.issue_code("lw-boss"), "state": "x.y"})
-    assert forged.status_code == 400 and "not valid" in forged.text
-    signed_in = httpx.get(callback, params={"code": works.issue_code("lw-boss"), "state": state})
+    own, link = browser(taskbot), sign_in_link(taskbot, BOSS)
+    open_link(own, link, works)
+    forged = come_back(own, "x.y", works.issue_code("lw-boss"))
+    assert forged.status_code == 400 and "did not start in this browser" in forged.text
+    state = open_link(own, link, works)  # the link can be opened again until it is used
+    signed_in = come_back(own, state, works.issue_code("lw-boss"))
     assert signed_in.status_code == 200 and "linked" in signed_in.text
     assert any("Linked" in m["text"] for m in taskbot.slack.messages(dm(BOSS)))
     assert "`lw-boss`" in answer(taskbot, "whoami", BOSS, "w")

@@ -57,8 +57,10 @@ def reassign_form(
 ) -> tuple[str, str]:
     """Click Reassign (on ``user``'s own card unless ``value`` is given); (view id, metadata)."""
     value = value or reassign_button(taskbot, handle, user)
+    opened = len(taskbot.slack.calls("views.open"))
     taskbot.click(ids.ACTION_REASSIGN, value, user, channel=dm(user), ts="1.0", key=f"r-{user}")
-    deadline = time.monotonic() + 5
+    taskbot.slack.wait_for("views.open", opened + 1)  # opened after the ack
+    deadline = time.monotonic() + 15
     while True:
         view_id = taskbot.slack.last_view_id()
         view = taskbot.slack.view(view_id)

@@ -63,6 +63,7 @@ def test_settings_modal_moves_reminders_into_my_hours(make_taskbot: Callable[...
     )
     assert view["callback_id"] == ids.VIEW_SETTINGS
     assert "09:00" in str(view["blocks"]) and "18:00" in str(view["blocks"])
+    assert "a task due Monday 08:00 is reminded Friday 17:30" in str(view["blocks"])
 
     refused = taskbot.send(
         view_submission(

@@ -10,7 +10,7 @@ from bot.domain.models import Actor, Due, TaskEdit
 from bot.reminders.scheduler import build_scheduler
 from bot.slack import ids
 from tests.e2e.conftest import ADMIN, EVE, TEAM, Taskbot
-from tests.e2e.test_flows import buttons, dm
+from tests.e2e.test_flows import buttons, card_in, dm
 from tests.fakes import FakeClock
 
 MONDAY_TEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -94,3 +94,82 @@ def test_the_scheduler_sweeps_on_its_own(make_taskbot: Callable[..., Taskbot]) -
     finally:
         scheduler.shutdown(wait=True)
     assert len(reminders_to(taskbot, EVE)) == 1 and len(reminders_to(taskbot, ADMIN)) == 1
+
+
+OLA = "UOLA"  # works in Oslo, 09:00–18:00 Monday to Friday (the defaults)
+
+
+def next_reminder_of(message: dict[str, object]) -> str | None:
+    """The "Next reminder" fact of a card, as Slack's date token, or None."""
+    for block in message["blocks"]:  # type: ignore[attr-defined]
+        for field in block.get("fields") or []:
+            if field["text"].startswith("*Next reminder:*"):
+                return str(field["text"])
+    return None
+
+
+def reminder_posts(taskbot: Taskbot, user: str) -> list[object]:
+    """Reminder DMs posted to a person (a later change updates their text in place)."""
+    return [
+        call
+        for call in taskbot.slack.calls("chat.postMessage")
+        if call.params.get("channel") == user and "Reminder" in str(call.params.get("text"))
+    ]
+
+
+def token_of(at: datetime) -> str:
+    return f"<!date^{int(at.timestamp())}^"
+
+
+def test_a_task_due_in_a_minute_after_hours_reminds_at_the_due(
+    make_taskbot: Callable[..., Taskbot],
+) -> None:
+    # Issue 16: 18:27 in Oslo on a Wednesday, a task due 18:28 with REMINDER_OFFSETS=0 was
+    # reminded at 09:00 the next morning. Now: at the due, and the DM card says so.
+    due = datetime(2026, 12, 2, 17, 28, tzinfo=UTC)  # 18:28 in Oslo and in Paris (the boss's)
+    clock = FakeClock(due - timedelta(minutes=1))
+    taskbot = make_taskbot(clock=clock, REMINDER_OFFSETS="0")
+    taskbot.slack.add_user(TEAM, OLA, tz="Europe/Oslo", name="ola")
+    taskbot.command(f"add Sign the contract <@{OLA}> due:2026-12-02T18:28", key="c")
+    taskbot.slack.wait_for_response("c")
+    assigned = card_in(taskbot.slack, dm(OLA))
+    assert token_of(due) in str(next_reminder_of(assigned))
+
+    assert taskbot.app.sweep.run_once() == 0
+    clock.now = due + timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 1
+    (reminder,) = reminders_to(taskbot, OLA)
+    assert next_reminder_of(reminder) is None  # no more to come
+
+
+def test_a_task_due_monday_eight_reminds_friday_afternoon(
+    make_taskbot: Callable[..., Taskbot],
+) -> None:
+    # Due Monday 08:00 in Oslo: 24 h before, 1 h before and at due all move back to Friday
+    # 17:30 and go out once; the reminder DM names the next one, the overdue one on Tuesday.
+    wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    friday = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)  # 17:30 in Oslo
+    tuesday = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Oslo, the first overdue one
+    clock = FakeClock(wednesday)
+    taskbot = make_taskbot(clock=clock, REMINDER_OFFSETS="24h,1h,0,-1d")
+    taskbot.slack.add_user(TEAM, OLA, tz="Europe/Oslo", name="ola")
+    taskbot.command(f"add File the report <@{OLA}> due:2026-11-30T08:00", key="c")
+    taskbot.slack.wait_for_response("c")
+    assert token_of(friday) in str(next_reminder_of(card_in(taskbot.slack, dm(OLA))))
+    taskbot.command("show T-1", user=OLA, key="s")  # the card only Ola sees says it too
+    (shown,) = taskbot.slack.wait_for_response("s")
+    assert token_of(friday) in str(next_reminder_of(shown))
+
+    clock.now = friday - timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 0
+    clock.now = friday + timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 1
+    (reminder,) = reminders_to(taskbot, OLA)
+    assert token_of(tuesday) in str(next_reminder_of(reminder))
+    # A change over the weekend re-plans; what went out on Friday does not come again.
+    taskbot.app.service.comment(Actor(team_id=TEAM, user_id="UBOSS"), "T-1", "Any news?")
+    clock.now = datetime(2026, 11, 30, 7, 0, 1, tzinfo=UTC)  # Monday 08:00 in Oslo
+    assert taskbot.app.sweep.run_once() == 0
+    clock.now = tuesday + timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 2  # Ola's overdue reminder and the escalation
+    assert len(reminder_posts(taskbot, OLA)) == 2  # Friday's and Tuesday's, none on Monday

@@ -92,8 +92,10 @@ def test_create_refuses_unknown_people_and_bots_and_writes_nothing(
             who("UBOSS"),
             draft(Assignee.user("UGHOST"), Assignee.user("UROBOT"), Assignee.group("SNONE")),
         )
-    message = caught.value.errors["assignees"]
-    assert "<@UGHOST>" in message and "<!subteam^SNONE>" in message and "<@UROBOT>" in message
+    message = caught.value.message  # ids by reference, never Slack markup
+    assert "@UGHOST" in message and "@SNONE" in message and "@UROBOT" in message
+    assert "<" not in caught.value.template
+    assert {a.id for a in caught.value.refs} == {"UGHOST", "UROBOT", "SNONE"}
     assert backend.snapshot() == {}
 
 

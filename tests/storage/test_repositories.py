@@ -94,6 +94,27 @@ def test_replanning_cancels_pending_but_keeps_sent(sessions: sessionmaker[Sessio
     assert "pending" not in [s for _, _, s in ledger.states("T1", "task1")]
 
 
+def test_sent_instants_and_each_persons_next_reminder(sessions: sessionmaker[Session]) -> None:
+    ledger = SqlAlchemyReminderLedger(sessions)
+    later, latest = NOW + timedelta(hours=1), NOW + timedelta(days=1)
+    ledger.replace_pending(
+        "T1",
+        "task1",
+        [
+            PlannedReminder(user_id=user, offset_seconds=0, at=at)
+            for user in ("U0", "U1")
+            for at in (NOW, later, latest)
+        ],
+    )
+    sent, claimed = ledger.claim_due(NOW, limit=2, claimer="a", lease=timedelta(minutes=1))
+    ledger.mark_sent(sent.id, "a", NOW)
+    assert ledger.sent_instants("T1", "task1") == {("U0", NOW), ("U1", NOW)}  # sent or sending
+    assert ledger.next_reminder("T1", "task1", "U0") == later
+    assert ledger.next_reminder("T1", "task2", "U0") is None
+    ledger.cancel("T1", "task1", "U1")
+    assert ledger.next_reminder("T1", "task1", "U1") is None
+
+
 def test_task_cards_per_task_and_workspace(sessions: sessionmaker[Session]) -> None:
     cards = SqlAlchemyTaskCards(sessions)
     card = CardRef(

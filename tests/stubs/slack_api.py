@@ -45,6 +45,7 @@ class Team:
     bot_user: str
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Bucket:
@@ -107,6 +108,8 @@ class SlackApiStub:
             self._triggers_expired: set[str] = set()
             self._last_ts = 0
             self._view_ids = itertools.count(1)
+            for team in self.teams.values():
+                team.channels.clear()
 
     # --- directory --------------------------------------------------------------------------
 
@@ -156,6 +159,29 @@ class SlackApiStub:
                 "user_count": len(members),
             }
 
+    def add_channel(
+        self,
+        team_id: str,
+        channel_id: str,
+        members: list[str],
+        *,
+        bot_member: bool = True,
+        private: bool = False,
+        archived: bool = False,
+    ) -> None:
+        """A channel with known members; channels never added count as public ones that every
+        user and the bot are in (``CNOTIN…``: all but the bot)."""
+        with self._lock:
+            team = self._team(team_id)
+            team.channels[channel_id] = {
+                "id": channel_id,
+                "name": channel_id.lower(),
+                "is_channel": not private,
+                "is_private": private,
+                "is_archived": archived,
+                "members": [*members, *([team.bot_user] if bot_member else [])],
+            }
+
     # --- fault injection --------------------------------------------------------------------
 
     def fail_next(self, method: str, error: str = "internal_error", times: int = 1) -> None:
@@ -200,7 +226,7 @@ class SlackApiStub:
         assert found, f"no {method} call was made"
         return found[-1]
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.calls(method)
@@ -217,7 +243,7 @@ class SlackApiStub:
             return [body for k, body in self._responses if key is None or k == key]
 
     def wait_for_response(
-        self, key: str | None = None, count: int = 1, timeout: float = 5.0
+        self, key: str | None = None, count: int = 1, timeout: float = 15.0
     ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -381,6 +407,44 @@ class SlackApiStub:
     def _m_conversations_open(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
         users = str(params.get("users") or "").split(",")
         return {"ok": True, "channel": {"id": self.dm_channel(users[0])}}
+
+    def _channel_record(self, team: Team, channel_id: str) -> dict[str, Any] | None:
+        known = team.channels.get(channel_id)
+        if known is not None:
+            return known
+        if not channel_id.startswith("C"):
+            return None
+        bot = [] if channel_id.startswith("CNOTIN") else [team.bot_user]
+        return {
+            "id": channel_id,
+            "name": channel_id.lower(),
+            "is_channel": True,
+            "is_private": False,
+            "is_archived": False,
+            "members": [*team.users, *bot],
+        }
+
+    def _m_conversations_info(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
+        """Slack hides a private channel from a bot that isn't in it (``channel_not_found``)."""
+        record = self._channel_record(team, str(params.get("channel") or ""))
+        if record is None or (record["is_private"] and team.bot_user not in record["members"]):
+            return {"ok": False, "error": "channel_not_found"}
+        shown = {k: v for k, v in record.items() if k != "members"}
+        return {"ok": True, "channel": {**shown, "is_member": team.bot_user in record["members"]}}
+
+    def _m_conversations_members(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
+        """Paged by ``limit`` and ``cursor`` (an offset here; opaque to callers)."""
+        record = self._channel_record(team, str(params.get("channel") or ""))
+        if record is None or (record["is_private"] and team.bot_user not in record["members"]):
+            return {"ok": False, "error": "channel_not_found"}
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        more = start + limit < len(record["members"])
+        return {
+            "ok": True,
+            "members": list(record["members"][start : start + limit]),
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_users_info(self, team: Team, params: dict[str, Any]) -> dict[str, Any]:
         user = team.users.get(str(params.get("user")))

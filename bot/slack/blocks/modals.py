@@ -33,9 +33,10 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
-from bot.domain.reminders import ReminderSettings
+from bot.domain.reminders import EARLY_MARGIN, ReminderSettings, WorkingHours, early_example
 from bot.slack import ids
 from bot.slack.blocks.text import truncate
+from bot.slack.markup import render_link, task_name
 from bot.slack.metadata import TaskRefContext
 
 _CONDITIONS = {
@@ -213,7 +214,9 @@ def create_task_modal(
     )
     links = [a for a in attachments if a.kind is AttachmentKind.SLACK_MESSAGE and a.url]
     if links:
-        text = "Attached: " + ", ".join(f"<{a.url}|{a.title or 'message'}>" for a in links)
+        text = "Attached: " + ", ".join(
+            render_link(a.url or "", a.title or "message") for a in links
+        )
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     return View(
         type="modal",
@@ -249,7 +252,7 @@ def comment_modal(*, handle: str, version: int | None) -> View:
 def reassign_modal(task: Task, *, groups: list[tuple[str, str]], note: bool = False) -> View:
     users = [a.id for a in task.assignees if a.kind is AssigneeKind.USER]
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=truncate(f"*{task.handle}* {task.title}", 3000))),
+        SectionBlock(text=MarkdownTextObject(text=truncate(task_name(task), 3000))),
         InputBlock(
             block_id=ids.BLOCK_ASSIGNEES,
             label="Assignees",
@@ -334,6 +337,7 @@ def settings_modal(current: ReminderSettings) -> View:
                     action_id=ids.ELEMENT, options=days, initial_options=chosen or None
                 ),
             ),
+            ContextBlock(elements=[MarkdownTextObject(text=reminder_rule_text(current.hours))]),
             InputBlock(
                 block_id=ids.BLOCK_DIGEST_AT,
                 label="Daily digest of my open tasks at",
@@ -345,6 +349,23 @@ def settings_modal(current: ReminderSettings) -> View:
                 hint="On working days. Leave empty for no digest.",
             ),
         ],
+    )
+
+
+def reminder_rule_text(hours: WorkingHours) -> str:
+    """What the rule does, with a worked case from the person's own hours."""
+    margin = int(EARLY_MARGIN.total_seconds() // 60)
+    text = (
+        "Reminders before a deadline never come after it: one that falls outside your working "
+        f"hours comes earlier, {margin} minutes before the end of your previous working day"
+    )
+    example = early_example(hours)
+    if example is not None:
+        due, remind = (f"{at:%A} {at:%H:%M}" for at in example)
+        text += f" (with these hours, a task due {due} is reminded {remind})"
+    return (
+        f"{text}. If that moment has already passed, it comes at its usual time. "
+        "Overdue reminders wait for the start of your working hours."
     )
 
 

@@ -10,7 +10,7 @@ from bot.domain.models import (
     Status,
     Task,
 )
-from bot.slack.mentions import render_assignee, render_user
+from bot.slack.markup import render_assignee, render_date, render_user, task_name
 
 
 def status_words(task: Task) -> str:
@@ -44,8 +44,7 @@ def due_text(task: Task, now: datetime) -> str | None:
         return None
     if task.due.time is not None:
         instant = task.due.instant()
-        fallback = instant.strftime("%Y-%m-%d %H:%M UTC")
-        text = f"<!date^{int(instant.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+        text = render_date(instant, instant.strftime("%Y-%m-%d %H:%M UTC"))
     else:
         text = task.due.date.strftime("%a %d %b %Y")
     if task.is_overdue(now):
@@ -73,7 +72,7 @@ def part_lines(task: Task, limit: int) -> list[str]:
 
 def one_line(task: Task, now: datetime) -> str:
     """A compact line for lists and App Home."""
-    bits = [f"*{task.handle}* {task.title}", status_words(task)]
+    bits = [task_name(task), status_words(task)]
     due = due_text(task, now)
     if due:
         bits.append(f"due {due}")

@@ -20,8 +20,9 @@ from bot.slack.background import Payload
 from bot.slack.blocks.card import CardMessage, task_card
 from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
 from bot.slack.deps import Job, SlackDeps
-from bot.slack.errors import person_message
+from bot.slack.errors import domain_text, person_message
 from bot.slack.listeners.commands import _group_options, open_create_modal
+from bot.slack.markup import escape, render_date
 from bot.slack.registrar import Registrar
 from bot.slack.reminders import snooze_until
 from bot.slack.reply import Reply
@@ -94,7 +95,7 @@ def _snooze(deps: SlackDeps, payload: Payload) -> None:
         action_id = body["actions"][0]["action_id"]
         until = snooze_until(action_id, deps.clock(), tz, WorkingHours())
         task = deps.service.snooze(actor, handle, until)
-        when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} at {{time}}|later>"
+        when = render_date(until, "later")
         reply.send(f":zzz: I'll remind you about *{task.handle}* again {when}.")
 
     reply.attempt(work, task=handle)
@@ -139,7 +140,7 @@ def _apply(deps: SlackDeps, payload: Payload) -> None:
 
 def _show_current(deps: SlackDeps, reply: Reply, conflict: Conflict, viewer: str) -> None:
     card = _card_for(deps, conflict.current, viewer)
-    reply.send(f":arrows_counterclockwise: {conflict.message}\n{card.text}", card.blocks)
+    reply.send(f":arrows_counterclockwise: {domain_text(conflict)}\n{card.text}", card.blocks)
 
 
 def _show_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
@@ -150,7 +151,12 @@ def _show_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
 def _card_for(deps: SlackDeps, task: Task, viewer: str) -> CardMessage:
     kind = CardKind.ASSIGNOR_DM if viewer == task.assignor else CardKind.ASSIGNEE_DM
     return task_card(
-        task, viewer=viewer, kind=kind, capabilities=deps.service.capabilities, now=deps.clock()
+        task,
+        viewer=viewer,
+        kind=kind,
+        capabilities=deps.service.capabilities,
+        now=deps.clock(),
+        next_reminder=deps.service.next_reminder(task, viewer),
     )
 
 
@@ -178,7 +184,7 @@ def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
         opened = reply.attempt(
             lambda: client.views_open(
                 trigger_id=body["trigger_id"],
-                view=message_view("Reassign", f"Loading {handle}…"),
+                view=message_view("Reassign", f"Loading {escape(handle)}…"),
             ),
             action="open reassign modal",
         )

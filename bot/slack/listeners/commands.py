@@ -22,7 +22,6 @@ from bot.domain.models import (
     Task,
     TaskDraft,
 )
-from bot.service.user_links import mention
 from bot.slack import ids
 from bot.slack.background import Payload
 from bot.slack.blocks.card import task_card
@@ -37,7 +36,15 @@ from bot.slack.command_text import (
     parse_quick_add,
 )
 from bot.slack.deps import Job, SlackDeps
-from bot.slack.mentions import render_assignee
+from bot.slack.markup import (
+    escape,
+    from_slack,
+    render_assignee,
+    render_channel,
+    render_link,
+    render_user,
+    task_name,
+)
 from bot.slack.metadata import CreateContext
 from bot.slack.registrar import Registrar
 from bot.slack.reply import Reply
@@ -55,17 +62,17 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         try:
             parsed = parse(command.get("text") or "")
         except UsageError as exc:
-            ack(text=f"{exc.message} Usage: {exc.usage}" if exc.usage else _unknown(exc.message))
+            ack(text=usage_reply(exc))
             return
         if parsed.name == "help":
-            ack(text=help_text())
+            ack(text=escape(help_text()))
             return
         if parsed.name == "new":
             if not deps.service.capabilities.create:
                 ack(text=_no_create(deps))
                 return
             ack()
-            open_create_modal(deps, client, command, title=parsed.rest)
+            open_create_modal(deps, client, command, title=from_slack(parsed.rest))
             return
         if parsed.name == "settings":
             ack()
@@ -104,6 +111,11 @@ def _no_create(deps: SlackDeps) -> str:
 
 def _unknown(message: str) -> str:
     return f"{message} Try `/task help` to see what I can do."
+
+
+def usage_reply(exc: UsageError) -> str:
+    """The answer to a command we can't read; it echoes what was typed, so it is escaped."""
+    return escape(f"{exc.message} Usage: {exc.usage}" if exc.usage else _unknown(exc.message))
 
 
 def open_create_modal(
@@ -198,8 +210,8 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
             channel_id=_postable(body.get("channel_id")),
         )
         task = service.create_task(actor, draft)
-        where = f" and posted it in <#{task.channel_id}>" if task.channel_id else ""
-        reply.send(f":white_check_mark: Created *{task.handle}* {task.title}{where}.")
+        where = f" and posted it in {render_channel(task.channel_id)}" if task.channel_id else ""
+        reply.send(f":white_check_mark: Created {task_name(task)}{where}.")
     elif cmd.name in LIST_VIEWS:
         view, heading = LIST_VIEWS[cmd.name]
         tasks = service.list_tasks(actor, view, channel_id=body.get("channel_id"))
@@ -214,7 +226,7 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
         _report(reply, service.undo_part(actor, cmd.handle or ""), actor, PartState.TODO)
     elif cmd.name == "reopen":
         task = service.reopen(actor, cmd.handle or "")
-        reply.send(f":leftwards_arrow_with_hook: Reopened *{task.handle}* {task.title}.")
+        reply.send(f":leftwards_arrow_with_hook: Reopened {task_name(task)}.")
     elif cmd.name == "assign":
         task = service.assign(actor, cmd.handle or "", cmd.mentions)
         reply.send(f":busts_in_silhouette: *{task.handle}* now has {_who(task)}.")
@@ -222,18 +234,19 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
         task = service.unassign(actor, cmd.handle or "", cmd.mentions)
         reply.send(f":busts_in_silhouette: *{task.handle}* now has {_who(task)}.")
     elif cmd.name == "comment":
-        task, _ = service.comment(actor, cmd.handle or "", cmd.rest)
-        reply.send(f":speech_balloon: Commented on *{task.handle}* {task.title}.")
+        task, _ = service.comment(actor, cmd.handle or "", from_slack(cmd.rest))
+        reply.send(f":speech_balloon: Commented on {task_name(task)}.")
     elif cmd.name == "delete":
         warning = service.capabilities.delete_warning
         if warning and cmd.rest.strip().lower() != "confirm":
+            handle = escape(from_slack(cmd.handle or ""))
             reply.send(
-                f":warning: {warning} To delete *{cmd.handle}* anyway: "
-                f"`/task delete {cmd.handle} confirm`."
+                f":warning: {escape(warning)} To delete *{handle}* anyway: "
+                f"`/task delete {handle} confirm`."
             )
             return
         task = service.delete(actor, cmd.handle or "")
-        reply.send(f":wastebasket: Deleted *{task.handle}* {task.title}.")
+        reply.send(f":wastebasket: Deleted {task_name(task)}.")
     elif cmd.name in ("link", "unlink", "whoami"):
         reply.send(_user_map(deps, actor, cmd))
     else:  # parse() only returns known names; this keeps the table and the code honest
@@ -243,14 +256,19 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
 def _send_card(deps: SlackDeps, reply: Reply, task: Task, viewer: str) -> None:
     kind = CardKind.ASSIGNOR_DM if viewer == task.assignor else CardKind.ASSIGNEE_DM
     card = task_card(
-        task, viewer=viewer, kind=kind, capabilities=deps.service.capabilities, now=deps.clock()
+        task,
+        viewer=viewer,
+        kind=kind,
+        capabilities=deps.service.capabilities,
+        now=deps.clock(),
+        next_reminder=deps.service.next_reminder(task, viewer),
     )
     reply.send(card.text, card.blocks)
 
 
 def _report(reply: Reply, task: Task, actor: Actor, state: PartState) -> None:
     if task.is_completed and state is PartState.DONE:
-        reply.send(f":white_check_mark: *{task.handle}* {task.title} is completed.")
+        reply.send(f":white_check_mark: {task_name(task)} is completed.")
         return
     progress = f"{task.done_count} of {len(task.parts)} done"
     verb = "done" if state is PartState.DONE else "not done"
@@ -266,19 +284,17 @@ def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
     links = deps.service.links
     if links is None or not links.needed:
         return (
-            f"On the embedded task store you are <@{actor.user_id}>: tasks are assigned to "
-            "Slack ids directly, so there is nothing to link."
+            f"On the embedded task store you are {render_user(actor.user_id)}: tasks are "
+            "assigned to Slack ids directly, so there is nothing to link."
         )
     name = links.backend_name
     if cmd.name == "whoami":
         found = links.whoami(actor)
         if found is None:
-            return (
-                f"You are not linked to {name} yet. "
-                + links.how_to_link(Assignee.user(actor.user_id)).split(": ", 1)[-1]
-            )
+            how = links.how_to_link(Assignee.user(actor.user_id)).split(": ", 1)[-1]
+            return escape(f"You are not linked to {name} yet. {how}")
         return (
-            f"In {name} you are `{found.assignee_id}` (linked {_HOW[found.how]} "
+            f"In {name} you are `{escape(found.assignee_id)}` (linked {_HOW[found.how]} "
             f"on {found.set_at:%Y-%m-%d})."
         )
     target = cmd.mentions[0] if cmd.mentions else None
@@ -287,12 +303,12 @@ def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
         if target is None or words:
             raise InvalidInput({"unlink": f"Usage: {SUBCOMMANDS['unlink']}"})
         removed = links.unlink(actor, target)
-        who = mention(target)
+        who = render_assignee(target)
         return f":link: {who} is no longer linked." if removed else f"{who} had no link."
     if words == [name] and target is None:  # `/task link lineworks`: sign in there
-        url = links.authorize_url(actor)
+        sign_in = render_link(links.authorize_url(actor), f"Sign in to {name}")
         return (
-            f":link: <{url}|Sign in to {name}> to link your account; tasks you create "
+            f":link: {sign_in} to link your account; tasks you create "
             "are then made as you. The link works for 10 minutes."
         )
     force = "--force" in words
@@ -300,8 +316,8 @@ def _user_map(deps: SlackDeps, actor: Actor, cmd: Command) -> str:
     if len(words) != 1 or len(cmd.mentions) > 1:
         raise InvalidInput({"link": f"Usage: {SUBCOMMANDS['link']}"})
     made = links.link(actor, target, words[0], force=force)
-    who = "You are" if target is None else f"{mention(made_assignee(made))} is"
-    return f":link: {who} now `{made.assignee_id}` in {name}."
+    who = "You are" if target is None else f"{render_assignee(made_assignee(made))} is"
+    return f":link: {who} now `{escape(made.assignee_id)}` in {name}."
 
 
 _HOW = {

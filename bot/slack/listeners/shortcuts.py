@@ -15,6 +15,7 @@ from bot.domain.models import TITLE_MAX
 from bot.slack import ids
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.commands import _postable, open_create_modal
+from bot.slack.markup import from_slack
 from bot.slack.metadata import CreateContext
 from bot.slack.registrar import Registrar
 
@@ -23,7 +24,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
     def on_message_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
         ack()
         message = shortcut.get("message") or {}
-        text = (message.get("text") or "").strip()
+        text = from_slack(message.get("text") or "").strip()
         channel = (shortcut.get("channel") or {}).get("id")
         first_line = text.splitlines()[0] if text else ""
         context = CreateContext(

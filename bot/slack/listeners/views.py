@@ -21,7 +21,7 @@ from bot.slack import ids
 from bot.slack.background import Payload
 from bot.slack.blocks.modals import WEEKDAYS, create_task_modal, message_view
 from bot.slack.deps import Job, SlackDeps
-from bot.slack.errors import field_errors, person_message
+from bot.slack.errors import domain_text, field_errors, person_message
 from bot.slack.forms import (
     field_block_id,
     parse_comment_form,
@@ -31,6 +31,7 @@ from bot.slack.forms import (
     parse_settings_form,
 )
 from bot.slack.listeners.commands import _group_options
+from bot.slack.markup import render_channel, task_name
 from bot.slack.metadata import CreateContext, TaskRefContext
 from bot.slack.registrar import Registrar
 from bot.slack.reply import Reply
@@ -155,12 +156,12 @@ def _reassign(deps: SlackDeps, payload: Payload) -> None:
             actor, handle, assignees, payload["version"], note=payload.get("note")
         )
     except Conflict as conflict:
-        reply.send(f":arrows_counterclockwise: {conflict.message}")
+        reply.send(f":arrows_counterclockwise: {domain_text(conflict)}")
         return
     except Exception as exc:  # every failure becomes a message for the person
         reply.send(person_message(exc, context={"task": handle}))
         return
-    reply.send(f":busts_in_silhouette: Reassigned *{task.handle}* {task.title}.")
+    reply.send(f":busts_in_silhouette: Reassigned {task_name(task)}.")
 
 
 def _create(deps: SlackDeps, payload: Payload) -> None:
@@ -187,8 +188,8 @@ def _create(deps: SlackDeps, payload: Payload) -> None:
             else [],
         )
     else:
-        where = f" and posted it in <#{task.channel_id}>" if task.channel_id else ""
-        outcome = f"Created *{task.handle}* {task.title}{where}."
+        where = f" and posted it in {render_channel(task.channel_id)}" if task.channel_id else ""
+        outcome = f"Created {task_name(task)}{where}."
         view = message_view("Task created", outcome)
     try:
         client.views_update(view_id=payload["view_id"], view=view)

@@ -2,7 +2,7 @@
 App Home publish claims
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import storage.types
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
