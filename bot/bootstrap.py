@@ -18,6 +18,7 @@ from bot.backends import build_backend, secret_keys
 from bot.config import Settings
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
+from bot.service.card_sweep import CardSweep
 from bot.service.ports import AccountLinking, Clock, Mirroring, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.sync import BackendSync
@@ -38,7 +39,9 @@ from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app
 from bot.work_process import WorkerProcess
 from storage.engine import check_reachable, make_engine, make_sessionmaker
+from storage.home_claims import SqlAlchemyHomeClaims
 from storage.job_ledger import SqlAlchemyJobLedger
+from storage.local_tasks import SqlAlchemyTaskStore
 from storage.rate_budget import SqlAlchemyRateBudget
 from storage.reminder_ledger import SqlAlchemyReminderLedger
 from storage.task_cards import SqlAlchemyTaskCards
@@ -69,6 +72,7 @@ class TaskbotApp:
     notifier: SlackNotifier | None = None
     worker: JobWorker | WorkerProcess | None = None
     hook_trigger: SyncTrigger | None = None
+    card_sweep: CardSweep | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
@@ -115,11 +119,16 @@ class TaskbotApp:
         return routes
 
     def jobs(self) -> list[Job]:
-        """What the scheduler runs: the reminder sweep, and the backend sync where it mirrors."""
+        """What the scheduler runs: the reminder sweep, the card sweep, job pruning, and the
+        backend sync where it mirrors."""
         jobs = [
             Job("reminder-sweep", self.sweep.run_once, self.settings.REMINDER_SWEEP_SECONDS),
             Job("job-prune", self.prune_jobs, JOB_PRUNE_SECONDS),
         ]
+        if self.card_sweep is not None:
+            jobs.append(
+                Job("card-sweep", self.card_sweep.run_once, self.settings.CARD_SWEEP_SECONDS)
+            )
         if self.sync is not None:
             jobs.append(Job("backend-sync", self.sync.run_once, self.settings.BACKEND_SYNC_SECONDS))
         return jobs
@@ -162,9 +171,9 @@ def build_app(
     engine = engine or make_engine(settings.DATABASE_URL)
     check_reachable(engine)  # unreachable: one line and exit, within seconds
     if migrate:
-        from storage.migrate import upgrade_engine  # alembic: 10 MB the worker process never needs
+        from storage.migrate import prepare_schema  # alembic: 10 MB the worker never needs
 
-        upgrade_engine(engine)
+        prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
     sessions = make_sessionmaker(engine)
     backend = backend or build_backend(
         settings.TASK_BACKEND,
@@ -232,6 +241,7 @@ def build_app(
         clock=clock,
         jobs=jobs,
         notifier=notifier,
+        homes=SqlAlchemyHomeClaims(sessions),
     )
     runs: JobWorker | WorkerProcess | None = None
     if use_worker_process:
@@ -275,6 +285,7 @@ def build_app(
         if isinstance(backend, Mirroring)
         else None,
     )
+    app.card_sweep = CardSweep(cards, SqlAlchemyTaskStore(sessions).load, notifier)
     app.worker = runs
     if isinstance(runs, JobWorker):
         runs.start()

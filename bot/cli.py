@@ -8,11 +8,12 @@ Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
@@ -99,11 +100,16 @@ def _users(settings: Settings, action: str, path: str | None, options: dict[str,
     from bot.slack.clients import make_client
     from bot.slack.directory import SlackDirectory
     from storage.engine import make_engine, make_sessionmaker
-    from storage.migrate import upgrade_engine
+    from storage.migrate import SchemaError, prepare_schema
     from storage.user_map import SqlAlchemyUserMap
 
     engine = make_engine(settings.DATABASE_URL)
-    upgrade_engine(engine)
+    try:
+        prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
+    except SchemaError as exc:
+        engine.dispose()
+        print(f"taskbot can't start: {exc}", file=sys.stderr)
+        return 1
     sessions = make_sessionmaker(engine)
     store = SqlAlchemyUserMap(sessions)
     try:
@@ -185,8 +191,6 @@ def _utc_now() -> datetime:
 
 def _database_url() -> str:
     """``db upgrade`` needs only DATABASE_URL, not the Slack settings."""
-    import os
-
     from dotenv import dotenv_values  # shipped with pydantic-settings
 
     return os.environ.get("DATABASE_URL") or str(
@@ -201,16 +205,27 @@ def _cannot_start(exc: BaseException) -> int:
     return 1
 
 
-def _wait_for_stop() -> None:
-    stop = threading.Event()
+class StopSignal:
+    """SIGTERM or Ctrl-C makes ``wait`` return. Installed before a process says it is running,
+    so a signal right after that line still stops it cleanly.
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping (signal %s)", signum)
-        stop.set()
+    The handler only writes a byte to a pipe that ``wait`` reads: Python runs handlers in the main
+    thread between any two bytecodes, so one that took a lock (``Event.set``) or wrote a log line
+    could land inside ``Event.wait`` or a log write holding that same lock or stream, and hang or
+    fail without ever stopping the process."""
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):  # a full pipe has said "stop" already
+            os.write(self._write, b"!")
+
+    def wait(self) -> None:
+        os.read(self._read, 1)
 
 
 def _scheduler(settings: Settings) -> int:
@@ -223,8 +238,10 @@ def _scheduler(settings: Settings) -> int:
         return _cannot_start(exc)
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
+    stop = StopSignal()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
-    _wait_for_stop()
+    stop.wait()
+    log.info("stopping")
     scheduler.shutdown(wait=True)
     app.close()
     return 0
@@ -234,12 +251,13 @@ def _worker(settings: Settings) -> int:
     """Jobs only: no HTTP, no scheduler. Its log says "worker ready" once it claims jobs."""
     from bot.bootstrap import build_app
 
+    stop = StopSignal()  # before build_app, whose worker logs "worker ready"
     try:
         app = build_app(settings)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
-        print(f"taskbot can't start: {exc}", file=sys.stderr)
-        return 1
-    _wait_for_stop()
+        return _cannot_start(exc)
+    stop.wait()
+    log.info("stopping")
     app.close()
     return 0
 
@@ -279,8 +297,10 @@ def _run(
     scheduler = build_scheduler(app.jobs()) if with_scheduler else None
     if scheduler is not None:
         scheduler.start()
+    stop = StopSignal()
     log.info("taskbot is running (backend=%s)", app.backend.name)
-    _wait_for_stop()
+    stop.wait()
+    log.info("stopping")
     if socket is not None:
         socket.close()  # type: ignore[no-untyped-call]
     server.stop()

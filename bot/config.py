@@ -88,6 +88,8 @@ class Settings(CheckedSettings):
     REMINDER_ESCALATE_AFTER: Annotated[timedelta | None, NoDecode] = timedelta(hours=24)
     REMINDER_LEASE_SECONDS: float = Field(default=120, gt=0)
     BACKEND_SYNC_SECONDS: float = Field(default=60, gt=0)
+    CARD_SWEEP_SECONDS: float = Field(default=10, gt=0)
+    MIGRATE_ON_START: bool = True
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
     TASKBOT_SECRET_KEY_OLD: SecretStr | None = None

@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +41,7 @@ from bot.domain.models import (
 )
 from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
+from storage.task_cards import mark_behind, rowcount
 
 
 class SqlAlchemyTaskStore:
@@ -112,6 +112,13 @@ class SqlAlchemyTaskStore:
             row = session.get(TaskRow, task_id)
             return _to_task(row) if row is not None and row.deleted_at is None else None
 
+    def load(self, task_id: str) -> Task | None:
+        """The task with this id as stored, deleted ones too (marked ``deleted``): what its
+        cards must show."""
+        with self._sessions() as session:
+            row = session.get(TaskRow, task_id)
+            return _to_task(row) if row is not None else None
+
     def adopt(self, team_id: str, task_id: str, build: Callable[[str], Task]) -> Task:
         """Number a task another system made (``build`` gets its handle) and store it as is."""
         with self._sessions.begin() as session:
@@ -135,8 +142,9 @@ class SqlAlchemyTaskStore:
                         f"{task.handle} changed since you last saw it.", current=_to_task(row)
                     )
                 _write(row, task)  # the UPDATE checks the version it read (StaleDataError)
+                session.flush()  # the task row first: the same lock order as TaskCards.add
+                mark_behind(session, task.team_id, task.id, task.version)
                 if effect is not None:
-                    session.flush()
                     if not _queue_notice(session, effect, task):  # a concurrent replay won
                         raise AlreadyApplied(
                             f"{task.handle}: already done.",
@@ -158,11 +166,12 @@ class SqlAlchemyTaskStore:
                 .values(deleted_at=now, is_open=False, version=expected_version + 1, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if _rowcount(result) != 1:
+            if rowcount(result) != 1:
                 session.rollback()
                 raise Conflict(
                     f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
                 )
+            mark_behind(session, team_id, row.id, expected_version + 1)
 
     def mirrored(self, prefix: str) -> list[tuple[str, str, str]]:
         """(team, handle, id) of live tasks whose id starts with ``prefix``: the tasks taskbot
@@ -201,10 +210,6 @@ def _queue_notice(session: Session, effect: Effect, task: Task) -> bool:
         kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task), delay=NOTICE_GRACE
     )
     return insert_jobs(session, [notice], datetime.now(UTC)) == 1
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _next_number(session: Session, team_id: str) -> int:

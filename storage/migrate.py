@@ -1,16 +1,34 @@
-"""Apply migrations programmatically (``taskbot db upgrade`` and every start)."""
+"""Apply migrations programmatically (``taskbot db upgrade`` and every start).
+
+Any number of processes may start at once on one database: the upgrade runs under a database-wide
+lock (a transaction-level advisory lock on PostgreSQL, a file lock next to a SQLite file), so one
+migrates and the others wait, then find the schema current. With ``MIGRATE_ON_START=false`` a
+process only waits, bounded, for the schema this code expects (``wait_for_schema``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.engine import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key: "taskbot migrate" in a bigint, shared by every taskbot process.
+MIGRATION_LOCK_KEY = 0x7461736B626F74
+SCHEMA_POLL_SECONDS = 0.1
+
+
+class SchemaError(Exception):
+    """The database's schema is not the one this taskbot needs; the message is one line."""
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -19,6 +37,12 @@ def alembic_config(url: str | None = None) -> Config:
     if url is not None:
         config.attributes["url"] = url
     return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migrations"
+    return head
 
 
 def upgrade(url: str) -> None:
@@ -30,8 +54,71 @@ def upgrade(url: str) -> None:
 
 
 def upgrade_engine(engine: Engine) -> None:
-    """Upgrade to head inside one transaction (PostgreSQL runs DDL transactionally)."""
-    with engine.begin() as connection:
+    """Upgrade to head inside one transaction (PostgreSQL runs DDL transactionally), holding the
+    migration lock, so concurrent starts never race on CREATE TABLE."""
+    with _file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Held by this transaction on the migrating connection; released at commit/rollback.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def prepare_schema(engine: Engine, *, migrate: bool, wait_seconds: float = 30.0) -> None:
+    """What a starting process does: migrate under the lock, or only wait for the schema."""
+    if migrate:
+        upgrade_engine(engine)
+    else:
+        wait_for_schema(engine, timeout=wait_seconds)
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The database's alembic revision; None when it has no taskbot schema yet."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def wait_for_schema(engine: Engine, *, timeout: float) -> None:
+    """Return once the database is at this code's head revision (another process or the deploy
+    step migrates it); raise SchemaError at once for a newer, unknown revision, or after
+    ``timeout`` seconds for a missing or older one."""
+    head = head_revision()
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            revision = current_revision(connection)
+        if revision == head:
+            return
+        if revision is not None and revision not in known:
+            raise SchemaError(
+                f"the database schema is at revision {revision}, newer than this taskbot "
+                f"knows (head {head}): upgrade taskbot"
+            )
+        if time.monotonic() >= deadline:
+            found = "has no taskbot schema" if revision is None else f"is at revision {revision}"
+            raise SchemaError(
+                f"the database {found}, not {head}, after waiting {timeout:g} s with "
+                "MIGRATE_ON_START=false: run `taskbot db upgrade`"
+            )
+        time.sleep(SCHEMA_POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate.lock`` for a SQLite file; nothing otherwise
+    (PostgreSQL locks inside the database, and an in-memory SQLite has one process)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -140,10 +141,25 @@ class TaskCardRow(Base):
     message_ts: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str | None] = mapped_column(String(SLACK_ID))
+    # The task version the message shows (at most), and the newest version of its task: a card
+    # with shown < wanted is behind, found through ix_task_cards_behind by the card sweep.
+    shown_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wanted_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Who is writing the message now, which version, until when (compare-and-set, see
+    # storage.task_cards).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claim_version: Mapped[int | None] = mapped_column(Integer)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("channel_id", "message_ts", name="uq_task_cards_message"),
         Index("ix_task_cards_team_task", "team_id", "task_id"),
+        Index(
+            "ix_task_cards_behind",
+            "id",
+            postgresql_where=text("shown_version < wanted_version"),
+            sqlite_where=text("shown_version < wanted_version"),
+        ),
     )
 
 
@@ -284,3 +300,16 @@ class RateBudgetRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     state: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class HomeClaimRow(Base):
+    """Who is publishing a person's App Home now: publishes are serialised across processes,
+    each built after the claim, so a Home never goes back to an older state."""
+
+    __tablename__ = "home_claims"
+
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    published: Mapped[int] = mapped_column(Integer, default=0)  # publishes so far: its version
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,23 +1,81 @@
-"""Which Slack messages show which task (the ``TaskCards`` port)."""
+"""Which Slack messages show which task (the ``TaskCards`` port), and which version each shows.
+
+Cards never go back in time, across any number of processes: a writer first claims the card for
+the version it will write (a compare-and-set in the database: only when the card shows an older
+version and nobody is writing it), then calls Slack, then settles the claim, recording the version
+as shown. So writes of one card are serialised everywhere, and a write older than what the card
+shows or is being given is skipped. The claim is taken *before* the Slack call because only then
+does the order of the database's writes match the order of Slack's: recording after the call
+would let an older write land last while a newer one is recorded. If the Slack call fails, the
+claim is released without recording, so the card stays behind and the card sweep (``behind``)
+writes it again. A claim is a lease: a writer that died holding it is taken over when it expires,
+and a writer that finds its lease was taken over records at most its own version, so the sweep
+rewrites a card whose last write may have been the older one.
+
+Every task save marks the task's cards as wanting the new version in the same transaction
+(``mark_behind``), so a process killed between saving a task and updating its cards leaves rows
+the sweep finds through the partial index ``ix_task_cards_behind``.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any, cast
 
-from bot.domain.models import CardKind, CardRef
-from storage.tables import TaskCardRow
+from sqlalchemy import CursorResult, Result, case, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.domain.models import CardClaim, CardKind, CardRef
+from storage.tables import TaskCardRow, TaskRow
+
+CLAIM_LEASE_SECONDS = 15.0  # longer than a Slack call may take (the WebClient gives up at 10 s)
+FIRST_BACKOFF, LONGEST_BACKOFF = 0.02, 0.25
+
+
+class _Outcome(Enum):
+    CLAIMED = "claimed"
+    SKIP = "skip"  # the card shows this version or newer, or a newer one is being written
+    BUSY = "busy"  # an older version is being written now: try again once it is settled
+
+
+def mark_behind(session: Session, team_id: str, task_id: str, version: int) -> None:
+    """Inside a task's save: its cards now want ``version`` (same transaction as the save)."""
+    session.execute(
+        update(TaskCardRow)
+        .where(
+            TaskCardRow.team_id == team_id,
+            TaskCardRow.task_id == task_id,
+            TaskCardRow.wanted_version < version,
+        )
+        .values(wanted_version=version)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class SqlAlchemyTaskCards:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, lease_seconds: float = CLAIM_LEASE_SECONDS
+    ) -> None:
         self._sessions = sessions
+        self._lease = timedelta(seconds=lease_seconds)
 
-    def add(self, card: CardRef) -> None:
-        """Recording the same message twice is harmless (Slack retries, re-posts)."""
+    def add(self, card: CardRef, version: int = 0) -> None:
+        """Record a message just posted showing ``version``. Recording the same message twice is
+        harmless (Slack retries, re-posts). If the task has moved on meanwhile, the card is
+        recorded as behind (its task row is read under a share lock, so a concurrent save either
+        sees this card or is seen by it)."""
         try:
             with self._sessions.begin() as session:
+                current = session.scalar(
+                    select(TaskRow.version)
+                    .where(TaskRow.id == card.task_id)
+                    .with_for_update(read=True)
+                )
                 session.add(
                     TaskCardRow(
                         team_id=card.team_id,
@@ -26,6 +84,8 @@ class SqlAlchemyTaskCards:
                         message_ts=card.message_ts,
                         kind=card.kind.value,
                         user_id=card.user_id,
+                        shown_version=version,
+                        wanted_version=max(version, current or 0),
                     )
                 )
         except IntegrityError:
@@ -38,17 +98,121 @@ class SqlAlchemyTaskCards:
             .order_by(TaskCardRow.id)
         )
         with self._sessions() as session:
-            return [
-                CardRef(
-                    team_id=row.team_id,
-                    task_id=row.task_id,
-                    channel_id=row.channel_id,
-                    message_ts=row.message_ts,
-                    kind=CardKind(row.kind),
-                    user_id=row.user_id,
+            return [_ref(row) for row in session.scalars(statement)]
+
+    def behind(self, limit: int) -> list[CardRef]:
+        """Cards showing an older version than their task's, that nobody is writing now; oldest
+        first, at most ``limit`` (read through the partial index of behind cards)."""
+        statement = (
+            select(TaskCardRow)
+            .where(
+                TaskCardRow.shown_version < TaskCardRow.wanted_version,
+                unclaimed(TaskCardRow.claim_expires_at, wall_now()),
+            )
+            .order_by(TaskCardRow.id)
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return [_ref(row) for row in session.scalars(statement)]
+
+    def claim(
+        self, channel_id: str, message_ts: str, version: int, *, wait: float = 0.0
+    ) -> CardClaim | None:
+        """The right to write ``version`` into this card, or None when the write is not needed
+        (the card shows it or newer, a newer one is being written, or the card is gone). While
+        an older version is being written, waits up to ``wait`` seconds for it to settle; after
+        that None too (the card is behind, so the sweep writes it)."""
+        deadline = time.monotonic() + wait
+        backoff = FIRST_BACKOFF
+        while True:
+            outcome, claim = self._try_claim(channel_id, message_ts, version)
+            if outcome is not _Outcome.BUSY:
+                return claim
+            if time.monotonic() + backoff > deadline:
+                return None
+            time.sleep(backoff)
+            backoff = min(backoff * 2, LONGEST_BACKOFF)
+
+    def _try_claim(
+        self, channel_id: str, message_ts: str, version: int
+    ) -> tuple[_Outcome, CardClaim | None]:
+        now, token = wall_now(), uuid.uuid4().hex
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(TaskCardRow)
+                .where(
+                    _message(channel_id, message_ts),
+                    TaskCardRow.shown_version < version,
+                    unclaimed(TaskCardRow.claim_expires_at, now),
                 )
-                for row in session.scalars(statement)
-            ]
+                .values(
+                    claim_token=token,
+                    claim_version=version,
+                    claim_expires_at=now + self._lease,
+                    wanted_version=case(
+                        (TaskCardRow.wanted_version < version, version),
+                        else_=TaskCardRow.wanted_version,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(result) == 1:
+                claim = CardClaim(
+                    channel_id=channel_id, message_ts=message_ts, version=version, token=token
+                )
+                return _Outcome.CLAIMED, claim
+            row = session.execute(
+                select(
+                    TaskCardRow.shown_version,
+                    TaskCardRow.claim_version,
+                    TaskCardRow.claim_expires_at,
+                ).where(_message(channel_id, message_ts))
+            ).one_or_none()
+        if row is None or row.shown_version >= version:
+            return _Outcome.SKIP, None
+        live = row.claim_expires_at is not None and row.claim_expires_at >= now
+        if live and row.claim_version is not None and row.claim_version >= version:
+            return _Outcome.SKIP, None
+        return _Outcome.BUSY, None
+
+    def settle(self, claim: CardClaim, *, shown: bool) -> None:
+        """End a claim after the Slack call: ``shown`` records its version as the card's."""
+        values: dict[str, object] = {
+            "claim_token": None,
+            "claim_version": None,
+            "claim_expires_at": None,
+        }
+        if shown:
+            values["shown_version"] = claim.version
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(TaskCardRow)
+                .where(
+                    _message(claim.channel_id, claim.message_ts),
+                    TaskCardRow.claim_token == claim.token,
+                )
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(result) == 1:
+                return
+            # Our lease ran out and another writer took the card over: our write may have landed
+            # after theirs. Record at most our version and end their claim, so neither write
+            # hides behind a newer record; the sweep rewrites the card with the current task.
+            session.execute(
+                update(TaskCardRow)
+                .where(_message(claim.channel_id, claim.message_ts))
+                .values(
+                    claim_token=None,
+                    claim_version=None,
+                    claim_expires_at=None,
+                    shown_version=case(
+                        (TaskCardRow.shown_version > claim.version, claim.version),
+                        else_=TaskCardRow.shown_version,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
+            )
 
     def remove(self, team_id: str, channel_id: str, message_ts: str) -> None:
         with self._sessions.begin() as session:
@@ -59,3 +223,34 @@ class SqlAlchemyTaskCards:
                     TaskCardRow.message_ts == message_ts,
                 )
             )
+
+
+def wall_now() -> datetime:
+    """Wall time for leases (not the app's clock, which tests may hold still)."""
+    return datetime.now(UTC)
+
+
+def _message(channel_id: str, message_ts: str) -> ColumnElement[bool]:
+    return (TaskCardRow.channel_id == channel_id) & (TaskCardRow.message_ts == message_ts)
+
+
+def unclaimed(
+    expires_at: InstrumentedAttribute[datetime | None], now: datetime
+) -> ColumnElement[bool]:
+    """No claim, or one whose lease has run out."""
+    return or_(expires_at.is_(None), expires_at < now)
+
+
+def rowcount(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _ref(row: TaskCardRow) -> CardRef:
+    return CardRef(
+        team_id=row.team_id,
+        task_id=row.task_id,
+        channel_id=row.channel_id,
+        message_ts=row.message_ts,
+        kind=CardKind(row.kind),
+        user_id=row.user_id,
+    )

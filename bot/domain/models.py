@@ -354,3 +354,13 @@ class CardRef(_Frozen):
     message_ts: str
     kind: CardKind
     user_id: str | None = None
+
+
+class CardClaim(_Frozen):
+    """The right to write one version of a task into one card (a compare-and-set in the store):
+    held while the Slack call runs, then settled (recorded as shown) or released."""
+
+    channel_id: str
+    message_ts: str
+    version: int
+    token: str

@@ -8,6 +8,7 @@ Imports only ``bot.domain``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ from bot.domain.models import (
     Assignee,
     AssigneeKind,
     BackendCapabilities,
+    CardClaim,
     CardRef,
     Task,
     TaskDraft,
@@ -136,6 +138,18 @@ class Mirroring(Protocol):
     def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
 
 
+class HomeClaims(Protocol):
+    """One App Home publish at a time per person, across processes (``storage``)."""
+
+    def held(self, team_id: str, user_id: str, *, wait: float) -> AbstractContextManager[bool]: ...
+
+
+class CardRefresher(Protocol):
+    """Writes one task into one card, compare-and-set on its version (``bot.slack``)."""
+
+    def refresh_card(self, task: Task, card: CardRef, *, wait: float = 0.0) -> None: ...
+
+
 class Notifier(Protocol):
     """Tells people what happened (DMs, card updates); implemented by ``bot.slack``.
 
@@ -192,11 +206,23 @@ class ChannelAccess(Protocol):
 class TaskCards(Protocol):
     """Which Slack messages show which task, so every copy can be updated (``storage``)."""
 
-    def add(self, card: CardRef) -> None: ...
+    def add(self, card: CardRef, version: int = 0) -> None: ...
 
     def for_task(self, team_id: str, task_id: str) -> list[CardRef]: ...
 
     def remove(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
+
+    def claim(
+        self, channel_id: str, message_ts: str, version: int, *, wait: float = 0.0
+    ) -> CardClaim | None:
+        """Compare-and-set: the right to write ``version`` into the card, None to skip it."""
+        ...
+
+    def settle(self, claim: CardClaim, *, shown: bool) -> None: ...
+
+    def behind(self, limit: int) -> list[CardRef]:
+        """Cards showing an older version than their task's (the card sweep's work)."""
+        ...
 
 
 class ReminderLedger(Protocol):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.service.ports import Clock, Notifier
+from bot.service.ports import Clock, HomeClaims, Notifier
 from bot.service.tasks import TaskService
 from bot.slack.clients import ClientProvider
 from bot.slack.directory import SlackDirectory
@@ -38,6 +38,7 @@ class SlackDeps:
     clock: Clock
     jobs: Jobs
     notifier: Notifier | None = None  # what the outbox's notification jobs go through
+    homes: HomeClaims | None = None  # serialises Home publishes across processes
 
 
 P = TypeVar("P", bound=BaseModel)

@@ -17,8 +17,27 @@ from bot.slack.deps import SlackDeps
 log = logging.getLogger(__name__)
 
 
+HOME_WAIT_SECONDS = 20.0  # for another process's publish of the same Home to finish
+
+
 def publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
-    """Build and publish one person's App Home (three list queries, one views.publish)."""
+    """Build and publish one person's App Home (three list queries, one views.publish).
+
+    Under the person's Home claim when the store has one (``deps.homes``): built after the claim
+    is taken and published before it is released, so across processes a Home never goes back to
+    an older state. If the claim can't be had in time, this publish is dropped: the holder
+    publishes data at least as new as what this one would have read when it started waiting."""
+    if deps.homes is None:
+        _publish_home(deps, team_id, user_id)
+        return
+    with deps.homes.held(team_id, user_id, wait=HOME_WAIT_SECONDS) as held:
+        if held:
+            _publish_home(deps, team_id, user_id)
+        else:
+            log.info("home publish skipped, another is running team=%s user=%s", team_id, user_id)
+
+
+def _publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
     actor = Actor(team_id=team_id, user_id=user_id)
     service = deps.service
     view = home_view(

@@ -103,6 +103,10 @@ def find_marked(
 
 
 MAX_GROUP_DMS = 25  # a group's members each get a DM, up to this many
+# How long a card update waits for another process's write of an older version to settle.
+CLAIM_WAIT_SECONDS = 20.0
+GONE = frozenset({"message_not_found", "channel_not_found"})  # the card is forgotten
+UNEDITABLE = frozenset({"cant_update_message", "is_archived"})  # never retried
 
 NextReminder = Callable[[str, str, str], datetime | None]  # (team, task, person) → next reminder
 
@@ -185,8 +189,8 @@ class SlackNotifier:
                 log.exception("after-change hook failed team=%s task=%s", task.team_id, task.handle)
 
     def _lock_for(self, task: Task) -> threading.Lock:
-        # Serialises card updates of one task in this process, so an older render never lands
-        # after a newer one; across processes the newest writer wins the next update.
+        # Keeps one task's notifications in order in this process (its DMs too); card writes
+        # are ordered across processes by the claims in the store (``refresh_card``).
         with self._locks_guard:
             return self._locks.setdefault((task.team_id, task.id), threading.Lock())
 
@@ -322,13 +326,26 @@ class SlackNotifier:
             kind=kind,
             user_id=viewer,
         )
-        self._cards.add(card)
+        self._cards.add(card, task.version)
         return card
 
     def _refresh_cards(self, task: Task, *, skip: set[tuple[str, str]]) -> None:
         for card in self._cards.for_task(task.team_id, task.id):
-            if (card.channel_id, card.message_ts) in skip:
-                continue
+            if (card.channel_id, card.message_ts) not in skip:
+                self.refresh_card(task, card, wait=CLAIM_WAIT_SECONDS)
+
+    def refresh_card(self, task: Task, card: CardRef, *, wait: float = 0.0) -> None:
+        """Show ``task`` in one card, unless the card shows it or a newer version already.
+
+        Compare-and-set before the Slack call (see ``storage.task_cards``): the claim orders the
+        writes of one card across processes. A failed call records nothing, so the card stays
+        behind and the card sweep writes it again; a gone message is forgotten, and one Slack
+        will never let us edit is recorded as done so it isn't retried for ever."""
+        claim = self._cards.claim(card.channel_id, card.message_ts, task.version, wait=wait)
+        if claim is None:
+            return
+        error: str | None = "not called"
+        try:
             message = task_card(
                 task,
                 viewer=card.user_id,
@@ -349,10 +366,12 @@ class SlackNotifier:
                     text=message.text,
                     blocks=message.blocks,
                 ),
-                quiet={"message_not_found", "channel_not_found", "cant_update_message"},
+                quiet={*GONE, *UNEDITABLE},
             )
-            if error in ("message_not_found", "channel_not_found"):
-                self._cards.remove(card.team_id, card.channel_id, card.message_ts)
+        finally:
+            self._cards.settle(claim, shown=error is None or error in UNEDITABLE)
+        if error in GONE:
+            self._cards.remove(card.team_id, card.channel_id, card.message_ts)
 
     # --- helpers ----------------------------------------------------------------------------------
 

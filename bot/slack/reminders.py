@@ -94,7 +94,8 @@ class SlackReminderSender:
                 message_ts=answer["ts"],
                 kind=CardKind.REMINDER_DM,
                 user_id=user_id,
-            )
+            ),
+            task.version,
         )
 
     def escalate(self, task: Task, pending: Sequence[str], *, reminder_id: int) -> None:

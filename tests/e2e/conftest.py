@@ -95,8 +95,7 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
             SLACK_BOT_TOKEN=TOKEN,  # type: ignore[arg-type]
             SLACK_SIGNING_SECRET=SECRET,  # type: ignore[arg-type]
             SLACK_API_URL=slack.url,
-            DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
-            **settings,
+            **{"DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", **settings},
         )
         app = build_app(
             config,

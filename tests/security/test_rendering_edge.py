@@ -23,6 +23,7 @@ from bot.domain.models import (
     Attachment,
     AttachmentKind,
     BackendCapabilities,
+    CardClaim,
     CardKind,
     CardRef,
     Comment,
@@ -97,7 +98,7 @@ class MemoryCards:
     def __init__(self) -> None:
         self.cards: list[CardRef] = []
 
-    def add(self, card: CardRef) -> None:
+    def add(self, card: CardRef, version: int = 0) -> None:
         self.cards.append(card)
 
     def for_task(self, team_id: str, task_id: str) -> list[CardRef]:
@@ -105,6 +106,17 @@ class MemoryCards:
 
     def remove(self, team_id: str, channel_id: str, message_ts: str) -> None:
         pass
+
+    def claim(
+        self, channel_id: str, message_ts: str, version: int, *, wait: float = 0.0
+    ) -> CardClaim | None:
+        return CardClaim(channel_id=channel_id, message_ts=message_ts, version=version, token="t")
+
+    def settle(self, claim: CardClaim, *, shown: bool) -> None:
+        pass
+
+    def behind(self, limit: int) -> list[CardRef]:
+        return []
 
 
 def hostile_task(title: str, description: str, comment: str, label: str) -> Task:

@@ -13,7 +13,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -98,6 +98,7 @@ class SlackApiStub:
             self._responses: list[tuple[str, dict[str, Any]]] = []
             self._faults: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
             self._delays: dict[str, float] = {}
+            self._delay_hook: Callable[[str], float] | None = None
             self._buckets: dict[str, _Bucket] = {}
             self._messages: dict[tuple[str, str], dict[str, Any]] = {}
             self._views: dict[str, dict[str, Any]] = {}
@@ -200,6 +201,12 @@ class SlackApiStub:
         with self._lock:
             self._delays[method] = seconds
 
+    def set_delay_hook(self, hook: Callable[[str], float] | None) -> None:
+        """Extra seconds before answering each call, by method (e.g. random, so concurrent calls
+        land out of order)."""
+        with self._lock:
+            self._delay_hook = hook
+
     def rate_limit(self, method: str, per_second: float) -> None:
         with self._lock:
             self._buckets[method] = _Bucket(per_second)
@@ -285,6 +292,8 @@ class SlackApiStub:
         with self._lock:
             self._calls.append(Call(method, params, token, time.time()))
             delay = self._delays.get(method, 0.0)
+            if self._delay_hook is not None:
+                delay += self._delay_hook(method)
             faults = self._faults.get(method)
             fault = faults.pop(0) if faults else None
             bucket = self._buckets.get(method)

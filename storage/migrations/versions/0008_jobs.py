@@ -1,7 +1,7 @@
 """durable job ledger (after-ack work and its notifications), create keys on tasks
 
-Revision ID: 0007
-Revises: 0010
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.types
 
-revision = "0007"
-down_revision = "0010"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

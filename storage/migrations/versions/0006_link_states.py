@@ -1,6 +1,6 @@
 """sign-ins in progress: single-use states of account linking
 
-Revision ID: 0008
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import storage.types
 
-revision = "0008"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
