@@ -230,8 +230,10 @@ def build_app(
         ),
         clock,
         plan_digest=planner.plan_digest,
+        after_sent=notifier.refresh_reader,
         lease=timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
     )
+    service.reader_changed = notifier.refresh_reader
     job_ledger = SqlAlchemyJobLedger(sessions)
     jobs = DurableJobs(job_ledger)
     deps = SlackDeps(

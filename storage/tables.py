@@ -150,6 +150,12 @@ class TaskCardRow(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claim_version: Mapped[int | None] = mapped_column(Integer)
     claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The reader's reminders, at the same task version: a counter bumped when the reader's next
+    # reminder changed (one sent, hours re-planned), the count the message shows, and the count
+    # the current claim will show. shown < wanted: the card names a reminder that is gone.
+    wanted_stamp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shown_stamp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claim_stamp: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("channel_id", "message_ts", name="uq_task_cards_message"),
@@ -159,6 +165,12 @@ class TaskCardRow(Base):
             "id",
             postgresql_where=text("shown_version < wanted_version"),
             sqlite_where=text("shown_version < wanted_version"),
+        ),
+        Index(
+            "ix_task_cards_stamp_behind",
+            "id",
+            postgresql_where=text("shown_stamp < wanted_stamp"),
+            sqlite_where=text("shown_stamp < wanted_stamp"),
         ),
     )
 

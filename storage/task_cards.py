@@ -15,6 +15,14 @@ rewrites a card whose last write may have been the older one.
 Every task save marks the task's cards as wanting the new version in the same transaction
 (``mark_behind``), so a process killed between saving a task and updating its cards leaves rows
 the sweep finds through the partial index ``ix_task_cards_behind``.
+
+A card one person reads also names their next reminder, which changes without the task changing
+(a reminder sent, working hours re-planned). So the order is on the pair (task version, reminder
+stamp): ``mark_reader`` bumps the reader's cards' ``wanted_stamp`` after the ledger changed, a
+claim takes the stamp it will show at the moment it is granted, and the writer reads the ledger
+only after that, under the claim. A card showing version v is claimed again at v only while its
+stamp is behind; a version older than the card's is never claimed. Cards whose stamp is behind
+are the sweep's too (``ix_task_cards_stamp_behind``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, case, delete, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,6 +43,8 @@ from storage.tables import TaskCardRow, TaskRow
 
 CLAIM_LEASE_SECONDS = 15.0  # longer than a Slack call may take (the WebClient gives up at 10 s)
 FIRST_BACKOFF, LONGEST_BACKOFF = 0.02, 0.25
+# Cards that name their reader's next reminder and are rewritten when it changes.
+READER_KINDS = (CardKind.ASSIGNEE_DM.value, CardKind.ASSIGNOR_DM.value)
 
 
 class _Outcome(Enum):
@@ -103,17 +113,40 @@ class SqlAlchemyTaskCards:
     def behind(self, limit: int) -> list[CardRef]:
         """Cards showing an older version than their task's, that nobody is writing now; oldest
         first, at most ``limit`` (read through the partial index of behind cards)."""
-        statement = (
-            select(TaskCardRow)
-            .where(
-                TaskCardRow.shown_version < TaskCardRow.wanted_version,
-                unclaimed(TaskCardRow.claim_expires_at, wall_now()),
-            )
-            .order_by(TaskCardRow.id)
-            .limit(limit)
-        )
+        now = wall_now()
+        found: dict[int, TaskCardRow] = {}
         with self._sessions() as session:
-            return [_ref(row) for row in session.scalars(statement)]
+            for behind in (  # one query per partial index: an OR of the two would scan them all
+                TaskCardRow.shown_version < TaskCardRow.wanted_version,
+                TaskCardRow.shown_stamp < TaskCardRow.wanted_stamp,
+            ):
+                statement = (
+                    select(TaskCardRow)
+                    .where(behind, unclaimed(TaskCardRow.claim_expires_at, now))
+                    .order_by(TaskCardRow.id)
+                    .limit(limit)
+                )
+                found.update((row.id, row) for row in session.scalars(statement))
+            return [_ref(found[key]) for key in sorted(found)[:limit]]
+
+    def mark_reader(self, team_id: str, task_id: str, user_id: str) -> list[CardRef]:
+        """After the reader's reminders changed in the ledger: their own cards of the task (not
+        reminder DMs, which are dated messages) now want a newer stamp; returns them, to write."""
+        reader = (
+            (TaskCardRow.team_id == team_id)
+            & (TaskCardRow.task_id == task_id)
+            & (TaskCardRow.user_id == user_id)
+            & TaskCardRow.kind.in_(READER_KINDS)
+        )
+        with self._sessions.begin() as session:
+            session.execute(
+                update(TaskCardRow)
+                .where(reader)
+                .values(wanted_stamp=TaskCardRow.wanted_stamp + 1)
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.scalars(select(TaskCardRow).where(reader).order_by(TaskCardRow.id))
+            return [_ref(row) for row in rows]
 
     def claim(
         self, channel_id: str, message_ts: str, version: int, *, wait: float = 0.0
@@ -138,41 +171,56 @@ class SqlAlchemyTaskCards:
     ) -> tuple[_Outcome, CardClaim | None]:
         now, token = wall_now(), uuid.uuid4().hex
         with self._sessions.begin() as session:
-            result = session.execute(
+            stamp = session.execute(
                 update(TaskCardRow)
                 .where(
                     _message(channel_id, message_ts),
-                    TaskCardRow.shown_version < version,
+                    or_(
+                        TaskCardRow.shown_version < version,
+                        and_(
+                            TaskCardRow.shown_version == version,
+                            TaskCardRow.shown_stamp < TaskCardRow.wanted_stamp,
+                        ),
+                    ),
                     unclaimed(TaskCardRow.claim_expires_at, now),
                 )
                 .values(
                     claim_token=token,
                     claim_version=version,
+                    claim_stamp=TaskCardRow.wanted_stamp,
                     claim_expires_at=now + self._lease,
                     wanted_version=case(
                         (TaskCardRow.wanted_version < version, version),
                         else_=TaskCardRow.wanted_version,
                     ),
                 )
+                .returning(TaskCardRow.wanted_stamp)
                 .execution_options(synchronize_session=False)
-            )
-            if rowcount(result) == 1:
+            ).scalar_one_or_none()
+            if stamp is not None:
                 claim = CardClaim(
-                    channel_id=channel_id, message_ts=message_ts, version=version, token=token
+                    channel_id=channel_id,
+                    message_ts=message_ts,
+                    version=version,
+                    token=token,
+                    stamp=stamp,
                 )
                 return _Outcome.CLAIMED, claim
             row = session.execute(
                 select(
                     TaskCardRow.shown_version,
+                    TaskCardRow.shown_stamp,
+                    TaskCardRow.wanted_stamp,
                     TaskCardRow.claim_version,
+                    TaskCardRow.claim_stamp,
                     TaskCardRow.claim_expires_at,
                 ).where(_message(channel_id, message_ts))
             ).one_or_none()
-        if row is None or row.shown_version >= version:
+        if row is None or (row.shown_version, row.shown_stamp) >= (version, row.wanted_stamp):
             return _Outcome.SKIP, None
         live = row.claim_expires_at is not None and row.claim_expires_at >= now
-        if live and row.claim_version is not None and row.claim_version >= version:
-            return _Outcome.SKIP, None
+        if live and (row.claim_version or 0, row.claim_stamp or 0) >= (version, row.wanted_stamp):
+            return _Outcome.SKIP, None  # a write at least as new is under way
         return _Outcome.BUSY, None
 
     def settle(self, claim: CardClaim, *, shown: bool) -> None:
@@ -180,10 +228,15 @@ class SqlAlchemyTaskCards:
         values: dict[str, object] = {
             "claim_token": None,
             "claim_version": None,
+            "claim_stamp": None,
             "claim_expires_at": None,
         }
         if shown:
             values["shown_version"] = claim.version
+            values["shown_stamp"] = case(
+                (TaskCardRow.shown_stamp < claim.stamp, claim.stamp),
+                else_=TaskCardRow.shown_stamp,
+            )
         with self._sessions.begin() as session:
             result = session.execute(
                 update(TaskCardRow)
@@ -205,10 +258,15 @@ class SqlAlchemyTaskCards:
                 .values(
                     claim_token=None,
                     claim_version=None,
+                    claim_stamp=None,
                     claim_expires_at=None,
                     shown_version=case(
                         (TaskCardRow.shown_version > claim.version, claim.version),
                         else_=TaskCardRow.shown_version,
+                    ),
+                    shown_stamp=case(
+                        (TaskCardRow.shown_stamp > claim.stamp, claim.stamp),
+                        else_=TaskCardRow.shown_stamp,
                     ),
                 )
                 .execution_options(synchronize_session=False)

@@ -364,3 +364,4 @@ class CardClaim(_Frozen):
     message_ts: str
     version: int
     token: str
+    stamp: int = 0  # the reader's reminder count the write shows (``storage.task_cards``)

@@ -72,6 +72,7 @@ class ReminderSweep:
         clock: Clock,
         *,
         plan_digest: Callable[[str, str], None] = lambda team_id, user_id: None,
+        after_sent: Callable[[Task, str], None] = lambda task, user_id: None,
         batch: int = 100,
         lease: timedelta = timedelta(minutes=2),
         grace: timedelta = timedelta(minutes=15),
@@ -84,6 +85,7 @@ class ReminderSweep:
         self._sender = sender
         self._clock = clock
         self._plan_digest = plan_digest
+        self._after_sent = after_sent
         self._batch = batch
         self._lease = lease
         self._grace = grace
@@ -195,7 +197,18 @@ class ReminderSweep:
             return 0
         if not self._ledger.mark_sent(reminder.id, self.claimer, now):
             log.warning("reminder %s was sent after its claim expired", reminder.id)
+        if task is not None and reminder.kind == ReminderKind.REMIND:
+            self._reader_changed(task, reminder.assignee_id)
         return 1
+
+    def _reader_changed(self, task: Task, user_id: str) -> None:
+        """The person's cards stop naming the reminder just sent (after it is recorded sent)."""
+        try:
+            self._after_sent(task, user_id)
+        except Exception:  # the reminder is out; the card sweep rewrites the card later
+            log.exception(
+                "card refresh after reminder failed team=%s task=%s", task.team_id, task.handle
+            )
 
     def _already_sent(self, reminder: ClaimedReminder) -> bool:
         try:

@@ -221,7 +221,12 @@ class TaskCards(Protocol):
     def settle(self, claim: CardClaim, *, shown: bool) -> None: ...
 
     def behind(self, limit: int) -> list[CardRef]:
-        """Cards showing an older version than their task's (the card sweep's work)."""
+        """Cards showing an older version than their task's, or an older next reminder of their
+        reader's (the card sweep's work)."""
+        ...
+
+    def mark_reader(self, team_id: str, task_id: str, user_id: str) -> list[CardRef]:
+        """The reader's next reminder changed: their own cards of the task are behind it."""
         ...
 
 

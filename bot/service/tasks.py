@@ -89,6 +89,8 @@ class TaskService:
         self._key: str | None = None
         self.deliver_now: Callable[[str], None] | None = None
         """Runs a queued notification job at once (set where a worker runs in this process)."""
+        self.reader_changed: Callable[[Task, str], None] | None = None
+        """Rewrites a person's own cards of a task after their reminders were re-planned."""
 
     def keyed(self, key: str) -> TaskService:
         """This service for one Slack interaction: a change it makes happens once per ``key``
@@ -480,6 +482,7 @@ class TaskService:
             raise InvalidInput({"until": "Pick a time in the future."})
         if self._reminders is not None:
             self._reminders.snooze(task, actor.user_id, until)
+            self._refresh_reader(task, actor.user_id)
         return task
 
     def categories(self, actor: Actor) -> list[tuple[str, str]]:
@@ -509,10 +512,20 @@ class TaskService:
             raise InvalidInput({"end": "The working day must end after it starts."})
         for handle in self._reminders.save_settings(actor.team_id, actor.user_id, settings):
             try:
-                self._replan(self._backend.get(actor.team_id, handle))
+                task = self._backend.get(actor.team_id, handle)
             except NotFound:
                 continue
+            self._replan(task)
+            self._refresh_reader(task, actor.user_id)
         return settings
+
+    def _refresh_reader(self, task: Task, user_id: str) -> None:
+        if self.reader_changed is None:
+            return
+        try:
+            self.reader_changed(task, user_id)
+        except Exception:  # the settings are stored; the card sweep rewrites the card later
+            log.exception("card refresh failed team=%s task=%s", task.team_id, task.handle)
 
     def _replan(self, task: Task) -> None:
         if self._reminders is None:

@@ -334,6 +334,14 @@ class SlackNotifier:
             if (card.channel_id, card.message_ts) not in skip:
                 self.refresh_card(task, card, wait=CLAIM_WAIT_SECONDS)
 
+    def refresh_reader(self, task: Task, user_id: str) -> None:
+        """After a person's reminders changed in the ledger (one sent, hours re-planned): their
+        own cards of the task name the next reminder again, at the same task version. One
+        ``chat.update`` per card of theirs (one, usually); none for anyone else's. Never waits
+        for another writer: a card it can't claim now is left behind for the card sweep."""
+        for card in self._cards.mark_reader(task.team_id, task.id, user_id):
+            self.refresh_card(task, card)
+
     def refresh_card(self, task: Task, card: CardRef, *, wait: float = 0.0) -> None:
         """Show ``task`` in one card, unless the card shows it or a newer version already.
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import Actor, Due, TaskEdit
+from bot.domain.reminders import ReminderSettings
 from bot.reminders.scheduler import build_scheduler
 from bot.slack import ids
 from tests.e2e.conftest import ADMIN, EVE, TEAM, Taskbot
@@ -173,3 +174,55 @@ def test_a_task_due_monday_eight_reminds_friday_afternoon(
     clock.now = tuesday + timedelta(seconds=1)
     assert taskbot.app.sweep.run_once() == 2  # Ola's overdue reminder and the escalation
     assert len(reminder_posts(taskbot, OLA)) == 2  # Friday's and Tuesday's, none on Monday
+
+
+def own_card(taskbot: Taskbot, user: str) -> dict[str, object]:
+    """The card a person got when assigned (not a reminder DM), as Slack shows it now."""
+    for message in taskbot.slack.messages(dm(user)):
+        is_card = any(b.get("type") == "header" for b in message["blocks"])
+        if is_card and "Reminder" not in str(message["text"]):
+            return message
+    raise AssertionError(f"no card in {dm(user)}")
+
+
+def updates_in(taskbot: Taskbot, channel: str) -> int:
+    return sum(1 for c in taskbot.slack.calls("chat.update") if c.params["channel"] == channel)
+
+
+def test_after_a_reminder_the_assignees_card_names_the_next_one(
+    make_taskbot: Callable[..., Taskbot],
+) -> None:
+    # Builder's gap in issue 16: the assignee's card kept naming the reminder just sent, since
+    # the task had not changed (cards are compare-and-set on the task version).
+    clock = FakeClock(MONDAY_TEN - timedelta(hours=2))
+    taskbot = start(make_taskbot, clock)
+    taskbot.command(f"add Send the invoice <@{EVE}> due:2026-11-23T12:00", key="c")
+    taskbot.slack.wait_for_response("c")
+    card_in(taskbot.slack, dm(EVE))
+    assert token_of(MONDAY_TEN) in str(next_reminder_of(own_card(taskbot, EVE)))
+    calls = len(taskbot.slack.calls())
+    clock.now = MONDAY_TEN + timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 1
+    eleven = MONDAY_TEN + timedelta(hours=1)
+    assert token_of(eleven) in str(next_reminder_of(own_card(taskbot, EVE)))
+    # One reminder: its DM and one update of the reader's own card, nothing else.
+    assert updates_in(taskbot, dm(EVE)) == 1
+    assert [c.method for c in taskbot.slack.calls()[calls:]] == ["chat.postMessage", "chat.update"]
+    clock.now = eleven + timedelta(seconds=1)
+    assert taskbot.app.sweep.run_once() == 1
+    assert next_reminder_of(own_card(taskbot, EVE)) is None  # none left to come
+    assert updates_in(taskbot, dm(EVE)) == 2
+    assert taskbot.app.card_sweep is not None and taskbot.app.card_sweep.run_once() == 0
+
+
+def test_saved_settings_rewrite_the_persons_card(make_taskbot: Callable[..., Taskbot]) -> None:
+    clock = FakeClock(MONDAY_TEN - timedelta(hours=2))
+    taskbot = start(make_taskbot, clock)
+    taskbot.command(f"add Send the invoice <@{EVE}> due:2026-11-23T12:00", key="c")
+    taskbot.slack.wait_for_response("c")
+    card_in(taskbot.slack, dm(EVE))
+    assert next_reminder_of(own_card(taskbot, EVE)) is not None
+    eve = Actor(team_id=TEAM, user_id=EVE)
+    taskbot.app.service.save_reminder_settings(eve, ReminderSettings(reminders_on=False))
+    assert next_reminder_of(own_card(taskbot, EVE)) is None
+    assert updates_in(taskbot, dm(EVE)) == 1

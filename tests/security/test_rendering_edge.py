@@ -118,6 +118,9 @@ class MemoryCards:
     def behind(self, limit: int) -> list[CardRef]:
         return []
 
+    def mark_reader(self, team_id: str, task_id: str, user_id: str) -> list[CardRef]:
+        return [c for c in self.cards if c.task_id == task_id and c.user_id == user_id]
+
 
 def hostile_task(title: str, description: str, comment: str, label: str) -> Task:
     """A task whose every piece of text is hostile, as a remote system could hand it over."""

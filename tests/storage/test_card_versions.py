@@ -117,3 +117,100 @@ def test_a_card_posted_from_an_older_copy_is_recorded_behind(
     card = CARD.model_copy(update={"task_id": task.id})
     cards.add(card, task.version)  # rendered before the save, recorded after it
     assert cards.behind(10) == [card]
+
+
+DM = CardRef(
+    team_id="T1",
+    task_id="t1",
+    channel_id="D1",
+    message_ts="2.2",
+    kind=CardKind.ASSIGNEE_DM,
+    user_id="U1",
+)
+
+
+def stamps(sessions: sessionmaker[Session], ts: str = "2.2") -> tuple[int, int, int]:
+    with sessions() as session:
+        row = session.execute(
+            select(
+                TaskCardRow.shown_version, TaskCardRow.shown_stamp, TaskCardRow.wanted_stamp
+            ).where(TaskCardRow.message_ts == ts)
+        ).one()
+        return row.shown_version, row.shown_stamp, row.wanted_stamp
+
+
+def test_a_readers_changed_reminder_reopens_the_card_at_its_version_only(
+    sessions: sessionmaker[Session],
+) -> None:
+    cards = SqlAlchemyTaskCards(sessions)
+    cards.add(CARD, 2)  # the channel card: nobody's own, never marked
+    cards.add(DM, 2)
+    cards.add(DM.model_copy(update={"message_ts": "3.3", "user_id": "U2"}), 2)
+    cards.add(DM.model_copy(update={"message_ts": "4.4", "kind": CardKind.REMINDER_DM}), 2)
+    assert cards.claim("D1", "2.2", 2) is None  # shows version 2 and every reminder change
+    assert cards.mark_reader("T1", "t1", "U1") == [DM]
+    assert cards.behind(10) == [DM]
+    assert cards.claim("D1", "2.2", 1) is None  # an older version, stamp behind or not
+    first = cards.claim("D1", "2.2", 2)
+    assert first is not None and first.stamp == 1
+    assert cards.claim("D1", "2.2", 2) is None  # the write under way shows stamp 1: skip
+    cards.mark_reader("T1", "t1", "U1")  # changed again while it is being written
+    assert cards.claim("D1", "2.2", 2) is None  # busy: its write may predate the change
+    cards.settle(first, shown=True)
+    assert stamps(sessions) == (2, 1, 2) and cards.behind(10) == [DM]
+    second = cards.claim("D1", "2.2", 2)
+    assert second is not None and second.stamp == 2
+    cards.settle(second, shown=False)  # Slack failed: still behind, for the sweep
+    assert stamps(sessions) == (2, 1, 2) and cards.behind(10) == [DM]
+    newer = cards.claim("D1", "2.2", 3)  # a newer version carries the stamp along
+    assert newer is not None and newer.stamp == 2
+    cards.settle(newer, shown=True)
+    assert stamps(sessions) == (3, 2, 2) and cards.behind(10) == []
+    assert cards.claim("D1", "2.2", 3) is None
+    assert [stamps(sessions, ts)[2] for ts in ("1.1", "3.3", "4.4")] == [0, 0, 0]
+
+
+def test_a_reader_write_whose_lease_was_taken_over_records_at_most_its_stamp(
+    sessions: sessionmaker[Session],
+) -> None:
+    cards = SqlAlchemyTaskCards(sessions, lease_seconds=0)  # every claim expires at once
+    cards.add(DM, 2)
+    cards.mark_reader("T1", "t1", "U1")
+    slow = cards.claim("D1", "2.2", 2)
+    cards.mark_reader("T1", "t1", "U1")
+    fast = cards.claim("D1", "2.2", 2)  # takes the expired claim over
+    assert slow is not None and fast is not None and (slow.stamp, fast.stamp) == (1, 2)
+    cards.settle(fast, shown=True)
+    cards.settle(slow, shown=True)  # may have landed last: record its stamp, the sweep rewrites
+    assert stamps(sessions) == (2, 1, 2)
+    assert cards.behind(10) == [DM]
+
+
+def test_version_and_reminder_writers_land_in_order(sessions: sessionmaker[Session]) -> None:
+    """Writers of new versions race writers of reminder changes at the version they loaded;
+    what "Slack" receives, as (version, stamp), never goes back, and the last is the newest."""
+    cards = SqlAlchemyTaskCards(sessions)
+    cards.add(DM, 1)
+    landed: list[tuple[int, int]] = []
+    barrier = threading.Barrier(8)
+
+    def write(version: int, reader: bool) -> None:
+        barrier.wait()
+        if reader:
+            cards.mark_reader("T1", "t1", "U1")
+        claim = cards.claim("D1", "2.2", version, wait=30)
+        if claim is not None:
+            landed.append((claim.version, claim.stamp))  # the Slack call, under the claim
+            cards.settle(claim, shown=True)
+
+    jobs = [(v, False) for v in range(2, 6)] + [(v, True) for v in range(2, 6)]
+    threads = [threading.Thread(target=write, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert landed == sorted(landed) and landed[-1][0] == 5
+    version, shown_stamp, wanted = stamps(sessions)
+    assert version == 5
+    # A reader change that came after the version-5 write began is left to the card sweep.
+    assert (shown_stamp == wanted) == (cards.behind(10) == [])
