@@ -1,7 +1,7 @@
 """task cards record which of their reader's reminder changes they show, so a card is rewritten
 at the same task version once its reader's next reminder was sent or re-planned
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
