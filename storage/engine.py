@@ -29,8 +29,10 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **options: Any) -> Engine:
     """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL gets pre-ping and no JIT
-    (its compile time, ~10 ms, dwarfed the short indexed queries taskbot runs)."""
+    (its compile time, ~10 ms, dwarfed the short indexed queries taskbot runs). Both keep the
+    statement's parameters (job payloads, user text) out of error messages, hence out of logs."""
     url = normalise_url(url)
+    options.setdefault("hide_parameters", True)  # a database error must not log what was stored
     if not is_sqlite(url):
         return create_engine(
             url,

@@ -56,7 +56,7 @@ from bot.domain.models import (
 from bot.domain.rates import Rate
 from bot.domain.rules import added_comments
 from bot.keys import Keys, UnreadableSecret
-from bot.service.ports import PendingSignIn
+from bot.service.ports import ConfirmOwner, PendingSignIn, SignedIn
 from storage.link_states import PendingLink, SqlAlchemyLinkStates
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.oauth_tokens import SqlAlchemyOAuthTokens, StoredTokens
@@ -282,9 +282,12 @@ class LineWorksBackend(MirroredBackend):
     def redirect_uri(self) -> str:
         return f"{self._public_url}{SIGN_IN_PATH}/callback"
 
-    def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
-        """The callback: use up the state, get tokens, learn whose they are, then link them
-        (tokens kept only if the account is nobody else's); (team, slack id, account)."""
+    def complete_link(
+        self, code: str, state: str, now: datetime, confirm: ConfirmOwner
+    ) -> tuple[str, str, str]:
+        """The callback: use up the state, get tokens, learn whose they are (``users/me``: id and,
+        with ``user.email.read``, email), let ``confirm`` refuse them, then link them (tokens kept
+        only if the account is nobody else's); (team, slack id, account)."""
         pending = self._states.consume(state, NAME, now)
         if pending is None:
             raise NotPermitted(EXPIRED)
@@ -299,6 +302,12 @@ class LineWorksBackend(MirroredBackend):
         account = str(me.get("userId") or "")
         if not account:
             raise BackendUnavailable("LINE WORKS didn't say whose account this is.")
+        email = str(me.get("email") or "") or None
+        confirm(
+            SignedIn(
+                team_id=pending.team_id, slack_id=pending.slack_id, account_id=account, email=email
+            )
+        )
         link = UserLink(
             team_id=pending.team_id,
             backend=NAME,

@@ -37,6 +37,11 @@ class UserLink(BaseModel):
     set_at: datetime
 
 
+def same_email(a: str | None, b: str | None) -> bool:
+    """Both emails given and equal but for case and outer spaces (no email is nobody's)."""
+    return bool(a and b and a.strip().casefold() == b.strip().casefold())
+
+
 def check_assignee_id(capabilities: BackendCapabilities, assignee_id: str) -> str:
     """The id, trimmed, if it has the backend's shape; else InvalidInput naming the shape."""
     value = assignee_id.strip()

@@ -80,6 +80,20 @@ class PendingSignIn(BaseModel):
     url: str
 
 
+class SignedIn(BaseModel):
+    """Who signed in to the task system for a sign-in, before anything is kept: checked first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team_id: str
+    slack_id: str  # whom the sign-in was for
+    account_id: str  # the account that signed in
+    email: str | None  # that account's email, as the task system says
+
+
+ConfirmOwner = Callable[[SignedIn], None]  # raises NotPermitted when the account isn't theirs
+
+
 @runtime_checkable
 class AppliesOnce(Protocol):
     """A backend that applies a keyed change once and queues its notifications with it, in one
@@ -104,9 +118,12 @@ class AccountLinking(Protocol):
         (NotPermitted when the state is unknown, used or expired)."""
         ...
 
-    def complete_link(self, code: str, state: str, now: datetime) -> tuple[str, str, str]:
+    def complete_link(
+        self, code: str, state: str, now: datetime, confirm: ConfirmOwner
+    ) -> tuple[str, str, str]:
         """The sign-in's answer, ``state`` used up: (team, Slack user, account id), with tokens
-        stored and link set together, or neither (NotPermitted) when the account is taken."""
+        stored and link set together, or neither (NotPermitted) when ``confirm`` refuses the
+        account or it is taken. ``confirm`` runs before anything is stored."""
         ...
 
 

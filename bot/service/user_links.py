@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bot.domain import rules
 from bot.domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
-from bot.domain.links import LinkHow, UserLink, check_assignee_id
+from bot.domain.links import LinkHow, UserLink, check_assignee_id, same_email
 from bot.domain.models import Actor, Assignee, AssigneeKind
 from bot.service.ports import (
     PRIVILEGE_MAX_AGE,
@@ -24,6 +24,7 @@ from bot.service.ports import (
     Clock,
     Directory,
     GroupDirectory,
+    SignedIn,
     TaskBackend,
     UserMapStore,
 )
@@ -172,7 +173,18 @@ class UserLinks:
         return pending.url, name or pending.slack_id
 
     def complete_link(self, code: str, state: str) -> tuple[str, str, str]:
-        return self._linking().complete_link(code, state, self._clock())
+        """The sign-in's answer; linked only if the account that signed in is the person's own
+        by the self-link rule, so a forwarded sign-in link, continued anyway, links nobody."""
+        return self._linking().complete_link(code, state, self._clock(), self._confirm_signed_in)
+
+    def _confirm_signed_in(self, signed: SignedIn) -> None:
+        if signed.email is None or not self._is_own(
+            signed.team_id, signed.slack_id, signed.account_id, signed.email
+        ):
+            raise NotPermitted(
+                "This account isn't yours by email (its email isn't the Slack user's), so "
+                "nothing was linked; ask an admin to link you."
+            )
 
     def _linking(self) -> AccountLinking:
         if not isinstance(self._backend, AccountLinking):
@@ -225,13 +237,25 @@ class UserLinks:
                 f"you: ask them to run `/task link {{@0}} {assignee_id}`.",
                 refs=(Assignee.user(actor.user_id),),
             )
-        email = self._directory.person(actor.team_id, actor.user_id).email
-        found = self._backend.find_user_by_email(actor.team_id, email) if email else None
-        if found != assignee_id:
+        if not self._is_own(actor.team_id, actor.user_id, assignee_id):
+            email = self._directory.person(actor.team_id, actor.user_id).email
             raise NotPermitted(
                 f"{assignee_id} doesn't belong to your Slack email ({email or 'none'}) in "
                 f"{self._backend.name}; an admin can link it if it is yours."
             )
+
+    def _is_own(
+        self, team_id: str, slack_id: str, account_id: str, account_email: str | None = None
+    ) -> bool:
+        """The one self-link rule: an account is the person's only when their Slack email names
+        it in the task system: as its own email when a sign-in told us (``account_email``), else
+        by the backend's lookup of that email. No Slack email: nobody's."""
+        email = self._directory.person(team_id, slack_id).email
+        if not email:
+            return False
+        if account_email is not None:
+            return same_email(email, account_email)
+        return self._backend.find_user_by_email(team_id, email) == account_id
 
     def unlink(self, actor: Actor, target: Assignee) -> bool:
         if not self.is_admin(actor):

@@ -7,7 +7,8 @@ the signing key of ``bot.keys``; HttpOnly, SameSite=Lax, Secure when ``TASKBOT_P
 https). ``GET {base}/callback`` refuses a state whose cookie this browser does not hold, so a
 sign-in someone else started can't link your account to their Slack user (login CSRF): not through
 the task system's page they send you, nor through a page that navigates or posts for you. The page
-naming the Slack user is what stops a forwarded start link. The service then uses the state up.
+naming the Slack user warns whoever opens a forwarded start link; if they continue anyway, the
+service links nothing unless the account's email is that Slack user's (it uses the state up first).
 Whatever goes wrong is one sentence about this sign-in only, never about other people.
 """
 

@@ -26,6 +26,7 @@ from bot.domain.models import (
 )
 from bot.domain.rates import Rate
 from bot.keys import Keys
+from bot.service.ports import SignedIn
 from bot.service.tasks import TaskService
 from storage.link_states import SqlAlchemyLinkStates
 from storage.local_tasks import SqlAlchemyTaskStore
@@ -163,6 +164,7 @@ def test_tokens_are_refreshed_when_they_expire_and_on_401(
 def test_a_person_links_their_own_account_and_tokens_are_sealed(
     sim: LineWorksSimulator, backend: lineworks.LineWorksBackend, sessions: sessionmaker[Session]
 ) -> None:
+    seen: list[SignedIn] = []  # what the service is asked to confirm, before anything is kept
     start = urlsplit(backend.authorize_url(TEAM, BOSS, NOW))
     assert start.path == "/oauth/lineworks/start"  # the sign-in starts on taskbot
     state = parse_qs(start.query)["state"][0]
@@ -173,16 +175,18 @@ def test_a_person_links_their_own_account_and_tokens_are_sealed(
     assert query["client_id"] == ["lw-client"] and query["response_type"] == ["code"]
     assert query["state"] == [state]
     with pytest.raises(NotPermitted):
-        backend.complete_link(sim.issue_code("lw-boss"), state + "x", NOW)
+        backend.complete_link(sim.issue_code("lw-boss"), state + "x", NOW, seen.append)
     with pytest.raises(NotPermitted):  # expired
         backend.sign_in_url(state, NOW + timedelta(seconds=lineworks.STATE_LIFETIME))
     code = sim.issue_code("lw-boss")
-    assert backend.complete_link(code, state, NOW) == (TEAM, BOSS, "lw-boss")
+    assert backend.complete_link(code, state, NOW, seen.append) == (TEAM, BOSS, "lw-boss")
+    assert [(s.slack_id, s.account_id) for s in seen] == [(BOSS, "lw-boss")]
+    assert seen[0].email and seen[0].email == sim.users["lw-boss"]  # users/me, user.email.read
     with pytest.raises(NotPermitted):  # a state works once
-        backend.complete_link(sim.issue_code("lw-boss"), state, NOW)
+        backend.complete_link(sim.issue_code("lw-boss"), state, NOW, seen.append)
     state = parse_qs(urlsplit(backend.authorize_url(TEAM, BOSS, NOW)).query)["state"][0]
     with pytest.raises(InvalidInput):  # and so does a code
-        backend.complete_link(code, state, NOW)
+        backend.complete_link(code, state, NOW, seen.append)
     with sessions() as session:
         stored = session.execute(text("select access_token, refresh_token from oauth_tokens"))
         for sealed in stored.one():

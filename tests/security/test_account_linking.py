@@ -5,15 +5,18 @@ EVE is the attacker; ANA and BOSS are the people she tries to use."""
 
 from __future__ import annotations
 
+import html
+import logging
 from http.cookies import Morsel, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.e2e import conftest as e2e
 from tests.e2e import test_lineworks as lw
-from tests.e2e.conftest import ANA, BOSS, EVE, Taskbot
+from tests.e2e.conftest import ADMIN, ANA, BOSS, CARL, EVE, Taskbot
 from tests.e2e.test_lineworks import browser, come_back, open_link, sign_in, sign_in_link
 from tests.e2e.test_user_map import answer
 from tests.stubs.lineworks_api import LineWorksSimulator
@@ -97,6 +100,26 @@ def test_someone_elses_sign_in_link_names_them_and_cant_be_continued_for_you(
     assert linked_account(taskbot, EVE) is None and tokens_of(taskbot) == []
 
 
+def test_a_forwarded_link_continued_anyway_links_nobody(
+    taskbot: Taskbot, works: LineWorksSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ana ignores the page naming Eve, presses Continue in her own browser and signs in as
+    herself. Before: her account was linked to Eve, who then created tasks with Ana's token. Now
+    the account's email must be the Slack user's, so nothing is linked or kept."""
+    ana = browser(taskbot)
+    state = open_link(ana, sign_in_link(taskbot, EVE), works)  # page shown, Continue pressed
+    caplog.set_level(logging.INFO)
+    came_back = come_back(ana, state, works.issue_code("lw-ana"))
+    page = html.unescape(came_back.text).lower()
+    assert came_back.status_code == 400 and "isn't yours by email" in page
+    for secret in ("eve", "ana", "example.com"):
+        assert secret not in page
+    assert linked_account(taskbot, EVE) is None and tokens_of(taskbot) == []
+    assert "lw-ana" not in answer(taskbot, "whoami", EVE, "whoami")
+    refused = [r.getMessage() for r in caplog.records if "account link refused" in r.getMessage()]
+    assert len(refused) == 1 and "@" not in refused[0]
+
+
 def test_a_sign_in_state_works_once(taskbot: Taskbot, works: LineWorksSimulator) -> None:
     """Before: the state stayed good for 10 minutes, so a captured callback URL could be replayed
     with another account's code and relink the person."""
@@ -110,22 +133,29 @@ def test_a_sign_in_state_works_once(taskbot: Taskbot, works: LineWorksSimulator)
     assert linked_account(taskbot, BOSS) == "lw-boss"
 
 
+def linked_by_admin(taskbot: Taskbot, user: str, account: str) -> None:
+    """An admin links ``account`` to ``user`` (no tokens: only a sign-in brings those)."""
+    reply = answer(taskbot, f"link <@{user}> {account}", ADMIN, f"admin-{user}")
+    assert linked_account(taskbot, user) == account, reply
+
+
 def test_a_refused_link_keeps_no_tokens(taskbot: Taskbot, works: LineWorksSimulator) -> None:
     """Before: the tokens of an account already linked to someone else were stored anyway."""
     assert sign_in(taskbot, works, ANA, "lw-ana").status_code == 200
-    refused = sign_in(taskbot, works, BOSS, "lw-ana")
-    assert refused.status_code == 400
+    linked_by_admin(taskbot, CARL, "lw-boss")  # Boss's own account, held by Carl
+    refused = sign_in(taskbot, works, BOSS, "lw-boss")
+    assert refused.status_code == 400 and "already linked" in refused.text
     assert tokens_of(taskbot) == [ANA]  # Boss's sign-in left nothing behind
-    assert linked_account(taskbot, BOSS) is None and linked_account(taskbot, ANA) == "lw-ana"
+    assert linked_account(taskbot, BOSS) is None and linked_account(taskbot, CARL) == "lw-boss"
 
 
 def test_the_error_page_names_nobody(taskbot: Taskbot, works: LineWorksSimulator) -> None:
-    """Before: "lw-ana is already linked to UANA" told anyone who tried whose account it was."""
-    assert sign_in(taskbot, works, ANA, "lw-ana").status_code == 200
-    refused = sign_in(taskbot, works, BOSS, "lw-ana")
+    """Before: "lw-boss is already linked to UCARL" told anyone who tried whose account it was."""
+    linked_by_admin(taskbot, CARL, "lw-boss")
+    refused = sign_in(taskbot, works, BOSS, "lw-boss")
     assert refused.status_code == 400
     page = refused.text.lower()
-    for secret in (ANA.lower(), "ana", "lw-ana"):
+    for secret in (CARL.lower(), "carl"):
         assert secret not in page
     assert "already linked to someone else" in page
 
@@ -158,3 +188,23 @@ def test_the_cookie_is_secure_exactly_when_taskbot_is_reached_over_https() -> No
 
     assert "; Secure" in cookie(True) and "Secure" not in cookie(False)
     assert "HttpOnly" in cookie(False) and "SameSite=Lax" in cookie(False)
+
+
+def test_the_email_rule_needs_an_email_on_both_sides() -> None:
+    from bot.domain.links import same_email
+
+    assert same_email("Boss@Example.com ", "boss@example.com")
+    for a, b in (("", ""), (None, None), ("boss@example.com", None), ("", "boss@example.com")):
+        assert not same_email(a, b)
+    assert not same_email("boss@example.com", "boss@example.co")
+
+
+def test_a_sign_in_without_an_email_links_nobody(
+    taskbot: Taskbot, works: LineWorksSimulator
+) -> None:
+    """LINE WORKS answers ``users/me`` without an email (no ``user.email.read``): nothing to
+    confirm the account by, so nothing is linked or kept."""
+    works.users["lw-boss"] = ""
+    refused = sign_in(taskbot, works, BOSS, "lw-boss")
+    assert refused.status_code == 400 and "yours by email" in refused.text
+    assert linked_account(taskbot, BOSS) is None and tokens_of(taskbot) == []

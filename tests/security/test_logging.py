@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from bot.logs import configure_logging, request_id_bound
 from bot.service.work import ClaimedWork, JobWorker
 from bot.slack.background import DurableJobs
 from bot.slack.listeners.commands import CommandJob
+from storage.engine import make_engine
 from storage.job_ledger import SqlAlchemyJobLedger
 from tests.e2e.conftest import ANA, TOKEN, Taskbot
 from tests.e2e.test_user_map import answer
@@ -144,3 +146,22 @@ def test_the_request_id_travels_with_a_job_to_the_worker(
         assert DurableJobs(ledger).submit(CommandJob(**COMMAND), "command:T1:2.2")
     (job,) = ledger.claim(datetime.now(UTC), limit=1, claimer="w", lease=timedelta(seconds=5))
     assert job.request_id == "rid-from-the-ack"
+
+
+def test_a_job_that_cant_be_saved_is_logged_without_its_payload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the database error logged with it carried the insert's parameters, so the payload
+    (what the person typed, their response_url) reached the log."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no jobs table: insert fails
+    try:
+        jobs = DurableJobs(SqlAlchemyJobLedger(sessionmaker(engine)))
+        with caplog.at_level(logging.INFO):
+            saved = jobs.submit(CommandJob(**{**COMMAND, "text": "add Quarterly"}), "c:T1:3")
+    finally:
+        engine.dispose()
+    assert not saved
+    written = "\n".join(caplog.text.splitlines())
+    assert "could not save a command job" in written
+    for secret in ("Quarterly", "s3cret", "hooks.slack.com"):
+        assert secret not in written
