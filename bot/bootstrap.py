@@ -170,6 +170,9 @@ def build_app(
     use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
     check_reachable(engine)  # unreachable: one line and exit, within seconds
+    token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+    if token and token_verification:  # before migrating (whose log lines would come first)
+        check_token(token, settings.SLACK_API_URL)  # and before any child process is started
     if migrate:
         from storage.migrate import prepare_schema  # alembic: 10 MB the worker never needs
 
@@ -181,9 +184,6 @@ def build_app(
         settings=settings,
         budget=SqlAlchemyRateBudget(sessions),  # the task APIs' rate limits, for every process
     )
-    token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
-    if token and token_verification:
-        check_token(token, settings.SLACK_API_URL)  # before any child process is started
     client = make_client(token, settings.SLACK_API_URL)
 
     def clients(team_id: str) -> WebClient:

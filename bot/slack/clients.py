@@ -52,6 +52,9 @@ def check_token(token: str, base_url: str, timeout: float = START_TIMEOUT) -> No
     try:
         client.auth_test()
     except SlackApiError as exc:
+        if exc.response.status_code != 200:  # Slack answers 200 even to a bad token
+            status = exc.response.status_code
+            raise SlackStartError(f"can't reach Slack at {base_url}: HTTP {status}") from exc
         raise SlackStartError(f"Slack refused the bot token ({exc.response.get('error')})") from exc
     except Exception as exc:  # urllib's errors, timeouts: Slack is unreachable
         reason = str(getattr(exc, "reason", None) or exc) or type(exc).__name__

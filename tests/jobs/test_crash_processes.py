@@ -3,7 +3,9 @@
 Real ``taskbot web`` / ``taskbot worker`` / ``taskbot scheduler`` processes, signed requests over
 HTTP, the Slack stub counting every message. Readiness is explicit: ``/healthz`` for a web
 process, the "worker ready" log line for a worker, the job rows for "all done". (The scheduler
-killed mid-fan-out is tests/reminders/test_scheduler_processes.py.)
+killed mid-fan-out is tests/reminders/test_scheduler_processes.py.) The several-instance test
+runs against the Paymo simulator with a small rate limit, whose counts show that the processes
+together never exceed it.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from storage.engine import make_engine
 from storage.job_ledger import DONE
 from storage.tables import JobRow, TaskRow
 from tests.slack_requests import SlackClient, slash_command
+from tests.stubs.paymo_api import PaymoSimulator
 from tests.stubs.slack_api import SlackApiStub, slack_stub
 
 TEAM, TOKEN, SECRET = "T0CRASH", "xoxb-crash-test", "crash-signing-secret"
 BOSS, ANA, BEN = "UBOSS", "UANA", "UBEN"
 CHANNEL = "C0CRASH"
 ROOT = Path(__file__).parent.parent.parent
+PAYMO_IDS = {BOSS: 241100, ANA: 241185, BEN: 241186}
+PAYMO_LIMIT, PAYMO_WINDOW = 3, 0.5  # small, so the budget binds; every process shares it
 
 
 @pytest.fixture
@@ -64,6 +69,7 @@ class Processes:
     def __init__(self, database_url: str, stub: SlackApiStub, tmp_path: Path) -> None:
         self.database_url, self.stub, self.tmp = database_url, stub, tmp_path
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.env: dict[str, str] = {}  # more settings for every process started from now on
 
     def _spawn(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
         env = {
@@ -78,6 +84,7 @@ class Processes:
             "JOB_POLL_SECONDS": "0.1",
             "WORK_PROCESS": "false",
             "REMINDER_SWEEP_SECONDS": "0.5",
+            **self.env,
         }
         log = self.tmp / f"{args[0]}-{len(self.started)}.log"
         with log.open("wb") as sink:  # the child keeps its own copy of the descriptor
@@ -281,13 +288,31 @@ def test_worker_killed_mid_job_is_taken_over_without_doubles(
     assert stub.calls("conversations.history")  # the taken-over jobs looked before posting
 
 
+@pytest.fixture
+def paymo() -> Iterator[PaymoSimulator]:
+    """Paymo refusing (429) every call over ``PAYMO_LIMIT`` in any ``PAYMO_WINDOW``."""
+    simulator = PaymoSimulator("paymo-key", limit=PAYMO_LIMIT, decay=PAYMO_WINDOW).start()
+    for user, number in PAYMO_IDS.items():
+        simulator.add_user(number, f"{user.lower()}@example.com")  # the Slack stub's emails
+    yield simulator
+    simulator.stop()
+
+
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 def test_two_webs_two_workers_and_a_scheduler_on_one_postgres(
-    processes: Processes, stub: SlackApiStub, database_url: str
+    processes: Processes, stub: SlackApiStub, database_url: str, paymo: PaymoSimulator
 ) -> None:
     stub.set_delay("chat.postMessage", 0.1)
+    processes.env = {
+        "TASK_BACKEND": "paymo",
+        "PAYMO_API_URL": paymo.url,
+        "PAYMO_API_KEY": "paymo-key",
+        "PAYMO_PROJECT_ID": "7001",
+        "PAYMO_RATE_LIMIT": str(PAYMO_LIMIT),
+        "PAYMO_RATE_WINDOW_SECONDS": str(PAYMO_WINDOW),
+    }
     roles = ["web", "web", "worker", "worker", "scheduler"]
     started = [processes.start(role) for role in roles]  # all start at once
     for one in started:
@@ -314,3 +339,7 @@ def test_two_webs_two_workers_and_a_scheduler_on_one_postgres(
     boss = [str(m["text"]) for m in stub.messages(stub.dm_channel(BOSS))]
     for n in range(1, count + 1):  # Ana's part done, and the task completed: once each
         assert mentions(boss, n) == 2, (n, boss)
+    tasks = sorted((t["name"], t["complete"]) for t in paymo.tasks.values())
+    assert tasks == sorted((f"Crate {n}", True) for n in range(1, count + 1))
+    assert len(paymo.calls()) > 2 * PAYMO_LIMIT  # enough calls for the shared budget to bind
+    assert paymo.rejected == 0 and paymo.peak <= PAYMO_LIMIT  # never over it, in any window
