@@ -1,8 +1,10 @@
-"""``taskbot``: run the bot (or one role of it: web, worker, scheduler), upgrade the database or
-re-seal secrets.
+"""``taskbot``: run the bot (or one role of it: web, worker, scheduler), upgrade the database,
+bulk-link users or re-seal secrets.
 
-Settings problems print one line each and exit with code 2; SIGTERM or Ctrl-C stops cleanly
-(requests in flight finished, scheduler shut down) within 10 seconds.
+The database commands (``users``, ``db upgrade``, ``secrets rotate``) need only DATABASE_URL and
+the keys they use, never Slack's settings. Exit codes (EPILOG): 0 done, 1 partly done, 2 nothing
+done. SIGTERM or Ctrl-C stops cleanly (requests in flight finished, scheduler shut down) within
+10 seconds.
 """
 
 from __future__ import annotations
@@ -17,17 +19,45 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from bot.config import KeySettings, Settings, SettingsError, load_key_settings, load_settings
+from bot.config import (
+    KeySettings,
+    Settings,
+    SettingsError,
+    StoreSettings,
+    load_key_settings,
+    load_settings,
+    load_store_settings,
+)
 from bot.logs import configure_logging
 
+if TYPE_CHECKING:
+    from bot.service.ports import UserMapStore
+
 log = logging.getLogger("taskbot")
-EXIT_SETTINGS = 2
+EXIT_OK, EXIT_PARTLY, EXIT_NOTHING = 0, 1, 2
+EXIT_SETTINGS = EXIT_NOTHING
+EPILOG = """exit codes:
+  0  done
+  1  partly done: some rows refused (users import --partial), some tokens unreadable
+     (secrets rotate), or a running role that stopped on an error
+  2  nothing done: settings missing or invalid, a file taskbot can't read or that has bad rows
+     (without --partial), a database it can't use
+
+users import/export, db upgrade and secrets rotate need only DATABASE_URL (and, for secrets
+rotate, TASKBOT_SECRET_KEY; for users import of a file with emails, SLACK_BOT_TOKEN)."""
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="taskbot", description="Slack front end for task assignment."
+        prog="taskbot",
+        description="Slack front end for task assignment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument(
+        "-v", "--verbose", action="store_true", help="more detail (each migration step)"
     )
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="the bot and its scheduler in one process")
@@ -41,10 +71,20 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the jobs web processes persisted")
     users = commands.add_parser("users", help="bulk links of Slack users to task-system ids")
     actions = users.add_subparsers(dest="action", required=True)
-    load = actions.add_parser("import", help="links from a CSV: team, slack, backend, assignee_id")
-    load.add_argument("file", help="CSV file (UTF-8); slack is a user id, group id or email")
+    load = actions.add_parser(
+        "import", help="links from a CSV: team_id,slack_user,backend,assignee_id"
+    )
+    load.add_argument(
+        "file",
+        help="CSV file (UTF-8) with the header team_id,slack_user,backend,assignee_id "
+        "(team,slack,… also read); slack_user is a user id, group id or email",
+    )
     load.add_argument("--partial", action="store_true", help="write the good rows of a bad file")
-    actions.add_parser("export", help="every link as CSV on standard output")
+    actions.add_parser(
+        "export",
+        help="every link as CSV on standard output (team_id,slack_user,backend,assignee_id, "
+        "then kind,how,set_by,set_at)",
+    )
     keys = commands.add_parser("secrets", help="the keys that seal stored tokens")
     keys.add_argument(
         "action",
@@ -60,15 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "db":
-            settings_for_db = _database_url()
-            configure_logging("INFO")
-            from storage.migrate import upgrade
-
-            upgrade(settings_for_db)
-            print("database is up to date")
-            return 0
+            return _db_upgrade(load_store_settings(), verbose=args.verbose)
         if args.command == "secrets":
-            return _rotate(load_key_settings())
+            return _rotate(load_key_settings(), verbose=args.verbose)
+        if args.command == "users":
+            store_settings = load_store_settings()
+            _offline_logging(args.verbose)
+            return _users(store_settings, args.action, getattr(args, "file", None), args.__dict__)
         settings = load_settings()
     except SettingsError as error:
         print("taskbot can't start; please set:", file=sys.stderr)
@@ -77,89 +115,118 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("(environment variables, or a .env file in this folder)", file=sys.stderr)
         return EXIT_SETTINGS
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    _show_migration_steps(args.verbose)
     if args.command == "scheduler":
         return _scheduler(settings)
     if args.command == "worker":
         return _worker(settings)
     if args.command == "web":
         return _run(settings, args.host, args.port, with_scheduler=False, with_worker=False)
-    if args.command == "users":
-        return _users(settings, args.action, getattr(args, "file", None), args.__dict__)
     return _run(settings, args.host, args.port, with_scheduler=not args.no_scheduler)
 
 
-def _users(settings: Settings, action: str, path: str | None, options: dict[str, object]) -> int:
-    from pathlib import Path
-    from typing import get_args
+def _offline_logging(verbose: bool) -> None:
+    """The database commands log warnings only (one summary line for a migration), or more
+    with ``-v``."""
+    configure_logging("INFO")
+    _show_migration_steps(verbose)
 
-    from bot.backends import build_backend
-    from bot.config import BackendName
-    from bot.domain.errors import DomainError
-    from bot.domain.models import BackendCapabilities
-    from bot.service.link_import import LinkImport, decode, export
-    from bot.slack.clients import make_client
-    from bot.slack.directory import SlackDirectory
+
+def _show_migration_steps(verbose: bool) -> None:
+    if verbose:
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+
+
+def _db_upgrade(settings: StoreSettings, *, verbose: bool) -> int:
+    from storage.migrate import upgrade
+
+    _offline_logging(verbose)
+    try:
+        before, head = upgrade(settings.DATABASE_URL)
+    except Exception as exc:  # an unreachable or foreign database: say so in one line
+        return _cannot_start(exc, EXIT_NOTHING)
+    if before != head or verbose:
+        print(f"database is at {head}")
+    return EXIT_OK
+
+
+def _users(
+    settings: StoreSettings, action: str, path: str | None, options: dict[str, object]
+) -> int:
     from storage.engine import make_engine, make_sessionmaker
-    from storage.migrate import SchemaError, prepare_schema
+    from storage.migrate import prepare_schema
     from storage.user_map import SqlAlchemyUserMap
 
     engine = make_engine(settings.DATABASE_URL)
     try:
-        prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
-    except SchemaError as exc:
-        engine.dispose()
-        print(f"taskbot can't start: {exc}", file=sys.stderr)
-        return 1
-    sessions = make_sessionmaker(engine)
-    store = SqlAlchemyUserMap(sessions)
-    try:
-        if action == "export":
-            sys.stdout.write(export(store.list_all()))
-            return 0
-        backend = build_backend(settings.TASK_BACKEND, sessions=sessions, settings=settings)
-
-        def capabilities(name: str) -> BackendCapabilities | None:
-            if name == backend.name:
-                return backend.capabilities
-            return BackendCapabilities() if name in get_args(BackendName) else None
-
-        token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
-        directory = SlackDirectory(lambda team: make_client(token, settings.SLACK_API_URL))
-        assert path is not None
         try:
-            text = decode(Path(path).read_bytes())
-            report = LinkImport(store, directory, _utc_now, capabilities).run(
-                text, partial=bool(options.get("partial"))
-            )
-        except OSError as exc:
-            print(f"can't read {path}: {exc.strerror}", file=sys.stderr)
-            return EXIT_SETTINGS
-        except DomainError as exc:
-            print(exc.message, file=sys.stderr)
-            return EXIT_SETTINGS
-        for line, why in report.problems:
-            print(f"line {line}: {why}", file=sys.stderr)
-        if report.problems and not report.written:
-            print(
-                f"nothing written: {len(report.problems)} bad row(s); fix them, or "
-                "use --partial to write the good rows",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"linked {report.written} row(s)")
-        return 1 if report.problems else 0
+            prepare_schema(engine, migrate=settings.MIGRATE_ON_START)
+        except Exception as exc:  # SchemaError, or a database taskbot can't reach
+            return _cannot_start(exc, EXIT_NOTHING)
+        store = SqlAlchemyUserMap(make_sessionmaker(engine))
+        if action == "export":
+            from bot.service.link_import import export
+
+            sys.stdout.write(export(store.list_all()))
+            return EXIT_OK
+        assert path is not None
+        return _import_links(settings, store, path, partial=bool(options.get("partial")))
     finally:
         engine.dispose()
 
 
-def _rotate(settings: KeySettings) -> int:
+def _import_links(settings: StoreSettings, store: UserMapStore, path: str, *, partial: bool) -> int:
+    """``users import``: every bad row on stderr as ``line N: why``; Slack only for emails."""
+    from pathlib import Path
+
+    from bot.backends import capabilities_of
+    from bot.domain.errors import DomainError
+    from bot.service.link_import import LinkImport, decode, email_lines
+    from bot.slack.clients import make_client
+    from bot.slack.directory import SlackDirectory
+
+    try:
+        text = decode(Path(path).read_bytes())
+        emails = email_lines(text)
+    except OSError as exc:
+        print(f"can't read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_NOTHING
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_NOTHING
+    token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
+    if emails and token is None:
+        print(
+            f"line {emails[0]} holds an email: set SLACK_BOT_TOKEN so taskbot can look emails "
+            "up in Slack, or write Slack user ids instead",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING
+    directory = (
+        SlackDirectory(lambda team: make_client(token, settings.SLACK_API_URL)) if emails else None
+    )
+    report = LinkImport(store, directory, _utc_now, capabilities_of).run(text, partial=partial)
+    for line, why in report.problems:
+        print(f"line {line}: {why}", file=sys.stderr)
+    if report.problems and not report.written:
+        print(
+            f"nothing written: {len(report.problems)} bad row(s); fix them, or "
+            "use --partial to write the good rows",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING
+    print(f"linked {report.written} row(s)")
+    return EXIT_PARTLY if report.problems else EXIT_OK
+
+
+def _rotate(settings: KeySettings, *, verbose: bool = False) -> int:
     """Re-seal every stored token with the current key; needs only the store and the keys."""
     from bot.keys import Keys, UnreadableSecret
     from storage.engine import make_engine, make_sessionmaker
     from storage.migrate import upgrade_engine
     from storage.oauth_tokens import SqlAlchemyOAuthTokens
 
-    configure_logging("INFO")
+    _offline_logging(verbose)
     keys = Keys(*settings.keys)
 
     def reseal(sealed: str) -> str | None:
@@ -189,20 +256,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _database_url() -> str:
-    """``db upgrade`` needs only DATABASE_URL, not the Slack settings."""
-    from dotenv import dotenv_values  # shipped with pydantic-settings
-
-    return os.environ.get("DATABASE_URL") or str(
-        dotenv_values(".env").get("DATABASE_URL") or Settings.model_fields["DATABASE_URL"].default
-    )
-
-
-def _cannot_start(exc: BaseException) -> int:
+def _cannot_start(exc: BaseException, code: int = EXIT_PARTLY) -> int:
     """One line on stderr saying what failed (Slack, the database, the port, the worker)."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     print(f"taskbot can't start: {reason}", file=sys.stderr)
-    return 1
+    return code
 
 
 class StopSignal:

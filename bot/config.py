@@ -263,6 +263,29 @@ class KeySettings(CheckedSettings):
         return self.TASKBOT_SECRET_KEY.get_secret_value(), old.get_secret_value() if old else None
 
 
+class StoreSettings(CheckedSettings):
+    """What the offline commands need (``users``, ``db upgrade``, ``status``): the store, and
+    Slack's token only for ``users import`` of a file with emails."""
+
+    DATABASE_URL: str = "sqlite:///taskbot.db"
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    MIGRATE_ON_START: bool = True
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return Settings._api_url(value)
+
+
+def load_store_settings() -> StoreSettings:
+    """The store settings from the environment; problems as lines, like ``load_settings``."""
+    try:
+        return StoreSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
 class SettingsError(Exception):
     """Settings that can't start the bot; ``lines`` are written for the person running it."""
 
