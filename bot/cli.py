@@ -296,6 +296,7 @@ def _scheduler(settings: Settings) -> int:
         return _cannot_start(exc)
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
+    app.start_heartbeat(["scheduler"])
     stop = StopSignal()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     stop.wait()
@@ -314,6 +315,7 @@ def _worker(settings: Settings) -> int:
         app = build_app(settings)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         return _cannot_start(exc)
+    app.start_heartbeat(["worker"])
     stop.wait()
     log.info("stopping")
     app.close()
@@ -334,10 +336,11 @@ def _run(
     # Start-up objects live as long as the process: keep them out of the collector, whose full
     # passes over them otherwise stall every thread (and every ack) for ~100 ms under load.
     gc.freeze()
+    app.start_heartbeat(
+        (["worker"] if with_worker else []) + (["scheduler"] if with_scheduler else [])
+    )
     server = HttpServer(
-        app.routes()
-        if not settings.socket_mode
-        else {("GET", "/healthz"): app.routes()[("GET", "/healthz")]},
+        app.routes() if not settings.socket_mode else app.health_routes(),
         host=host,
         port=port,
     )

@@ -90,6 +90,9 @@ class Settings(CheckedSettings):
     BACKEND_SYNC_SECONDS: float = Field(default=60, gt=0)
     CARD_SWEEP_SECONDS: float = Field(default=10, gt=0)
     MIGRATE_ON_START: bool = True
+    HEARTBEAT_SECONDS: float = Field(default=10, gt=0)
+    READY_ROLES: Annotated[frozenset[str], NoDecode] = frozenset({"worker", "scheduler"})
+    READY_MAX_JOB_AGE_SECONDS: float = Field(default=300, gt=0)
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
     TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
@@ -140,7 +143,15 @@ class Settings(CheckedSettings):
             raise ValueError("use a positive duration such as 24h or 2d, or off")
         return after
 
-    @field_validator("TASKBOT_ADMINS", mode="before")
+    @field_validator("READY_ROLES", mode="after")
+    @classmethod
+    def _ready_roles(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - {"worker", "scheduler"})
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; use worker and/or scheduler")
+        return value
+
+    @field_validator("TASKBOT_ADMINS", "READY_ROLES", mode="before")
     @classmethod
     def _admins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -87,6 +87,11 @@ def health_app(check: Callable[[], dict[str, object]]) -> WSGIApp:
     return app
 
 
+def live_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """``GET /livez``: the process is alive and serving; it reads nothing else."""
+    return json_response(start_response, "200 OK", {"status": "alive"})
+
+
 class RequestTooLarge(Exception):
     pass
 
