@@ -34,6 +34,7 @@ from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.service.ports import UserMapStore
+    from storage.heartbeats import OpsStatus
 
 log = logging.getLogger("taskbot")
 EXIT_OK, EXIT_PARTLY, EXIT_NOTHING = 0, 1, 2
@@ -91,6 +92,10 @@ def parser() -> argparse.ArgumentParser:
         choices=["rotate"],
         help="re-seal every stored token with TASKBOT_SECRET_KEY (TASKBOT_SECRET_KEY_OLD reads)",
     )
+    commands.add_parser(
+        "status",
+        help="from the database: job queue, reminder lag, live workers and schedulers",
+    )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply migrations")
     return top
@@ -103,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db_upgrade(load_store_settings(), verbose=args.verbose)
         if args.command == "secrets":
             return _rotate(load_key_settings(), verbose=args.verbose)
+        if args.command == "status":
+            return _status(load_store_settings())
         if args.command == "users":
             store_settings = load_store_settings()
             _offline_logging(args.verbose)
@@ -148,6 +155,69 @@ def _db_upgrade(settings: StoreSettings, *, verbose: bool) -> int:
     if before != head or verbose:
         print(f"database is at {head}")
     return EXIT_OK
+
+
+def _status(settings: StoreSettings) -> int:
+    """``taskbot status``: read-only; never migrates."""
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.heartbeats import ops_status
+    from storage.migrate import current_revision, head_revision
+
+    configure_logging("WARNING")
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        with engine.connect() as connection:
+            revision = current_revision(connection)
+        if revision != head_revision():
+            found = "has no taskbot schema" if revision is None else f"is at {revision}"
+            print(
+                f"the database {found}, not {head_revision()}: run `taskbot db upgrade`",
+                file=sys.stderr,
+            )
+            return EXIT_NOTHING
+        now = _utc_now()
+        status = ops_status(make_sessionmaker(engine), now, 3 * settings.HEARTBEAT_SECONDS)
+    except Exception as exc:  # an unreachable database: one line
+        return _cannot_start(exc, EXIT_NOTHING)
+    finally:
+        engine.dispose()
+    print(status_text(status, now))
+    return EXIT_OK
+
+
+def status_text(status: OpsStatus, now: datetime) -> str:
+    """The status as lines for a person (ages in seconds, times in UTC)."""
+    states = status.jobs_by_state
+    lines = [
+        "jobs: "
+        + ", ".join(f"{states.get(s, 0)} {s}" for s in ("pending", "claimed", "done", "failed"))
+    ]
+    oldest = status.oldest_pending
+    lines.append(
+        "oldest due job: none waiting"
+        if oldest is None
+        else f"oldest due job: waiting {(now - oldest).total_seconds():.0f} s "
+        f"(since {oldest:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    lag = (
+        f", lag avg {status.reminder_lag_avg_seconds:.1f} s, max "
+        f"{status.reminder_lag_max_seconds:.1f} s"
+        if status.reminder_lag_avg_seconds is not None
+        else ""
+    )
+    lines.append(
+        f"reminders, last hour: {status.reminders_sent_last_hour} sent{lag}; "
+        f"{status.reminders_overdue} due and not sent yet"
+    )
+    lines.append("backend sync: not recorded in the database")
+    if not status.live:
+        lines.append("live: no worker or scheduler has a fresh heartbeat")
+    for beat in status.live:
+        lines.append(
+            f"live {beat.role}: {beat.process_id} (up since {beat.started_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC, beat {(now - beat.beat_at).total_seconds():.0f} s ago)"
+        )
+    return "\n".join(lines)
 
 
 def _users(

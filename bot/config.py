@@ -282,6 +282,7 @@ class StoreSettings(CheckedSettings):
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_API_URL: str = "https://slack.com/api/"
     MIGRATE_ON_START: bool = True
+    HEARTBEAT_SECONDS: float = Field(default=10, gt=0)
 
     @field_validator("SLACK_API_URL")
     @classmethod

@@ -1,4 +1,5 @@
-"""Heartbeats of worker and scheduler processes, and the queue figures readiness reads.
+"""Heartbeats of worker and scheduler processes, and the figures readiness and ``taskbot status``
+read (queue depth, the oldest due job, reminder lag).
 
 Each process writes its own row (``role:host:pid``) every few seconds and deletes it when it stops;
 a row whose beat is older than the staleness limit is a process that died without saying so.
@@ -6,14 +7,17 @@ a row whose beat is older than the staleness limit is a process that died withou
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.job_ledger import PENDING
-from storage.tables import HeartbeatRow, JobRow
+from storage.reminder_ledger import CLAIMED as REMINDER_CLAIMED
+from storage.reminder_ledger import PENDING as REMINDER_PENDING
+from storage.reminder_ledger import SENT as REMINDER_SENT
+from storage.tables import HeartbeatRow, JobRow, ReminderRow
 
 
 class Heartbeat(BaseModel):
@@ -72,3 +76,48 @@ def oldest_pending_job(sessions: sessionmaker[Session], now: datetime) -> dateti
             )
         )
         return oldest
+
+
+class OpsStatus(BaseModel):
+    """What ``taskbot status`` prints, read from the database alone."""
+
+    jobs_by_state: dict[str, int]
+    oldest_pending: datetime | None
+    reminders_sent_last_hour: int
+    reminder_lag_avg_seconds: float | None
+    reminder_lag_max_seconds: float | None
+    reminders_overdue: int  # due, not sent yet
+    live: list[Heartbeat]
+
+
+def ops_status(sessions: sessionmaker[Session], now: datetime, stale_after: float) -> OpsStatus:
+    """Queue depth, the oldest due job, reminder lag (sent − due) over the last hour, and the
+    processes that beat within ``stale_after`` seconds."""
+    hour_ago = now - timedelta(hours=1)
+    with sessions() as session:
+        states = dict(
+            session.execute(select(JobRow.state, func.count(JobRow.id)).group_by(JobRow.state))
+            .tuples()
+            .all()
+        )
+        sent = session.execute(
+            select(ReminderRow.due_at, ReminderRow.sent_at).where(
+                ReminderRow.state == REMINDER_SENT, ReminderRow.sent_at >= hour_ago
+            )
+        ).all()
+        overdue = session.scalar(
+            select(func.count(ReminderRow.id)).where(
+                ReminderRow.state.in_((REMINDER_PENDING, REMINDER_CLAIMED)),
+                ReminderRow.due_at <= now,
+            )
+        )
+    lags = [max(0.0, (s - d).total_seconds()) for d, s in sent if s is not None]
+    return OpsStatus(
+        jobs_by_state={str(k): int(v) for k, v in states.items()},
+        oldest_pending=oldest_pending_job(sessions, now),
+        reminders_sent_last_hour=len(lags),
+        reminder_lag_avg_seconds=sum(lags) / len(lags) if lags else None,
+        reminder_lag_max_seconds=max(lags) if lags else None,
+        reminders_overdue=int(overdue or 0),
+        live=SqlAlchemyHeartbeats(sessions).live(now - timedelta(seconds=stale_after)),
+    )

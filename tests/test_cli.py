@@ -248,3 +248,54 @@ def test_db_upgrade_says_one_line_then_nothing_and_more_with_verbose(
     assert "Running upgrade" in verbose.stderr
     helped = run(["--help"], tmp_path, db_env)
     assert "exit codes:" in helped.stdout and "2  nothing done" in helped.stdout
+
+
+def test_status_reads_queue_reminder_lag_and_live_processes_from_the_database(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.heartbeats import SqlAlchemyHeartbeats
+    from storage.job_ledger import NewJob, SqlAlchemyJobLedger
+    from storage.migrate import upgrade_engine
+    from storage.tables import ReminderRow
+
+    empty = run(["status"], tmp_path, db_env)
+    assert empty.returncode == 2 and "run `taskbot db upgrade`" in empty.stderr
+    engine = make_engine(f"sqlite:///{tmp_path / 'links.db'}")
+    upgrade_engine(engine)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    SqlAlchemyHeartbeats(sessions).beat("worker:box:42", "worker", now, now)
+    SqlAlchemyHeartbeats(sessions).beat(
+        "scheduler:box:7", "scheduler", now, now - timedelta(hours=1)
+    )
+    SqlAlchemyJobLedger(sessions).enqueue(
+        NewJob("command", "k1", "{}"), now - timedelta(seconds=90)
+    )
+    with sessions.begin() as session:
+        for lag in (2, 4):
+            due = now - timedelta(minutes=10)
+            session.add(
+                ReminderRow(
+                    team_id="T1",
+                    task_id="1",
+                    handle="T-1",
+                    assignee_id="U1",
+                    offset_seconds=0,
+                    due_at=due,
+                    state="sent",
+                    sent_at=due + timedelta(seconds=lag),
+                    attempts=1,
+                    kind="remind",
+                )
+            )
+    engine.dispose()
+    result = run(["status"], tmp_path, db_env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "jobs: 1 pending, 0 claimed, 0 done, 0 failed" in out
+    assert "oldest due job: waiting 9" in out  # 90 s and a little
+    assert "reminders, last hour: 2 sent, lag avg 3.0 s, max 4.0 s" in out
+    assert "live worker: worker:box:42" in out and "scheduler:box:7" not in out  # stale
