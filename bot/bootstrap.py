@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends import build_backend, secret_keys
 from bot.config import Settings
+from bot.metrics import track_oldest_job
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
 from bot.service.card_sweep import CardSweep
@@ -38,7 +39,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.oauth import SignIn, sign_in_routes
-from bot.web.server import WSGIApp, health_app, live_app
+from bot.web.server import WSGIApp, health_app, live_app, metrics_app
 from bot.work_process import WorkerProcess
 from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.home_claims import SqlAlchemyHomeClaims
@@ -121,9 +122,27 @@ class TaskbotApp:
         self.closers.append(loop.stop)
 
     def health_routes(self) -> dict[tuple[str, str], WSGIApp]:
-        """``/livez`` (the process answers), ``/readyz`` and its alias ``/healthz``."""
+        """``/livez`` (the process answers), ``/readyz`` and its alias ``/healthz``, and
+        ``/metrics``."""
         ready = health_app(self.health)
-        return {("GET", "/livez"): live_app, ("GET", "/readyz"): ready, ("GET", "/healthz"): ready}
+        self.track_metrics()
+        return {
+            ("GET", "/livez"): live_app,
+            ("GET", "/readyz"): ready,
+            ("GET", "/healthz"): ready,
+            ("GET", "/metrics"): metrics_app,
+        }
+
+    def track_metrics(self) -> None:
+        """The oldest-job gauge reads this process's database at each scrape."""
+        from storage.heartbeats import oldest_pending_job
+
+        def age() -> float | None:
+            now = utc_now()
+            oldest = oldest_pending_job(self.sessions, now)
+            return None if oldest is None else (now - oldest).total_seconds()
+
+        track_oldest_job(age)
 
     def routes(self, *, slack: bool = True) -> dict[tuple[str, str], WSGIApp]:
         """Health always; Slack's events over HTTP unless Socket Mode carries them."""

@@ -33,6 +33,9 @@ from bot.config import (
 from bot.logs import configure_logging
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.bootstrap import TaskbotApp
     from bot.service.ports import UserMapStore
     from storage.heartbeats import OpsStatus
 
@@ -65,11 +68,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.add_argument("--no-scheduler", action="store_true", help="run without the scheduler")
-    commands.add_parser("scheduler", help="the scheduler alone")
+    scheduler = commands.add_parser("scheduler", help="the scheduler alone")
+    scheduler.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     web = commands.add_parser("web", help="verify, persist and ack Slack requests (no jobs run)")
     web.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     web.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    commands.add_parser("worker", help="run the jobs web processes persisted")
+    worker = commands.add_parser("worker", help="run the jobs web processes persisted")
+    worker.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     users = commands.add_parser("users", help="bulk links of Slack users to task-system ids")
     actions = users.add_subparsers(dest="action", required=True)
     load = actions.add_parser(
@@ -124,9 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     _show_migration_steps(args.verbose)
     if args.command == "scheduler":
-        return _scheduler(settings)
+        return _scheduler(settings, args.metrics_port)
     if args.command == "worker":
-        return _worker(settings)
+        return _worker(settings, args.metrics_port)
     if args.command == "web":
         return _run(settings, args.host, args.port, with_scheduler=False, with_worker=False)
     return _run(settings, args.host, args.port, with_scheduler=not args.no_scheduler)
@@ -356,7 +361,29 @@ class StopSignal:
         os.read(self._read, 1)
 
 
-def _scheduler(settings: Settings) -> int:
+def _metrics_server(app: TaskbotApp, port: int | None) -> Callable[[], None]:
+    """``--metrics-port``: ``/metrics`` and ``/livez`` for a role with no HTTP of its own;
+    returns what stops it."""
+    if port is None:
+        return lambda: None
+    from bot.web.server import HttpServer, live_app, metrics_app
+
+    app.track_metrics()
+    server = HttpServer(
+        {("GET", "/metrics"): metrics_app, ("GET", "/livez"): live_app},
+        host="0.0.0.0",
+        port=port,
+    )
+    try:
+        server.start()
+    except OSError as exc:  # the port is taken: the role runs on, without metrics
+        log.error("can't serve metrics on port %d: %s", port, exc.strerror)
+        return lambda: None
+    log.info("metrics on port %d", server.port)
+    return server.stop
+
+
+def _scheduler(settings: Settings, metrics_port: int | None = None) -> int:
     from bot.bootstrap import build_app
     from bot.reminders.scheduler import build_scheduler
 
@@ -367,6 +394,7 @@ def _scheduler(settings: Settings) -> int:
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
     app.start_heartbeat(["scheduler"])
+    app.closers.append(_metrics_server(app, metrics_port))
     stop = StopSignal()
     log.info("scheduler running: %s", ", ".join(j.id for j in scheduler.get_jobs()))
     stop.wait()
@@ -376,7 +404,7 @@ def _scheduler(settings: Settings) -> int:
     return 0
 
 
-def _worker(settings: Settings) -> int:
+def _worker(settings: Settings, metrics_port: int | None = None) -> int:
     """Jobs only: no HTTP, no scheduler. Its log says "worker ready" once it claims jobs."""
     from bot.bootstrap import build_app
 
@@ -386,6 +414,7 @@ def _worker(settings: Settings) -> int:
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         return _cannot_start(exc)
     app.start_heartbeat(["worker"])
+    app.closers.append(_metrics_server(app, metrics_port))
     stop.wait()
     log.info("stopping")
     app.close()
