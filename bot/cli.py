@@ -154,11 +154,11 @@ def _db_upgrade(settings: StoreSettings, *, verbose: bool) -> int:
 
     _offline_logging(verbose)
     try:
-        before, head = upgrade(settings.DATABASE_URL)
+        before, head = upgrade(settings.DATABASE_URL)  # logs its one line when it migrates
     except Exception as exc:  # an unreachable or foreign database: say so in one line
         return _cannot_start(exc, EXIT_NOTHING)
-    if before != head or verbose:
-        print(f"database is at {head}")
+    if verbose and before == head:
+        print(f"database is up to date ({head})")
     return EXIT_OK
 
 
