@@ -314,6 +314,8 @@ def _rotate(settings: KeySettings, *, verbose: bool = False) -> int:
     try:
         upgrade_engine(engine)
         done, unreadable = SqlAlchemyOAuthTokens(make_sessionmaker(engine)).reseal_all(reseal)
+    except Exception as exc:  # a database taskbot can't reach: nothing was re-sealed
+        return _cannot_start(exc, EXIT_NOTHING)
     finally:
         engine.dispose()
     print(f"re-sealed {done} stored token set(s) with TASKBOT_SECRET_KEY")
@@ -323,8 +325,8 @@ def _rotate(settings: KeySettings, *, verbose: bool = False) -> int:
             "TASKBOT_SECRET_KEY_OLD and were left as they are (those people must link again)",
             file=sys.stderr,
         )
-        return 1
-    return 0
+        return EXIT_PARTLY
+    return EXIT_OK
 
 
 def _utc_now() -> datetime:
