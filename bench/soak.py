@@ -69,7 +69,7 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise SystemExit(f"a web process exited ({process.returncode})")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

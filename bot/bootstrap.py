@@ -6,6 +6,7 @@ local servers, ``bot.cli`` with the real settings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends import build_backend, secret_keys
 from bot.config import Settings
+from bot.metrics import track_oldest_job
 from bot.reminders.scheduler import Job
 from bot.reminders.sweep import ReminderSweep
 from bot.service.card_sweep import CardSweep
+from bot.service.health import HeartbeatLoop, Readiness
 from bot.service.ports import AccountLinking, Clock, Mirroring, TaskBackend
 from bot.service.reminders import ReminderPlanner
 from bot.service.sync import BackendSync
@@ -36,7 +39,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.reminders import SlackReminderSender
 from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.oauth import SignIn, sign_in_routes
-from bot.web.server import WSGIApp, health_app
+from bot.web.server import WSGIApp, health_app, live_app, metrics_app
 from bot.work_process import WorkerProcess
 from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.home_claims import SqlAlchemyHomeClaims
@@ -76,17 +79,74 @@ class TaskbotApp:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def health(self) -> dict[str, object]:
-        try:
+        """Readiness (``/readyz``, ``/healthz``): see ``bot.service.health``."""
+        return {**self.readiness(), "backend": self.backend.name}
+
+    @functools.cached_property
+    def readiness(self) -> Readiness:
+        from storage.heartbeats import SqlAlchemyHeartbeats, oldest_pending_job
+        from storage.migrate import current_revision, head_revision
+
+        head, beats = head_revision(), SqlAlchemyHeartbeats(self.sessions)
+
+        def ping() -> None:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-            database = True
-        except Exception:  # reported as a failed check, not raised
-            database = False
-        return {"database": database, "backend": self.backend.name}
+
+        def schema_current() -> bool:
+            with self.engine.connect() as connection:
+                return current_revision(connection) == head
+
+        settings = self.settings
+        return Readiness(
+            ping=ping,
+            schema_current=schema_current,
+            live_roles=lambda since: {b.role for b in beats.live(since)},
+            oldest_pending=lambda now: oldest_pending_job(self.sessions, now),
+            roles=settings.READY_ROLES,
+            stale_after=timedelta(seconds=3 * settings.HEARTBEAT_SECONDS),
+            max_job_age=timedelta(seconds=settings.READY_MAX_JOB_AGE_SECONDS),
+            clock=utc_now,
+        )
+
+    def start_heartbeat(self, roles: list[str]) -> None:
+        """Beat in the database for the roles this process hosts, until ``close``."""
+        from storage.heartbeats import SqlAlchemyHeartbeats
+
+        if not roles:
+            return
+        loop = HeartbeatLoop(
+            SqlAlchemyHeartbeats(self.sessions), roles, self.settings.HEARTBEAT_SECONDS, utc_now
+        )
+        loop.start()
+        self.closers.append(loop.stop)
+
+    def health_routes(self) -> dict[tuple[str, str], WSGIApp]:
+        """``/livez`` (the process answers), ``/readyz`` and its alias ``/healthz``, and
+        ``/metrics``."""
+        ready = health_app(self.health)
+        self.track_metrics()
+        return {
+            ("GET", "/livez"): live_app,
+            ("GET", "/readyz"): ready,
+            ("GET", "/healthz"): ready,
+            ("GET", "/metrics"): metrics_app,
+        }
+
+    def track_metrics(self) -> None:
+        """The oldest-job gauge reads this process's database at each scrape."""
+        from storage.heartbeats import oldest_pending_job
+
+        def age() -> float | None:
+            now = utc_now()
+            oldest = oldest_pending_job(self.sessions, now)
+            return None if oldest is None else (now - oldest).total_seconds()
+
+        track_oldest_job(age)
 
     def routes(self, *, slack: bool = True) -> dict[tuple[str, str], WSGIApp]:
         """Health always; Slack's events over HTTP unless Socket Mode carries them."""
-        routes: dict[tuple[str, str], WSGIApp] = {("GET", "/healthz"): health_app(self.health)}
+        routes: dict[tuple[str, str], WSGIApp] = self.health_routes()
         if slack:
             routes[("POST", "/slack/events")] = self.slack.wsgi()
         links, notifier = self.service.links, self.notifier

@@ -90,6 +90,9 @@ class Settings(CheckedSettings):
     BACKEND_SYNC_SECONDS: float = Field(default=60, gt=0)
     CARD_SWEEP_SECONDS: float = Field(default=10, gt=0)
     MIGRATE_ON_START: bool = True
+    HEARTBEAT_SECONDS: float = Field(default=10, gt=0)
+    READY_ROLES: Annotated[frozenset[str], NoDecode] = frozenset({"worker", "scheduler"})
+    READY_MAX_JOB_AGE_SECONDS: float = Field(default=300, gt=0)
     TASKBOT_ADMINS: Annotated[frozenset[str], NoDecode] = frozenset()
     TASKBOT_SECRET_KEY: SecretStr | None = None
     TASKBOT_SECRET_KEY_OLD: SecretStr | None = None
@@ -140,7 +143,15 @@ class Settings(CheckedSettings):
             raise ValueError("use a positive duration such as 24h or 2d, or off")
         return after
 
-    @field_validator("TASKBOT_ADMINS", mode="before")
+    @field_validator("READY_ROLES", mode="after")
+    @classmethod
+    def _ready_roles(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - {"worker", "scheduler"})
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; use worker and/or scheduler")
+        return value
+
+    @field_validator("TASKBOT_ADMINS", "READY_ROLES", mode="before")
     @classmethod
     def _admins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -261,6 +272,30 @@ class KeySettings(CheckedSettings):
         assert self.TASKBOT_SECRET_KEY is not None
         old = self.TASKBOT_SECRET_KEY_OLD
         return self.TASKBOT_SECRET_KEY.get_secret_value(), old.get_secret_value() if old else None
+
+
+class StoreSettings(CheckedSettings):
+    """What the offline commands need (``users``, ``db upgrade``, ``status``): the store, and
+    Slack's token only for ``users import`` of a file with emails."""
+
+    DATABASE_URL: str = "sqlite:///taskbot.db"
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    MIGRATE_ON_START: bool = True
+    HEARTBEAT_SECONDS: float = Field(default=10, gt=0)
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return Settings._api_url(value)
+
+
+def load_store_settings() -> StoreSettings:
+    """The store settings from the environment; problems as lines, like ``load_settings``."""
+    try:
+        return StoreSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
 
 
 class SettingsError(Exception):

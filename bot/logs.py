@@ -38,6 +38,7 @@ _QUIET = {
     "httpcore": logging.WARNING,
     "urllib3": logging.WARNING,
     "alembic.runtime.plugins": logging.WARNING,
+    "alembic.runtime.migration": logging.WARNING,  # one line per step; ``taskbot -v`` shows them
 }
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.engine import make_engine
+
+log = logging.getLogger("taskbot.migrate")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key: "taskbot migrate" in a bigint, shared by every taskbot process.
@@ -45,26 +48,33 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str) -> tuple[str | None, str]:
     engine = make_engine(url)
     try:
-        upgrade_engine(engine)
+        return upgrade_engine(engine)
     finally:
         engine.dispose()
 
 
-def upgrade_engine(engine: Engine) -> None:
+def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
     """Upgrade to head inside one transaction (PostgreSQL runs DDL transactionally), holding the
-    migration lock, so concurrent starts never race on CREATE TABLE."""
+    migration lock, so concurrent starts never race on CREATE TABLE. Returns (revision before,
+    head) and logs one line when it migrated, nothing when the schema was current (alembic's own
+    per-step lines are at INFO on ``alembic.runtime.migration``, quiet unless asked for)."""
     with _file_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Held by this transaction on the migrating connection; released at commit/rollback.
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
+        before, head = current_revision(connection), head_revision()
+        if before == head:
+            return before, head
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    log.info("database migrated from %s to %s", before or "empty", head)
+    return before, head
 
 
 def prepare_schema(engine: Engine, *, migrate: bool, wait_seconds: float = 30.0) -> None:

@@ -325,3 +325,15 @@ class HomeClaimRow(Base):
     published: Mapped[int] = mapped_column(Integer, default=0)  # publishes so far: its version
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HeartbeatRow(Base):
+    """A running worker or scheduler process, beating every few seconds (``storage.heartbeats``):
+    readiness and ``taskbot status`` read who is alive from here, not from memory."""
+
+    __tablename__ = "heartbeats"
+
+    process_id: Mapped[str] = mapped_column(String(160), primary_key=True)  # role:host:pid
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -55,7 +55,7 @@ def wait_healthy(port: int, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -57,18 +57,6 @@ def test_run_with_nothing_set_explains_what_to_set(
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_db_upgrade_creates_the_tables(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    result = run(["db", "upgrade"], tmp_path, {**clean_env, "DATABASE_URL": "sqlite:///data.db"})
-    assert result.returncode == 0, result.stderr
-    import sqlite3
-
-    tables = {
-        r[0]
-        for r in sqlite3.connect(tmp_path / "data.db").execute("select name from sqlite_master")
-    }
-    assert {"tasks", "task_parts", "task_cards", "user_map", "reminders"} <= tables
-
-
 def test_run_serves_health_and_stops_cleanly_on_sigterm(
     tmp_path: Path, clean_env: dict[str, str], stub: SlackApiStub
 ) -> None:
@@ -124,36 +112,39 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(
 
 
 @pytest.fixture
-def users_env(tmp_path: Path, clean_env: dict[str, str], stub: SlackApiStub) -> dict[str, str]:
+def db_env(clean_env: dict[str, str]) -> dict[str, str]:
+    """What the offline commands get: DATABASE_URL and nothing of Slack."""
+    return {**clean_env, "DATABASE_URL": "sqlite:///links.db"}
+
+
+@pytest.fixture
+def users_env(db_env: dict[str, str], stub: SlackApiStub) -> dict[str, str]:
     stub.add_user("T1", "U2", email="ben@example.com")
     stub.add_group("T1", "S1", "ops", ["U1", "U2"])
-    return {
-        **clean_env,
-        "SLACK_BOT_TOKEN": "xoxb-cli-test",
-        "SLACK_SIGNING_SECRET": "cli-secret",
-        "SLACK_API_URL": stub.url,
-        "DATABASE_URL": "sqlite:///links.db",
-    }
+    return {**db_env, "SLACK_BOT_TOKEN": "xoxb-cli-test", "SLACK_API_URL": stub.url}
+
+
+DESIGN_HEADER = "team_id,slack_user,backend,assignee_id"
 
 
 def test_users_import_writes_nothing_from_a_bad_file_unless_partial(
     tmp_path: Path, users_env: dict[str, str]
 ) -> None:
     (tmp_path / "links.csv").write_text(
-        "team,slack,backend,assignee_id\n"
+        f"{DESIGN_HEADER}\n"
         "T1,U1,paymo,101\n"
         "T1,ben@example.com,paymo,102\n"
         "T1,S1,paymo,9\n"
         "T1,nobody@example.com,paymo,103\n"
         "T1,U1,nosuch,104\n"
-        "T1,UNKNOWN,paymo,105\n"
+        "T1,x9,paymo,105\n"
         "T1,U2,paymo,101\n"
     )
     refused = run(["users", "import", "links.csv"], tmp_path, users_env)
-    assert refused.returncode == 1, refused.stderr
+    assert refused.returncode == 2, refused.stderr
     assert "line 5: no Slack user with the email nobody@example.com" in refused.stderr
     assert "line 6: unknown backend 'nosuch'" in refused.stderr
-    assert "line 7: I can't find the Slack user UNKNOWN" in refused.stderr
+    assert "line 7: 'x9' is not a Slack user id, group id or email" in refused.stderr
     assert "line 8: 101 is also on line 2" in refused.stderr
     assert "nothing written" in refused.stderr
     exported = run(["users", "export"], tmp_path, users_env)
@@ -162,7 +153,7 @@ def test_users_import_writes_nothing_from_a_bad_file_unless_partial(
     partial = run(["users", "import", "links.csv", "--partial"], tmp_path, users_env)
     assert partial.returncode == 1 and "linked 3 row(s)" in partial.stdout
     lines = run(["users", "export"], tmp_path, users_env).stdout.splitlines()
-    assert lines[0].startswith("team,slack,backend,assignee_id")
+    assert lines[0] == f"{DESIGN_HEADER},kind,how,set_by,set_at"
     assert {tuple(line.split(",")[:5]) for line in lines[1:]} == {
         ("T1", "U1", "paymo", "101", "user"),
         ("T1", "U2", "paymo", "102", "user"),
@@ -170,9 +161,54 @@ def test_users_import_writes_nothing_from_a_bad_file_unless_partial(
     }
 
 
-def test_users_import_explains_files_it_cannot_read(
-    tmp_path: Path, users_env: dict[str, str]
+def test_users_export_imports_into_an_empty_database_with_only_database_url(
+    tmp_path: Path, db_env: dict[str, str]
 ) -> None:
+    """Ids need no Slack: the short header is read as an alias, and the export round-trips."""
+    (tmp_path / "links.csv").write_text(
+        "team,slack,backend,assignee_id\nT1,U1,paymo,101\nT1,S1,local,ops\nT2,W7,paymo,7\n\n"
+    )
+    first = run(["users", "import", "links.csv"], tmp_path, db_env)
+    assert first.returncode == 0 and "linked 3 row(s)" in first.stdout, first.stderr
+    exported = run(["users", "export"], tmp_path, db_env).stdout
+    assert exported.startswith(f"{DESIGN_HEADER},")
+    (tmp_path / "export.csv").write_text(exported)
+    empty = {**db_env, "DATABASE_URL": "sqlite:///empty.db"}
+    again = run(["users", "import", "export.csv"], tmp_path, empty)
+    assert again.returncode == 0, again.stderr
+    rows = [
+        sorted(line.split(",")[:5] for line in out.splitlines()[1:])
+        for out in (exported, run(["users", "export"], tmp_path, empty).stdout)
+    ]
+    assert rows[0] == rows[1] and len(rows[0]) == 3
+
+
+def test_users_import_reports_every_row_when_slack_is_unreachable_or_unset(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
+    (tmp_path / "links.csv").write_text(
+        f"{DESIGN_HEADER}\nT1,ana@example.com,paymo,1\nT1,U1,paymo,\nT1,ben@example.com,paymo,2\n"
+    )
+    down = {
+        **db_env,
+        "SLACK_BOT_TOKEN": "xoxb-cli-test",
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/",
+    }
+    result = run(["users", "import", "links.csv"], tmp_path, down)
+    assert result.returncode == 2, result.stderr
+    assert "line 2: can't look up ana@example.com: " in result.stderr
+    assert "line 3: empty assignee_id" in result.stderr
+    assert "line 4: can't look up ben@example.com: " in result.stderr
+    assert "Traceback" not in result.stderr and "xoxb" not in result.stderr
+    unset = run(["users", "import", "links.csv"], tmp_path, db_env)
+    assert unset.returncode == 2
+    assert unset.stderr.strip() == (
+        "line 2 holds an email: set SLACK_BOT_TOKEN so taskbot can look emails up in Slack, "
+        "or write Slack user ids instead"
+    )
+
+
+def test_users_import_explains_files_it_cannot_read(tmp_path: Path, db_env: dict[str, str]) -> None:
     (tmp_path / "latin1.csv").write_bytes(
         "team,slack,backend,assignee_id\nT1,José,paymo,1\n".encode("latin-1")
     )
@@ -182,6 +218,81 @@ def test_users_import_explains_files_it_cannot_read(
         ("columns.csv", "Missing column(s): backend, assignee_id"),
         ("absent.csv", "can't read absent.csv"),
     ):
-        result = run(["users", "import", name], tmp_path, users_env)
+        result = run(["users", "import", name], tmp_path, db_env)
         assert result.returncode == 2 and expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_says_one_line_then_nothing_and_more_with_verbose(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
+    first = run(["db", "upgrade"], tmp_path, db_env)
+    assert first.returncode == 0, first.stderr
+    assert "database migrated from empty to" in first.stderr
+    assert len(first.stderr.splitlines()) == 1  # no alembic line per step
+    again = run(["db", "upgrade"], tmp_path, db_env)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    verbose = run(["-v", "db", "upgrade"], tmp_path, {**db_env, "DATABASE_URL": "sqlite:///v.db"})
+    assert "Running upgrade" in verbose.stderr
+    import sqlite3
+
+    tables = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "links.db").execute("select name from sqlite_master")
+    }
+    assert {"tasks", "task_parts", "task_cards", "user_map", "reminders", "heartbeats"} <= tables
+    from bot.cli import parser
+
+    helped = parser().format_help()  # what `taskbot --help` prints
+    assert "exit codes:" in helped and "2  nothing done" in helped
+
+
+def test_status_reads_queue_reminder_lag_and_live_processes_from_the_database(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.heartbeats import SqlAlchemyHeartbeats
+    from storage.job_ledger import NewJob, SqlAlchemyJobLedger
+    from storage.migrate import upgrade_engine
+    from storage.tables import ReminderRow
+
+    empty = run(["status"], tmp_path, db_env)
+    assert empty.returncode == 2 and "run `taskbot db upgrade`" in empty.stderr
+    engine = make_engine(f"sqlite:///{tmp_path / 'links.db'}")
+    upgrade_engine(engine)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    SqlAlchemyHeartbeats(sessions).beat("worker:box:42", "worker", now, now)
+    SqlAlchemyHeartbeats(sessions).beat(
+        "scheduler:box:7", "scheduler", now, now - timedelta(hours=1)
+    )
+    SqlAlchemyJobLedger(sessions).enqueue(
+        NewJob("command", "k1", "{}"), now - timedelta(seconds=90)
+    )
+    with sessions.begin() as session:
+        for lag in (2, 4):
+            due = now - timedelta(minutes=10)
+            session.add(
+                ReminderRow(
+                    team_id="T1",
+                    task_id="1",
+                    handle="T-1",
+                    assignee_id="U1",
+                    offset_seconds=0,
+                    due_at=due,
+                    state="sent",
+                    sent_at=due + timedelta(seconds=lag),
+                    attempts=1,
+                    kind="remind",
+                )
+            )
+    engine.dispose()
+    result = run(["status"], tmp_path, db_env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "jobs: 1 pending, 0 claimed, 0 done, 0 failed" in out
+    assert "oldest due job: waiting 9" in out  # 90 s and a little
+    assert "reminders, last hour: 2 sent, lag avg 3.0 s, max 4.0 s" in out
+    assert "live worker: worker:box:42" in out and "scheduler:box:7" not in out  # stale

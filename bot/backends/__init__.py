@@ -9,10 +9,12 @@ hands in the database's, shared by every process (built here from ``sessions`` o
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends.ratelimit import RateBudget
+from bot.domain.models import BackendCapabilities
 from bot.domain.rates import Rate
 from bot.keys import Keys
 from bot.service.ports import TaskBackend
@@ -176,6 +178,25 @@ FACTORIES: dict[str, Factory] = {
 }
 
 
+_CLASSES = {
+    "lineworks": ("bot.backends.lineworks", "LineWorksBackend"),
+    "local": ("bot.backends.local", "LocalBackend"),
+    "struct_pim": ("bot.backends.struct_pim", "StructPimBackend"),
+    "paymo": ("bot.backends.paymo", "PaymoBackend"),
+    "maxsight": ("bot.backends.maxsight", "MaxsightBackend"),
+}
+
+
+def capabilities_of(name: str) -> BackendCapabilities | None:
+    """A backend's capabilities (its id shape) without building it, so offline commands need no
+    API keys; None for a name taskbot doesn't know."""
+    if name not in _CLASSES:
+        return None
+    module, cls = _CLASSES[name]
+    capabilities: BackendCapabilities = getattr(import_module(module), cls).capabilities
+    return capabilities
+
+
 def build_backend(
     name: str,
     *,
@@ -197,4 +218,4 @@ def build_backend(
     return factory(sessions, settings, budget)
 
 
-__all__ = ["TaskBackend", "build_backend", "FACTORIES"]
+__all__ = ["TaskBackend", "build_backend", "capabilities_of", "FACTORIES"]

@@ -25,6 +25,7 @@ import httpx
 from bot.backends.ratelimit import InMemoryRateBudget, RateBudget, Throttle
 from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
 from bot.domain.rates import Rate
+from bot.metrics import TASK_API_CALLS
 
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 
@@ -136,6 +137,7 @@ class ApiClient:
                         timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                     )
             except httpx.TransportError as exc:
+                TASK_API_CALLS.labels(self.name, operation or method.upper(), "error").inc()
                 if idempotent and attempt <= allowed:
                     self._sleep(self._backoff * 2 ** (attempt - 1))
                     continue
@@ -144,6 +146,7 @@ class ApiClient:
                 ) from exc
             self._remember_limits(key, response)
             status = response.status_code
+            TASK_API_CALLS.labels(self.name, operation or method.upper(), str(status)).inc()
             if status == 429:
                 self._throttle.pause(key, self._retry_after(response))
                 if attempt <= allowed:

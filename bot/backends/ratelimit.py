@@ -21,6 +21,7 @@ from typing import Protocol
 from bot.domain import rates
 from bot.domain.errors import BackendUnavailable
 from bot.domain.rates import Budget, Rate
+from bot.metrics import RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class Throttle:
                     f"{_seconds(wait)} away."
                 )
             log.info("%s: waiting %.1f s for its rate limit", self._name, wait)
+            RATE_LIMIT_WAITS.labels(self._name).inc()
+            RATE_LIMIT_WAIT_SECONDS.labels(self._name).inc(wait)
             self._sleep(wait)
         try:
             yield

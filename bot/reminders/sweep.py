@@ -19,6 +19,7 @@ from typing import Protocol
 from bot.domain.errors import DomainError, NotFound
 from bot.domain.models import Assignee, AssigneeKind, ListView, PartState, Task, TaskQuery
 from bot.domain.reminders import ReminderKind
+from bot.metrics import REMINDERS_DUE, observe_reminder
 from bot.service.ports import Clock, Directory, ReminderSender, TaskBackend
 from bot.service.work import claimer_name
 
@@ -103,6 +104,7 @@ class ReminderSweep:
             )
             latest: dict[tuple[str, str], ClaimedReminder] = {}
             for reminder in sorted(claimed, key=lambda r: r.due_at):
+                REMINDERS_DUE.labels(str(reminder.kind)).inc()
                 key = (reminder.task_id, reminder.assignee_id)
                 if key in latest:  # stale repeats of one reminder collapse into the latest
                     self._ledger.mark_cancelled(latest[key].id, self.claimer)
@@ -197,6 +199,7 @@ class ReminderSweep:
             return 0
         if not self._ledger.mark_sent(reminder.id, self.claimer, now):
             log.warning("reminder %s was sent after its claim expired", reminder.id)
+        observe_reminder(str(reminder.kind), reminder.due_at, self._clock())
         if task is not None and reminder.kind == ReminderKind.REMIND:
             self._reader_changed(task, reminder.assignee_id)
         return 1

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.metrics import JOBS_CLAIMED, JOBS_FAILED, JOBS_RETRIED
+
 log = logging.getLogger(__name__)
 
 
@@ -156,6 +158,7 @@ class JobWorker:
             self._clock(), limit=free, claimer=self.claimer, lease=self._lease
         )
         for job in jobs:
+            JOBS_CLAIMED.labels(job.kind).inc()
             with self._lock:
                 self._running.add(job.id)
             self._pool.submit(self._execute, job)
@@ -168,6 +171,7 @@ class JobWorker:
         job = self._ledger.claim_key(key, self._clock(), claimer=self.claimer, lease=self._lease)
         if job is None:
             return
+        JOBS_CLAIMED.labels(job.kind).inc()
         with self._lock:
             self._running.add(job.id)
         self._execute(job)
@@ -199,6 +203,7 @@ class JobWorker:
                 "job %s (%s) failed for good after %d attempts", job.id, job.kind, job.attempts
             )
             if self._ledger.mark_failed(job.id, self.claimer, error, now):
+                JOBS_FAILED.labels(job.kind).inc()
                 try:
                     self._give_up(job, error)
                 except Exception:  # nobody left to tell
@@ -206,4 +211,5 @@ class JobWorker:
             return
         log.warning("job %s (%s) failed, retrying: %s", job.id, job.kind, error)
         at = now + timedelta(seconds=self._backoff(job.attempts))
-        self._ledger.retry(job.id, self.claimer, error, at)
+        if self._ledger.retry(job.id, self.claimer, error, at):
+            JOBS_RETRIED.labels(job.kind).inc()

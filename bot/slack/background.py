@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.logs import current_request_id
+from bot.metrics import JOBS_QUEUED
 from bot.slack.deps import JobPayload
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class DurableJobs:
 
     def submit(self, payload: JobPayload, key: str, *, request_id: str | None = None) -> bool:
         try:
-            self._queue.add(
+            added = self._queue.add(
                 payload.KIND,
                 key,
                 payload.model_dump_json(),
@@ -55,6 +56,8 @@ class DurableJobs:
         except Exception:  # the person is told; nothing was acknowledged as done
             log.exception("could not save a %s job", payload.KIND)
             return False
+        if added:  # a replay lands on the row already there
+            JOBS_QUEUED.labels(payload.KIND).inc()
         self.wake()
         return True
 

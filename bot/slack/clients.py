@@ -1,12 +1,14 @@
 """WebClients for Slack's Web API: base URL from settings, 429 and connection retries on.
 
-May import slack_sdk only.
+May import slack_sdk (and ``bot.metrics``, which counts failed calls by method and error).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -15,13 +17,34 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
+from bot.metrics import SLACK_API_ERRORS
+
 ClientProvider = Callable[[str], WebClient]
 """Team id → a WebClient holding that workspace's bot token."""
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+
+
+class CountingWebClient(WebClient):
+    """A WebClient whose failed calls are counted by method and Slack's error code (a code, never
+    the call's arguments); ``unreachable`` when no answer came."""
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "")
+            SLACK_API_ERRORS.labels(
+                api_method, code if _ERROR_CODE.fullmatch(code) else "other"
+            ).inc()
+            raise
+        except Exception:
+            SLACK_API_ERRORS.labels(api_method, "unreachable").inc()
+            raise
 
 
 def make_client(token: str | None, base_url: str, *, rate_limit_retries: int = 3) -> WebClient:
     """A client that waits Retry-After on 429 and retries dropped connections."""
-    return WebClient(
+    return CountingWebClient(
         token=token,
         base_url=base_url,
         timeout=10,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from bot.metrics import ACK_SECONDS, ack_kind
 from bot.web.server import StartResponse, WSGIApp, json_response
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ def check_signature(
         raise Refused("401 Unauthorized", "bad signature")
 
 
-def check_body(body: bytes, content_type: str) -> None:
+def check_body(body: bytes, content_type: str) -> str | None:
     """Raise ``Refused`` unless the (signed) body is what Bolt can parse: UTF-8, and JSON where
-    Slack sends JSON (an events body, or a form's ``payload`` field)."""
+    Slack sends JSON (an events body, or a form's ``payload`` field). Returns the request's kind
+    (``command``, or the payload's ``type``) for the ack metric."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -69,6 +71,10 @@ def check_body(body: bytes, content_type: str) -> None:
         raise Refused("400 Bad Request", "body is not valid JSON") from None
     if not isinstance(document, dict):
         raise Refused("400 Bad Request", "body is not a JSON object")
+    if not document:
+        return "command" if "command" in parse_qs(text) else None
+    kind = document.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def is_ssl_check(body: bytes) -> bool:
@@ -82,6 +88,7 @@ def guarded(
     secret = signing_secret.encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
         body = environ["wsgi.input"].read()
         if is_ssl_check(body):  # Slack's certificate probe, answered as Bolt does, unsigned
             start_response("200 OK", [("Content-Length", "0")])
@@ -94,11 +101,13 @@ def guarded(
                 environ.get("HTTP_X_SLACK_SIGNATURE"),
                 clock(),
             )
-            check_body(body, environ.get("CONTENT_TYPE", ""))
+            kind = check_body(body, environ.get("CONTENT_TYPE", ""))
         except Refused as refused:
             log.warning("refused a Slack request: %s", refused.reason)
             return json_response(start_response, refused.status, {"error": "invalid request"})
         environ["wsgi.input"] = io.BytesIO(body)
-        return handler(environ, start_response)
+        answer = handler(environ, start_response)  # Bolt has acked when its adapter returns
+        ACK_SECONDS.labels(ack_kind(kind)).observe(time.perf_counter() - started)
+        return answer
 
     return app

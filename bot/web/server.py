@@ -87,6 +87,20 @@ def health_app(check: Callable[[], dict[str, object]]) -> WSGIApp:
     return app
 
 
+def live_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """``GET /livez``: the process is alive and serving; it reads nothing else."""
+    return json_response(start_response, "200 OK", {"status": "alive"})
+
+
+def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """``GET /metrics``: this process's counters in Prometheus' text format."""
+    from bot.metrics import exposition
+
+    data, content_type = exposition()
+    start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 class RequestTooLarge(Exception):
     pass
 

@@ -1,7 +1,7 @@
 """Acknowledged work survives SIGKILL, and several instances share one database.
 
 Real ``taskbot web`` / ``taskbot worker`` / ``taskbot scheduler`` processes, signed requests over
-HTTP, the Slack stub counting every message. Readiness is explicit: ``/healthz`` for a web
+HTTP, the Slack stub counting every message. Readiness is explicit: ``/livez`` for a web
 process, the "worker ready" log line for a worker, the job rows for "all done". (The scheduler
 killed mid-fan-out is tests/reminders/test_scheduler_processes.py.) The several-instance test
 runs against the Paymo simulator with a small rate limit, whose counts show that the processes
@@ -149,7 +149,7 @@ def _free_port() -> int:
 
 def _healthy(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        return httpx.get(f"{base}/livez", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
