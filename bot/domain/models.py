@@ -371,6 +371,11 @@ class TaskPage(list["Task"]):
         self.more_after = more_after
 
 
+def list_total(tasks: list[Task]) -> int:
+    """How many tasks the whole list has: a page's count, else the tasks given."""
+    return tasks.total if isinstance(tasks, TaskPage) else len(tasks)
+
+
 class CardKind(StrEnum):
     CHANNEL = "channel"
     ASSIGNEE_DM = "assignee_dm"
