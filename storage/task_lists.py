@@ -4,8 +4,9 @@ Every list starts from the person's own rows and only then reads their tasks by 
 assignee index for parts (the person and their groups), the assignor index for tasks they
 assigned, each a UNION arm of its own (an OR would make the planner walk every open task of the
 workspace). The tasks table is joined without a workspace condition, so its only way in is its
-primary key, whatever the statistics say. One statement reads the page, its parts and the whole
-list's count; comments and attachments, which no list shows, are not read.
+primary key, whatever the statistics say. One statement sorts the list's keys (narrow rows),
+then reads the page's tasks, their parts and the whole list's count; comments and attachments,
+which no list shows, are not read.
 """
 
 from __future__ import annotations
@@ -131,12 +132,14 @@ UNDATED = case((TASKS.c.due_at.is_(None), 1), else_=0)
 
 
 def _listed_rows(query: TaskQuery) -> Subquery:
-    """The person's whole list, each row with the list's length (counted as the rows are read
-    for sorting anyway)."""
+    """The person's whole list, narrow (key and order columns only, so sorting it stays cheap),
+    each row with the list's length (counted as the rows are read for sorting anyway)."""
     ids = _ids(query)
     return (
         select(
-            *(TASKS.c[name] for name in TASK_COLUMNS),
+            TASKS.c.id,
+            TASKS.c.due_at,
+            TASKS.c.number,
             UNDATED.label("undated"),
             func.count().over().label("total"),
         )
@@ -147,6 +150,7 @@ def _listed_rows(query: TaskQuery) -> Subquery:
 
 
 def _statement(query: TaskQuery) -> Select[Any]:
+    """The page's keys, then its tasks (by key) and their parts."""
     listed = _listed_rows(query)
     backwards = query.before is not None
     order = [listed.c.undated, listed.c.due_at, listed.c.number]
@@ -157,10 +161,17 @@ def _statement(query: TaskQuery) -> Select[Any]:
         .limit(query.limit + 1)  # one more: whether another page follows
         .subquery("page")
     )
+    task = TASKS.alias("task")
     outer = [page.c.undated, page.c.due_at, page.c.number]
     return (
-        select(page, *(PARTS.c[name].label(f"part_{name}") for name in PART_COLUMNS))
-        .select_from(page.outerjoin(PARTS, PARTS.c.task_id == page.c.id))
+        select(
+            page.c.total,
+            *(task.c[name] for name in TASK_COLUMNS),
+            *(PARTS.c[name].label(f"part_{name}") for name in PART_COLUMNS),
+        )
+        .select_from(
+            page.join(task, task.c.id == page.c.id).outerjoin(PARTS, PARTS.c.task_id == page.c.id)
+        )
         .order_by(*(c.desc() if backwards else c.asc() for c in outer), PARTS.c.position)
     )
 
