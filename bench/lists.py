@@ -148,6 +148,8 @@ def run(label: str, url: str, tasks: int, args: Any) -> None:
             clock=clock,
             jobs=cast(Any, None),
         )
+        gc.collect()
+        gc.freeze()  # as ``bot.cli`` does after start-up
         for who, name in ((TYPICAL, "typical"), (HEAVY, "heavy")):
             for path, view in PATHS.items():
                 call = listing(service, Actor(team_id=TEAMS[0], user_id=who), view, now)
@@ -155,6 +157,7 @@ def run(label: str, url: str, tasks: int, args: Any) -> None:
             call = functools.partial(publish_home, deps, TEAMS[0], who)
             print(f"  {name:8} {'Home':9} {measure(engine, call, args.calls)}", flush=True)
     finally:
+        gc.unfreeze()
         engine.dispose()
 
 

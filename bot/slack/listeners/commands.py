@@ -235,7 +235,7 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
     elif cmd.name in LIST_VIEWS:
         view, heading = LIST_VIEWS[cmd.name]
         tasks = service.list_page(actor, view, channel_id=body.get("channel_id"), limit=MAX_ROWS)
-        message = task_list(tasks, heading=heading, viewer=actor.user_id, now=now)
+        message = task_list(tasks, heading=heading, viewer=actor.user_id, now=now, command=cmd.name)
         reply.send(message.text, message.blocks)
     elif cmd.name == "show":
         task = service.show(actor, cmd.handle or "", channel_id=body.get("channel_id"))
