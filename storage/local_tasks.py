@@ -10,12 +10,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import rules
 from bot.domain.errors import AlreadyApplied, Conflict, NotFound
@@ -29,12 +28,12 @@ from bot.domain.models import (
     CommentEvent,
     CompletionCondition,
     Due,
-    ListView,
     Part,
     PartState,
     Status,
     Task,
     TaskDraft,
+    TaskPage,
     TaskQuery,
     format_handle,
     parse_handle,
@@ -42,6 +41,7 @@ from bot.domain.models import (
 from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
 from storage.task_cards import mark_behind, rowcount
+from storage.task_lists import list_page
 
 
 class SqlAlchemyTaskStore:
@@ -182,15 +182,10 @@ class SqlAlchemyTaskStore:
         with self._sessions() as session:
             return [(t, format_handle(n), i) for t, n, i in session.execute(statement)]
 
-    def list(self, query: TaskQuery) -> list[Task]:
-        statement = (
-            select(TaskRow)
-            .where(TaskRow.team_id == query.team_id, TaskRow.is_open.is_(True), _view(query))
-            .order_by(TaskRow.due_at.asc().nulls_last(), TaskRow.number)
-            .limit(query.limit)
-        )
+    def list(self, query: TaskQuery) -> TaskPage:
+        """One page of a list, from the person's own rows (``storage.task_lists``)."""
         with self._sessions() as session:
-            return [_to_task(row) for row in session.scalars(statement)]
+            return list_page(session, query)
 
 
 def _refuse_replayed_create(session: Session, key: str) -> None:
@@ -239,34 +234,6 @@ def _row(session: Session, team_id: str, handle: str, *, for_update: bool = Fals
     if row.deleted_at is not None:
         raise NotFound(f"{format_handle(row.number)} was deleted.")
     return row
-
-
-def _assigned(query: TaskQuery) -> ColumnElement[bool]:
-    who = [
-        and_(PartRow.assignee_kind == AssigneeKind.USER.value, PartRow.assignee_id == query.user_id)
-    ]
-    if query.group_ids:
-        who.append(
-            and_(
-                PartRow.assignee_kind == AssigneeKind.GROUP.value,
-                PartRow.assignee_id.in_(sorted(query.group_ids)),
-            )
-        )
-    parts = select(PartRow.task_id).where(PartRow.team_id == query.team_id, or_(*who))
-    return TaskRow.id.in_(parts)
-
-
-def _view(query: TaskQuery) -> ColumnElement[bool]:
-    if query.view is ListView.MINE:
-        return _assigned(query)
-    if query.view is ListView.ASSIGNED:
-        return TaskRow.assignor == query.user_id
-    if query.view is ListView.CHANNEL:
-        return TaskRow.channel_id == query.channel_id
-    involved = or_(TaskRow.assignor == query.user_id, _assigned(query))
-    if query.view is ListView.OVERDUE:
-        return and_(involved, TaskRow.due_at.is_not(None), TaskRow.due_at < query.now)
-    return involved
 
 
 def _write(row: TaskRow, task: Task) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, time
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -326,8 +327,25 @@ class ListView(StrEnum):
     INVOLVED = "involved"  # open tasks I assigned or am assigned to (``/task list``)
 
 
+class PageKey(_Frozen):
+    """Where a page of a list starts or ends: a task's place in the list order (due instant,
+    none last, then handle number). A keyset, so a page never shifts when other tasks change."""
+
+    due_at: datetime | None
+    number: int
+
+    @classmethod
+    def of(cls, task: Task) -> PageKey:
+        number = parse_handle(task.handle)
+        if number is None:
+            raise ValueError(f"not a taskbot handle: {task.handle}")
+        return cls(due_at=task.due_instant(), number=number)
+
+
 class TaskQuery(_Frozen):
-    """A list request; backends answer open tasks, soonest due first, then by handle."""
+    """A list request; backends answer open tasks, soonest due first, then by handle.
+
+    ``after`` / ``before``: the page that follows (precedes) that place in the order."""
 
     team_id: str
     view: ListView
@@ -336,6 +354,26 @@ class TaskQuery(_Frozen):
     channel_id: str | None = None
     now: datetime | None = None
     limit: int = Field(default=50, ge=1, le=1000)
+    after: PageKey | None = None
+    before: PageKey | None = None
+
+
+class TaskPage(list["Task"]):
+    """One page of a list (tasks without their comments or attachments), with the number of
+    tasks in the whole list and whether pages come before or after it."""
+
+    def __init__(
+        self, tasks: Iterable[Task] = (), *, total: int, more_before: bool, more_after: bool
+    ) -> None:
+        super().__init__(tasks)
+        self.total = total
+        self.more_before = more_before
+        self.more_after = more_after
+
+
+def list_total(tasks: list[Task]) -> int:
+    """How many tasks the whole list has: a page's count, else the tasks given."""
+    return tasks.total if isinstance(tasks, TaskPage) else len(tasks)
 
 
 class CardKind(StrEnum):

@@ -24,11 +24,13 @@ from bot.domain.models import (
     Comment,
     CommentEvent,
     ListView,
+    PageKey,
     PartState,
     Status,
     Task,
     TaskDraft,
     TaskEdit,
+    TaskPage,
     TaskQuery,
     format_handle,
     parse_handle,
@@ -254,6 +256,20 @@ class TaskService:
     def list_tasks(
         self, actor: Actor, view: ListView, channel_id: str | None = None, limit: int = 50
     ) -> list[Task]:
+        return self.list_page(actor, view, channel_id=channel_id, limit=limit)
+
+    def list_page(
+        self,
+        actor: Actor,
+        view: ListView,
+        *,
+        channel_id: str | None = None,
+        limit: int = 50,
+        after: PageKey | None = None,
+        before: PageKey | None = None,
+    ) -> TaskPage:
+        """One page of a list with the whole list's count (a backend that doesn't count gives
+        one page, counted as it is)."""
         groups = (
             self._directory.groups_of(actor.team_id, actor.user_id)
             if view in _GROUP_VIEWS
@@ -267,8 +283,13 @@ class TaskService:
             channel_id=channel_id,
             now=self._clock(),
             limit=limit,
+            after=after,
+            before=before,
         )
-        return self._backend.list(query)
+        tasks = self._backend.list(query)
+        if isinstance(tasks, TaskPage):
+            return tasks
+        return TaskPage(tasks, total=len(tasks), more_before=False, more_after=False)
 
     # --- changes ----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import logging
 import threading
 
 from bot.domain.models import Actor, AssigneeKind, ListView, Task
-from bot.slack.blocks.home import home_view
+from bot.slack.blocks.home import PER_SECTION, home_view
 from bot.slack.deps import SlackDeps
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,8 @@ HOME_WAIT_SECONDS = 20.0  # for another process's publish of the same Home to fi
 
 
 def publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
-    """Build and publish one person's App Home (three list queries, one views.publish).
+    """Build and publish one person's App Home: three list statements (each a page with its
+    list's count) and one views.publish.
 
     Under the person's Home claim when the store has one (``deps.homes``): built after the claim
     is taken and published before it is released, so across processes a Home never goes back to
@@ -41,9 +42,9 @@ def _publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
     actor = Actor(team_id=team_id, user_id=user_id)
     service = deps.service
     view = home_view(
-        mine=service.list_tasks(actor, ListView.MINE),
-        assigned=service.list_tasks(actor, ListView.ASSIGNED),
-        overdue=service.list_tasks(actor, ListView.OVERDUE),
+        mine=service.list_page(actor, ListView.MINE, limit=PER_SECTION),
+        assigned=service.list_page(actor, ListView.ASSIGNED, limit=PER_SECTION),
+        overdue=service.list_page(actor, ListView.OVERDUE, limit=PER_SECTION),
         viewer=user_id,
         capabilities=service.capabilities,
         now=deps.clock(),

@@ -6,7 +6,10 @@ One module so listeners, Block Kit builders and ``manifest.yml`` cannot drift ap
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
+
+from bot.domain.models import PageKey
 
 COMMAND: Final = "/task"
 
@@ -19,6 +22,9 @@ ACTION_COMMENT: Final = "task_comment"  # opens the comment modal
 ACTION_REASSIGN: Final = "task_reassign"  # opens the reassign modal
 ACTION_CLAIM: Final = "task_claim"  # "I'm on it" (ANY_ONE)
 ACTION_OPEN_CREATE: Final = "task_open_create"  # App Home "New task" button
+# Previous / Next under a list (value: ``encode_page(command, edge)``).
+ACTION_LIST_PREVIOUS: Final = "task_list_previous"
+ACTION_LIST_NEXT: Final = "task_list_next"
 ACTION_SNOOZE_HOUR: Final = "reminder_snooze_hour"
 ACTION_SNOOZE_TOMORROW: Final = "reminder_snooze_tomorrow"
 
@@ -79,3 +85,15 @@ def decode_ref(value: str) -> tuple[str, int | None]:
     """``"T-4:3"`` → ``("T-4", 3)``; a value without a version → ``(value, None)``."""
     handle, _, version = value.partition(":")
     return handle, int(version) if version.isdigit() else None
+
+
+def encode_page(command: str, edge: PageKey) -> str:
+    """Button value: which list, and the task the page turns from (a keyset, not a page
+    number, so a turn never skips or repeats a task when others change)."""
+    due = edge.due_at.isoformat() if edge.due_at else ""
+    return f"{command}|{due}|{edge.number}"
+
+
+def decode_page(value: str) -> tuple[str, PageKey]:
+    command, due, number = value.split("|")
+    return command, PageKey(due_at=datetime.fromisoformat(due) if due else None, number=int(number))

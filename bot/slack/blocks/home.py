@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.models import BackendCapabilities, CardKind, Task
+from bot.domain.models import BackendCapabilities, CardKind, Task, list_total
 from bot.slack import ids
 from bot.slack.blocks.buttons import card_buttons
 from bot.slack.blocks.text import one_line, truncate
@@ -51,7 +51,8 @@ def home_view(
         ("Overdue", overdue, "Nothing overdue."),
     )
     for title, tasks, empty in sections:
-        blocks.append(HeaderBlock(text=f"{title} ({len(tasks)})"))
+        total = list_total(tasks)
+        blocks.append(HeaderBlock(text=f"{title} ({total})"))
         if not tasks:
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=empty)]))
         for task in tasks[:PER_SECTION]:
@@ -62,8 +63,8 @@ def home_view(
             buttons = card_buttons(task, viewer=viewer, kind=kind, capabilities=capabilities)
             if buttons:
                 blocks.append(ActionsBlock(elements=buttons))
-        if len(tasks) > PER_SECTION:
-            more = f"and {len(tasks) - PER_SECTION} more — use `/task list`"
+        if total > min(len(tasks), PER_SECTION):
+            more = f"and {total - min(len(tasks), PER_SECTION)} more — use `/task list`"
             blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
         blocks.append(DividerBlock())
     return View(type="home", blocks=blocks[:MAX_BLOCKS])

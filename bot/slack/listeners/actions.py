@@ -20,9 +20,10 @@ from bot.slack import ids
 from bot.slack.background import NOT_SAVED, action_key
 from bot.slack.blocks.card import CardMessage, task_card
 from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
+from bot.slack.blocks.task_list import MAX_ROWS, task_list
 from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.errors import domain_text, person_message
-from bot.slack.listeners.commands import _group_options, open_create_modal
+from bot.slack.listeners.commands import LIST_VIEWS, _group_options, open_create_modal
 from bot.slack.markup import escape, render_date
 from bot.slack.registrar import Registrar
 from bot.slack.reminders import snooze_until
@@ -134,6 +135,41 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
 
     registrar.action(ids.ACTION_SNOOZE_HOUR, on_snooze)
     registrar.action(ids.ACTION_SNOOZE_TOMORROW, on_snooze)
+
+    def on_page_turn(ack: Ack, body: dict[str, Any]) -> None:
+        submit_click(deps, PageTurn.of(body), body, ack)
+
+    registrar.action(ids.ACTION_LIST_PREVIOUS, on_page_turn)
+    registrar.action(ids.ACTION_LIST_NEXT, on_page_turn)
+
+
+class PageTurn(Click):
+    """Previous / Next under a list: the page before or after the one shown, in its place."""
+
+    KIND: ClassVar[str] = "list-page"
+
+
+def _turn_page(deps: SlackDeps, click: Click) -> None:
+    command, edge = ids.decode_page(click.value)
+    view, heading = LIST_VIEWS[command]
+    actor = Actor(team_id=click.team_id, user_id=click.user_id)
+    reply = _reply_for(deps, click)
+    forward = click.action_id == ids.ACTION_LIST_NEXT
+
+    def work() -> None:
+        page = deps.service.list_page(
+            actor,
+            view,
+            limit=MAX_ROWS,
+            after=edge if forward else None,
+            before=None if forward else edge,
+        )
+        message = task_list(
+            page, heading=heading, viewer=actor.user_id, now=deps.clock(), command=command
+        )
+        reply.send(message.text, message.blocks)
+
+    reply.attempt(work, task=command)
 
 
 def _snooze(deps: SlackDeps, click: Click) -> None:
@@ -262,5 +298,6 @@ def _fill_reassign(deps: SlackDeps, form: ReassignForm) -> None:
 JOBS: dict[str, AnyJob] = {
     Click.KIND: JobKind(Click, _apply),
     SnoozeClick.KIND: JobKind(SnoozeClick, _snooze),
+    PageTurn.KIND: JobKind(PageTurn, _turn_page),
     ReassignForm.KIND: JobKind(ReassignForm, _fill_reassign),
 }

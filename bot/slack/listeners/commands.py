@@ -26,7 +26,7 @@ from bot.slack import ids
 from bot.slack.background import NOT_SAVED, command_key
 from bot.slack.blocks.card import task_card
 from bot.slack.blocks.modals import create_task_modal, settings_modal
-from bot.slack.blocks.task_list import task_list
+from bot.slack.blocks.task_list import MAX_ROWS, task_list
 from bot.slack.command_text import (
     SUBCOMMANDS,
     Command,
@@ -234,8 +234,8 @@ def _run(deps: SlackDeps, actor: Actor, cmd: Command, body: dict[str, Any], repl
         reply.send(f":white_check_mark: Created {task_name(task)}{where}.")
     elif cmd.name in LIST_VIEWS:
         view, heading = LIST_VIEWS[cmd.name]
-        tasks = service.list_tasks(actor, view, channel_id=body.get("channel_id"))
-        message = task_list(tasks, heading=heading, viewer=actor.user_id, now=now)
+        tasks = service.list_page(actor, view, channel_id=body.get("channel_id"), limit=MAX_ROWS)
+        message = task_list(tasks, heading=heading, viewer=actor.user_id, now=now, command=cmd.name)
         reply.send(message.text, message.blocks)
     elif cmd.name == "show":
         task = service.show(actor, cmd.handle or "", channel_id=body.get("channel_id"))
