@@ -47,6 +47,7 @@ from storage.job_ledger import SqlAlchemyJobLedger
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.rate_budget import SqlAlchemyRateBudget
 from storage.reminder_ledger import SqlAlchemyReminderLedger
+from storage.sync_runs import SqlAlchemySyncRuns
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
@@ -343,7 +344,14 @@ def build_app(
         deps=deps,
         sweep=sweep,
         notifier=notifier,
-        sync=BackendSync(backend, notifier, clock, planner)
+        sync=BackendSync(
+            backend,
+            notifier,
+            clock,
+            planner,
+            name=backend.name,
+            recorder=SqlAlchemySyncRuns(sessions),
+        )
         if isinstance(backend, Mirroring)
         else None,
     )

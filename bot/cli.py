@@ -214,7 +214,7 @@ def status_text(status: OpsStatus, now: datetime) -> str:
         f"reminders, last hour: {status.reminders_sent_last_hour} sent{lag}; "
         f"{status.reminders_overdue} due and not sent yet"
     )
-    lines.append("backend sync: not recorded in the database")
+    lines.extend(sync_lines(status, now))
     if not status.live:
         lines.append("live: no worker or scheduler has a fresh heartbeat")
     for beat in status.live:
@@ -223,6 +223,17 @@ def status_text(status: OpsStatus, now: datetime) -> str:
             f"UTC, beat {(now - beat.beat_at).total_seconds():.0f} s ago)"
         )
     return "\n".join(lines)
+
+
+def sync_lines(status: OpsStatus, now: datetime) -> list[str]:
+    """The last sync pass of each task system, or that none ran (the embedded store has none)."""
+    if not status.syncs:
+        return ["backend sync: no pass recorded (the embedded store needs none)"]
+    return [
+        f"backend sync {run.backend}: last pass {(now - run.at).total_seconds():.0f} s ago, "
+        + (f"failed: {run.error}" if run.error is not None else f"{run.changed} task(s) changed")
+        for run in status.syncs
+    ]
 
 
 def _users(

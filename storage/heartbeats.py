@@ -17,6 +17,7 @@ from storage.job_ledger import PENDING
 from storage.reminder_ledger import CLAIMED as REMINDER_CLAIMED
 from storage.reminder_ledger import PENDING as REMINDER_PENDING
 from storage.reminder_ledger import SENT as REMINDER_SENT
+from storage.sync_runs import SqlAlchemySyncRuns, SyncRun
 from storage.tables import HeartbeatRow, JobRow, ReminderRow
 
 
@@ -88,11 +89,12 @@ class OpsStatus(BaseModel):
     reminder_lag_max_seconds: float | None
     reminders_overdue: int  # due, not sent yet
     live: list[Heartbeat]
+    syncs: list[SyncRun] = []
 
 
 def ops_status(sessions: sessionmaker[Session], now: datetime, stale_after: float) -> OpsStatus:
-    """Queue depth, the oldest due job, reminder lag (sent − due) over the last hour, and the
-    processes that beat within ``stale_after`` seconds."""
+    """Queue depth, the oldest due job, reminder lag (sent − due) over the last hour, the last
+    sync pass per backend, and the processes that beat within ``stale_after`` seconds."""
     hour_ago = now - timedelta(hours=1)
     with sessions() as session:
         states = dict(
@@ -120,4 +122,5 @@ def ops_status(sessions: sessionmaker[Session], now: datetime, stale_after: floa
         reminder_lag_max_seconds=max(lags) if lags else None,
         reminders_overdue=int(overdue or 0),
         live=SqlAlchemyHeartbeats(sessions).live(now - timedelta(seconds=stale_after)),
+        syncs=SqlAlchemySyncRuns(sessions).last(),
     )

@@ -24,6 +24,7 @@ from storage.types import UtcDateTime
 
 ID = 64  # room for UUIDs and every backend's ids
 SLACK_ID = 32
+SYNC_ERROR_CHARS = 300  # the one line a failed sync pass leaves for `taskbot status`
 
 
 class Base(DeclarativeBase):
@@ -337,3 +338,15 @@ class HeartbeatRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     beat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SyncRunRow(Base):
+    """The last backend-sync pass per task system (``storage.sync_runs``): when, how many tasks
+    changed, or the error that ended it; ``taskbot status`` reads it."""
+
+    __tablename__ = "sync_runs"
+
+    backend: Mapped[str] = mapped_column(String(24), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    changed: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(SYNC_ERROR_CHARS))

@@ -256,6 +256,7 @@ def test_status_reads_queue_reminder_lag_and_live_processes_from_the_database(
     from storage.heartbeats import SqlAlchemyHeartbeats
     from storage.job_ledger import NewJob, SqlAlchemyJobLedger
     from storage.migrate import upgrade_engine
+    from storage.sync_runs import SqlAlchemySyncRuns
     from storage.tables import ReminderRow
 
     empty = run(["status"], tmp_path, db_env)
@@ -288,10 +289,17 @@ def test_status_reads_queue_reminder_lag_and_live_processes_from_the_database(
                     kind="remind",
                 )
             )
+    before = run(["status"], tmp_path, db_env)
+    assert "backend sync: no pass recorded" in before.stdout
+    SqlAlchemySyncRuns(sessions).record("paymo", now - timedelta(seconds=30), 3, None)
+    SqlAlchemySyncRuns(sessions).record("struct_pim", now, None, "BackendUnavailable:\n down")
     engine.dispose()
     result = run(["status"], tmp_path, db_env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "backend sync paymo: last pass 3" in out and "3 task(s) changed" in out
+    assert "backend sync struct_pim: last pass " in out
+    assert "s ago, failed: BackendUnavailable: down" in out  # the error as one line
     assert "jobs: 1 pending, 0 claimed, 0 done, 0 failed" in out
     assert "oldest due job: waiting 9" in out  # 90 s and a little
     assert "reminders, last hour: 2 sent, lag avg 3.0 s, max 4.0 s" in out

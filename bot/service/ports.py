@@ -155,6 +155,15 @@ class Mirroring(Protocol):
     def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
 
 
+class SyncRecorder(Protocol):
+    """Where each backend-sync pass is recorded (``storage``), so ``taskbot status`` can say when
+    a task system was last read, and whether that pass failed, from the database alone."""
+
+    def record(
+        self, backend: str, at: datetime, changed: int | None, error: str | None
+    ) -> None: ...
+
+
 class HomeClaims(Protocol):
     """One App Home publish at a time per person, across processes (``storage``)."""
 

@@ -12,7 +12,7 @@ import logging
 
 from bot.domain.events import EventKind, TaskEvent
 from bot.domain.models import Actor, Task
-from bot.service.ports import Clock, Mirroring, Notifier
+from bot.service.ports import Clock, Mirroring, Notifier, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,36 @@ class BackendSync:
         notifier: Notifier,
         clock: Clock,
         reminders: ReminderPlanner | None = None,
+        *,
+        name: str = "",
+        recorder: SyncRecorder | None = None,
     ) -> None:
         self._backend = backend
+        self._name = name
+        self._recorder = recorder
         self._notifier = notifier
         self._clock = clock
         self._reminders = reminders
 
     def run_once(self) -> int:
-        """One pass; returns how many tasks changed in the task system."""
+        """One pass, recorded with its outcome; returns how many tasks changed in the system."""
+        try:
+            changed = self._pass()
+        except Exception as exc:
+            self._record(None, f"{type(exc).__name__}: {exc}")
+            raise
+        self._record(changed, None)
+        return changed
+
+    def _record(self, changed: int | None, error: str | None) -> None:
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.record(self._name, self._clock(), changed, error)
+        except Exception:  # the pass itself is what matters; status shows the older record
+            log.exception("recording the sync pass of %s failed", self._name)
+
+    def _pass(self) -> int:
         changed = self._backend.pull(self._clock())
         for before, after in changed:
             if self._reminders is not None:
