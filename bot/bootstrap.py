@@ -208,6 +208,9 @@ class TaskbotApp:
             self.worker.shutdown(timeout=8.0)
         for closer in reversed(self.closers):
             closer()
+        close_backend = getattr(self.backend, "close", None)  # a task API's HTTP connections
+        if callable(close_backend):
+            close_backend()
         self.engine.dispose()
 
 

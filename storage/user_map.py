@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.errors import InvalidInput
@@ -38,10 +39,18 @@ class SqlAlchemyUserMap:
         self.set_all([mapping], force=force)
 
     def set_all(self, mappings: list[UserLink], *, force: bool = False) -> None:
-        """All of them or (on any refusal) none."""
-        with self._sessions.begin() as session:
-            for mapping in mappings:
-                set_link(session, mapping, force=force)
+        """All of them or (on any refusal) none. Two workers linking the same person at once
+        (email auto-link) both read "no link" and insert; the loser tries once more and then
+        finds the winner's row, instead of failing the person's command."""
+        for attempt in range(2):
+            try:
+                with self._sessions.begin() as session:
+                    for mapping in mappings:
+                        set_link(session, mapping, force=force)
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def remove(self, team_id: str, backend: str, slack_id: str) -> bool:
         with self._sessions.begin() as session:

@@ -114,6 +114,11 @@ class Tokens:
         self._operator: tuple[str, float] | None = None
         self._lock = threading.Lock()
 
+    @property
+    def auth(self) -> ApiClient:
+        """The sign-in client (closed with the backend)."""
+        return self._auth
+
     def exchange(self, form: dict[str, str]) -> dict[str, Any]:
         client_id, client_secret = self._client
         response = self._auth.request(
@@ -214,6 +219,7 @@ class LineWorksBackend(MirroredBackend):
         super().__init__(store, links)
         self._api = api
         self._tokens = tokens
+        self._api_clients = (api, tokens.auth)
         self._states = states
         self._auth_url = auth_url if auth_url.endswith("/") else auth_url + "/"
         self._client_id = client_id

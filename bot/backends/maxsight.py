@@ -109,6 +109,7 @@ class MaxsightBackend(MirroredBackend):
     ) -> None:
         super().__init__(store, links)
         self._api = api
+        self._api_clients = (api,)
         self._versions = versions
         self._actor_id = actor_id
 

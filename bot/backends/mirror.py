@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.backends.http import ApiClient
 from bot.domain import rules
 from bot.domain.errors import (
     AlreadyApplied,
@@ -71,6 +72,12 @@ class MirroredBackend(ABC):
     def __init__(self, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap) -> None:
         self._store = store
         self._links = links
+        self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
+
+    def close(self) -> None:
+        """Release the HTTP connections to the task system (the app closes its backend)."""
+        for client in self._api_clients:
+            client.close()
 
     # --- what a task system does --------------------------------------------------------------
 

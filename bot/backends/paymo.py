@@ -120,6 +120,7 @@ class PaymoBackend(MirroredBackend):
             raise ValueError("Paymo needs PAYMO_PROJECT_ID or PAYMO_TASKLIST_ID for new tasks")
         super().__init__(store, links)
         self._api = api
+        self._api_clients = (api,)
         self._project_id = project_id
         self._tasklist_id = tasklist_id
 

@@ -107,6 +107,7 @@ class StructPimBackend(MirroredBackend):
     def __init__(self, api: ApiClient, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap):
         super().__init__(store, links)
         self._api = api
+        self._api_clients = (api,)
 
     # --- the task system -------------------------------------------------------------------
 

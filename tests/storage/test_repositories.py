@@ -158,3 +158,30 @@ def test_user_map_refuses_two_slack_users_for_one_assignee(sessions: sessionmake
     assert users.remove("T1", "struct_pim", "UBEN") is True
     got = users.get("T2", "struct_pim", "UANA")
     assert got is not None and got.set_at == NOW
+
+
+def test_the_same_person_linked_by_two_workers_at_once_is_linked_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Email auto-link of one assignee in two jobs at the same moment: both read "no link" and
+    insert; neither may fail the person's command (it did, with a unique violation)."""
+    user_map = SqlAlchemyUserMap(sessions)
+    people = [f"U{n}" for n in range(20)]
+    failures: list[BaseException] = []
+
+    def link(slack_id: str, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            user_map.set(mapping(slack_id, f"id-{slack_id}"))
+        except BaseException as exc:  # collected: the assertion below names it
+            failures.append(exc)
+
+    for slack_id in people:
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=link, args=(slack_id, barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert [m.slack_id for m in user_map.list("T1", "struct_pim")] == sorted(people)
