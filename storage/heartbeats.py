@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.engine import rowcount
 from storage.job_ledger import PENDING
 from storage.reminder_ledger import CLAIMED as REMINDER_CLAIMED
 from storage.reminder_ledger import PENDING as REMINDER_PENDING
@@ -41,7 +42,7 @@ class SqlAlchemyHeartbeats:
                 .values(beat_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if not getattr(changed, "rowcount", 0):
+            if not rowcount(changed):
                 session.add(
                     HeartbeatRow(
                         process_id=process_id, role=role, started_at=started_at, beat_at=now

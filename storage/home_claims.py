@@ -18,12 +18,12 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.engine import rowcount
 from storage.tables import HomeClaimRow
 from storage.task_cards import (
     CLAIM_LEASE_SECONDS,
     FIRST_BACKOFF,
     LONGEST_BACKOFF,
-    rowcount,
     unclaimed,
     wall_now,
 )

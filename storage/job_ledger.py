@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.engine import rowcount
 from storage.tables import JobRow
 
 PENDING, CLAIMED, DONE, FAILED = "pending", "claimed", "done", "failed"
@@ -181,7 +182,7 @@ class SqlAlchemyJobLedger:
                 .where(JobRow.id == job_id, JobRow.state == CLAIMED, JobRow.claimed_by == claimer)
                 .values(**values)
             )
-            return bool(getattr(result, "rowcount", 0))
+            return rowcount(result) > 0
 
     def prune(self, before: datetime) -> int:
         """Forget finished jobs older than ``before``; a replay comes within minutes, not days."""
@@ -189,22 +190,12 @@ class SqlAlchemyJobLedger:
             result = session.execute(
                 delete(JobRow).where(JobRow.state.in_((DONE, FAILED)), JobRow.finished_at < before)
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return rowcount(result)
 
     def states(self) -> dict[str, str]:
         """Every job's state by key; for tests, benchmarks and diagnostics."""
         with self._sessions() as session:
             return {key: state for key, state in session.execute(select(JobRow.key, JobRow.state))}
-
-    def open_count(self) -> int:
-        """Jobs not finished yet (pending or claimed)."""
-        with self._sessions() as session:
-            return int(
-                session.scalar(
-                    select(func.count(JobRow.id)).where(JobRow.state.in_((PENDING, CLAIMED)))
-                )
-                or 0
-            )
 
 
 def _claim(

@@ -38,9 +38,10 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from storage.engine import rowcount
 from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
-from storage.task_cards import mark_behind, rowcount
+from storage.task_cards import mark_behind
 from storage.task_lists import list_page
 
 

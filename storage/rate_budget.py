@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.rates import Budget, Rate, pause, release, take, tell
+from storage.engine import rowcount
 from storage.tables import RateBudgetRow
 
 T = TypeVar("T")
@@ -73,7 +74,7 @@ class SqlAlchemyRateBudget:
                     .where(RateBudgetRow.key == key, RateBudgetRow.version == version)
                     .values(state=after.model_dump_json(), version=version + 1)
                 )
-                if cast(CursorResult[Any], written).rowcount == 1:
+                if rowcount(written) == 1:
                     return answer
             # another process changed it between our read and write: read it again
 

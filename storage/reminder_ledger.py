@@ -15,6 +15,7 @@ from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.reminders import PlannedReminder, ReminderKind
+from storage.engine import rowcount
 from storage.tables import ReminderRow
 
 PENDING, CLAIMED, SENT, FAILED, CANCELLED = "pending", "claimed", "sent", "failed", "cancelled"
@@ -240,7 +241,7 @@ class SqlAlchemyReminderLedger:
                 )
                 .values(**values)
             )
-            return bool(getattr(result, "rowcount", 0))
+            return rowcount(result) > 0
 
     def states(self, team_id: str, task_id: str) -> list[tuple[str, int, str]]:
         """(assignee, offset, state) for a task; for tests and diagnostics."""

@@ -31,14 +31,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, case, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.models import CardClaim, CardKind, CardRef
+from storage.engine import rowcount
 from storage.tables import TaskCardRow, TaskRow
 
 CLAIM_LEASE_SECONDS = 15.0  # longer than a Slack call may take (the WebClient gives up at 10 s)
@@ -297,10 +297,6 @@ def unclaimed(
 ) -> ColumnElement[bool]:
     """No claim, or one whose lease has run out."""
     return or_(expires_at.is_(None), expires_at < now)
-
-
-def rowcount(result: Result[Any]) -> int:
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _ref(row: TaskCardRow) -> CardRef:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.domain.errors import InvalidInput
 from bot.domain.links import LinkHow, UserLink
 from bot.domain.models import AssigneeKind
+from storage.engine import rowcount
 from storage.tables import UserMapRow
 
 
@@ -61,7 +62,7 @@ class SqlAlchemyUserMap:
                     UserMapRow.slack_id == slack_id,
                 )
             )
-            return bool(getattr(result, "rowcount", 0))
+            return rowcount(result) > 0
 
     def list_all(self) -> list[UserLink]:
         """Every link of every workspace (``taskbot users export``)."""
