@@ -281,3 +281,18 @@ def test_mentions_in_slash_text_still_pick_the_assignees() -> None:
     )
     assert quick.assignees == (Assignee.user(ANA), Assignee.group(OPS))
     assert quick.title == "@channel Verify" and not quick.problems
+
+
+def test_a_task_systems_refusal_to_create_is_escaped() -> None:
+    """The backend's own "can't create" text reaches ``ack(text=…)`` through the edge too."""
+    from types import SimpleNamespace
+
+    from bot.slack.listeners import commands
+
+    refusal = "Not here <!channel> <http://evil.example|Verify>"
+    deps = SimpleNamespace(
+        service=SimpleNamespace(capabilities=SimpleNamespace(create_refusal=refusal))
+    )
+    text = commands._no_create(deps)  # type: ignore[arg-type]
+    assert "<!channel>" not in text and "<http" not in text
+    assert text == "Not here &lt;!channel&gt; &lt;http://evil.example|Verify&gt;"

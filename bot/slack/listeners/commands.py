@@ -123,7 +123,8 @@ JOBS: dict[str, AnyJob] = {CommandJob.KIND: JobKind(CommandJob, _command)}
 
 
 def _no_create(deps: SlackDeps) -> str:
-    return (
+    """The backend's own refusal is task-system text: escaped like any other."""
+    return escape(
         deps.service.capabilities.create_refusal
         or "This task system doesn't let taskbot create tasks."
     )
