@@ -353,6 +353,7 @@ def build_app(
             clock,
             planner,
             name=backend.name,
+            system=backend.capabilities.label,
             recorder=SqlAlchemySyncRuns(sessions),
         )
         if isinstance(backend, Mirroring)

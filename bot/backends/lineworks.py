@@ -201,6 +201,7 @@ class LineWorksBackend(MirroredBackend):
         directory=True,
         assignee_id_example="a LINE WORKS user id",
         categories=True,
+        label="LINE WORKS",
     )
 
     def __init__(

@@ -96,6 +96,7 @@ class MaxsightBackend(MirroredBackend):
         assignee_id_example="a Maxsight user or team UUID",
         assignment_comment=True,
         create_refusal=NO_CREATE,
+        label="Maxsight",
     )
 
     def __init__(

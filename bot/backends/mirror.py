@@ -43,6 +43,7 @@ from bot.domain.models import (
     TaskQuery,
 )
 from bot.domain.naming import Naming
+from bot.service.ports import Pulled
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
@@ -163,13 +164,13 @@ class MirroredBackend(ABC):
 
     # --- two-way sync ----------------------------------------------------------------------
 
-    def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]:
-        """Changes made in the system's own UI: (before, after) pairs, already stored.
+    def pull(self, now: datetime) -> Sequence[Pulled]:
+        """Changes made in the system's own UI, already stored.
 
         A field counts as changed there when it differs from what taskbot last wrote, so a change
         made in Slack (written there first) is never undone by an older copy. A task gone there
         is marked deleted here (its cards say so)."""
-        changed: builtins.list[tuple[Task, Task]] = []
+        changed: builtins.list[Pulled] = []
         rows = self._store.mirrored(self.prefix)
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
@@ -190,7 +191,7 @@ class MirroredBackend(ABC):
                     log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
                     continue
                 if after is not None:
-                    changed.append((task, after))
+                    changed.append(Pulled(after=after, before=task))
         return changed
 
     def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:

@@ -105,6 +105,7 @@ class PaymoBackend(MirroredBackend):
         assignee_id_pattern=r"[1-9][0-9]*",
         assignee_id_example="a Paymo user number such as 241185",
         delete_warning="Paymo also deletes the task's time entries.",
+        label="Paymo",
     )
 
     def __init__(

@@ -102,6 +102,7 @@ class StructPimBackend(MirroredBackend):
         user_map=True,
         directory=True,
         assignee_id_example="a Struct user id (or a user group's UUID)",
+        label="Struct PIM",
     )
 
     def __init__(self, api: ApiClient, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap):

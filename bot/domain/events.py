@@ -25,8 +25,23 @@ class EventKind(StrEnum):
     CLAIMED = "claimed"
 
 
+class Origin(BaseModel):
+    """Where a change was made when it was not made in Slack: a task system (its label, as
+    people know it, e.g. "Struct PIM"), and the Slack user its author is linked to, when the
+    system says who it was. People are told the change was made there, never that the task's
+    assignor made it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    user_id: str | None = None
+
+
 class TaskEvent(BaseModel):
-    """One event; ``assignees`` are the ones it is about (assigned, unassigned, done, undone)."""
+    """One event; ``assignees`` are the ones it is about (assigned, unassigned, done, undone).
+
+    ``origin`` is set for changes pulled from a task system; then ``actor.user_id`` is the
+    linked author, or "" when the system doesn't say who made the change."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,6 +50,7 @@ class TaskEvent(BaseModel):
     actor: Actor
     assignees: tuple[Assignee, ...] = ()
     comment: Comment | None = None
+    origin: Origin | None = None
 
 
 NOTICE_KIND = "notify"

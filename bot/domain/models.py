@@ -317,6 +317,7 @@ class BackendCapabilities(_Frozen):
     assignment_comment: bool = False  # a reassignment carries a note for the new assignee
     categories: bool = False  # tasks go into a category the person picks
     create_refusal: str | None = None  # why tasks can't be created here (``create`` False)
+    label: str = "taskbot"  # the task system's name as people know it ("Struct PIM")
 
 
 class ListView(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -145,14 +146,28 @@ class GroupDirectory(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Pulled:
+    """One task a sync pass found changed in the task system, already stored.
+
+    ``before`` is None for a task new to taskbot (made or assigned in the system itself, taken
+    in by the pass); ``by`` is the Slack user the system names as the change's author, when
+    that person is linked (None: the change is told as made in the system)."""
+
+    after: Task
+    before: Task | None = None
+    by: str | None = None
+
+
 @runtime_checkable
 class Mirroring(Protocol):
     """A backend whose tasks also live in taskbot's store and can change in the system's own UI.
 
-    ``pull`` stores and returns (before, after) for every task changed there since taskbot last
-    wrote it; a change made in Slack meanwhile is never overwritten."""
+    ``pull`` stores and returns every task changed there since taskbot last wrote it (and every
+    task taken in from there); a change made in Slack meanwhile is never overwritten, and
+    taskbot's own writes read back are not changes."""
 
-    def pull(self, now: datetime) -> Sequence[tuple[Task, Task]]: ...
+    def pull(self, now: datetime) -> Sequence[Pulled]: ...
 
 
 class SyncRecorder(Protocol):

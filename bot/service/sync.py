@@ -1,18 +1,19 @@
 """Two-way sync: changes made in a task system's own UI reach Slack's cards and reminders.
 
-Backends that mirror tasks (``Mirroring``) report what changed since taskbot last wrote; each
-change is already stored (never over a newer change made in Slack, which wins), so here it is only
-told: cards updated in place, assignees and the assignor DMed where the events say so, reminders
-re-planned. Imports the domain and the service ports only.
+Backends that mirror tasks (``Mirroring``) report what changed since taskbot last wrote, and the
+tasks they took in from the system; each change is already stored (never over a newer change made
+in Slack, which wins), so here it is only told, as made in the task system (``Origin``): cards
+updated in place, assignees and the assignor DMed where the events say so, reminders re-planned.
+Imports the domain and the service ports only.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot.domain.events import EventKind, TaskEvent
-from bot.domain.models import Actor, Task
-from bot.service.ports import Clock, Mirroring, Notifier, SyncRecorder
+from bot.domain.events import EventKind, Origin, TaskEvent
+from bot.domain.models import Actor
+from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,12 @@ class BackendSync:
         reminders: ReminderPlanner | None = None,
         *,
         name: str = "",
+        system: str = "",
         recorder: SyncRecorder | None = None,
     ) -> None:
         self._backend = backend
         self._name = name
+        self._system = system or name
         self._recorder = recorder
         self._notifier = notifier
         self._clock = clock
@@ -56,26 +59,35 @@ class BackendSync:
 
     def _pass(self) -> int:
         changed = self._backend.pull(self._clock())
-        for before, after in changed:
+        for change in changed:
+            after = change.after
             if self._reminders is not None:
                 try:
                     self._reminders.replan(after)
                 except Exception:  # the change is stored; the next change re-plans
                     log.exception("re-planning %s after sync failed", after.handle)
             try:
-                self._notifier.notify(events(before, after))
+                self._notifier.notify(events(change, self._system))
             except Exception:  # cards catch up at the next change
                 log.exception("telling Slack about %s failed", after.handle)
         return len(changed)
 
 
-def events(before: Task, after: Task) -> list[TaskEvent]:
-    """What people hear of a change made in the task system (by its assignor's authority)."""
-    actor = Actor(team_id=after.team_id, user_id=after.assignor)
+def events(change: Pulled, system: str) -> list[TaskEvent]:
+    """What people hear of a change made in the task system, told as made there."""
+    before, after = change.before, change.after
+    origin = Origin(system=system, user_id=change.by)
+    actor = Actor(team_id=after.team_id, user_id=change.by or "")
+
+    def event(kind: EventKind) -> list[TaskEvent]:
+        return [TaskEvent(kind=kind, task=after, actor=actor, origin=origin)]
+
+    if before is None:
+        return event(EventKind.CREATED)
     if after.deleted:
-        return [TaskEvent(kind=EventKind.DELETED, task=after, actor=actor)]
+        return event(EventKind.DELETED)
     if after.is_completed and not before.is_completed:
-        return [TaskEvent(kind=EventKind.COMPLETED, task=after, actor=actor)]
+        return event(EventKind.COMPLETED)
     if before.is_completed and not after.is_completed:
-        return [TaskEvent(kind=EventKind.REOPENED, task=after, actor=actor)]
-    return [TaskEvent(kind=EventKind.EDITED, task=after, actor=actor)]
+        return event(EventKind.REOPENED)
+    return event(EventKind.EDITED)

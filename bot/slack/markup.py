@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.domain.events import TaskEvent
 from bot.domain.models import Assignee, AssigneeKind, Task
 from bot.domain.naming import fill
 
@@ -29,6 +30,17 @@ def escape(text: str) -> str:
 
 def render_user(user_id: str) -> str:
     return f"<@{user_id}>"
+
+
+def render_author(event: TaskEvent) -> str:
+    """Who made a change, as people read it: the Slack user who made it, or the task system it
+    was made in (with its linked author when the system says who that was)."""
+    origin = event.origin
+    if origin is None:
+        return render_user(event.actor.user_id)
+    if origin.user_id:
+        return f"{render_user(origin.user_id)} in {escape(origin.system)}"
+    return f"someone in {escape(origin.system)}"
 
 
 def render_assignee(assignee: Assignee) -> str:

@@ -32,7 +32,13 @@ from bot.domain.models import (
 from bot.service.ports import Clock, Directory, TaskCards
 from bot.slack.blocks.card import task_card
 from bot.slack.clients import ClientProvider
-from bot.slack.markup import escape, render_assignee, render_channel, render_user, task_name
+from bot.slack.markup import (
+    escape,
+    render_assignee,
+    render_author,
+    render_channel,
+    task_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,28 +203,25 @@ class SlackNotifier:
     # --- events ---------------------------------------------------------------------------------
 
     def _handle(self, event: TaskEvent) -> set[tuple[str, str]]:
-        task, actor = event.task, event.actor.user_id
+        task, actor, who = event.task, event.actor.user_id, render_author(event)
         if event.kind is EventKind.CREATED:
-            return self._post_new_task(task, actor)
+            if event.origin is not None:  # taken in from the task system: its assignees hear
+                return self._dm_assignees(task, task.assignees, actor, who, intro="assigned you")
+            return self._post_new_task(task, actor, who)
         if event.kind is EventKind.ASSIGNED:
-            return self._dm_assignees(task, event.assignees, actor, intro="assigned you")
+            return self._dm_assignees(task, event.assignees, actor, who, intro="assigned you")
         if event.kind is EventKind.UNASSIGNED:
             for user in self._users_of(task.team_id, event.assignees):
-                self._dm_text(
-                    task.team_id,
-                    user,
-                    f"{render_user(actor)} unassigned you from {task_name(task)}.",
-                )
+                self._dm_text(task.team_id, user, f"{who} unassigned you from {task_name(task)}.")
         elif event.kind is EventKind.PART_DONE and actor != task.assignor:
-            self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=True))
+            self._dm_text(task.team_id, task.assignor, _progress_text(task, who, done=True))
         elif event.kind is EventKind.PART_UNDONE and actor != task.assignor:
-            self._dm_text(task.team_id, task.assignor, _progress_text(task, actor, done=False))
+            self._dm_text(task.team_id, task.assignor, _progress_text(task, who, done=False))
         elif event.kind is EventKind.COMPLETED and actor != task.assignor:
             self._dm_text(
                 task.team_id,
                 task.assignor,
-                f":white_check_mark: {task_name(task)} is completed "
-                f"(last by {render_user(actor)}).",
+                f":white_check_mark: {task_name(task)} is completed (last by {who}).",
             )
         elif event.kind is EventKind.REOPENED:
             for user in self._users_of(task.team_id, task.assignees):
@@ -226,14 +229,13 @@ class SlackNotifier:
                     self._dm_text(
                         task.team_id,
                         user,
-                        f":leftwards_arrow_with_hook: {render_user(actor)} reopened "
-                        f"{task_name(task)}.",
+                        f":leftwards_arrow_with_hook: {who} reopened {task_name(task)}.",
                     )
         elif event.kind is EventKind.COMMENTED and event.comment is not None:
-            self._post_comment(task, actor, event.comment.text)
+            self._post_comment(task, actor, who, event.comment.text)
         return set()
 
-    def _post_new_task(self, task: Task, actor: str) -> set[tuple[str, str]]:
+    def _post_new_task(self, task: Task, actor: str, who: str) -> set[tuple[str, str]]:
         posted: set[tuple[str, str]] = set()
         if task.channel_id:
             card = self._post_card(task, task.channel_id, CardKind.CHANNEL, viewer=None)
@@ -251,11 +253,11 @@ class SlackNotifier:
             card = self._post_card(task, task.assignor, CardKind.ASSIGNOR_DM, viewer=task.assignor)
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
-        posted |= self._dm_assignees(task, task.assignees, actor, intro="assigned you")
+        posted |= self._dm_assignees(task, task.assignees, actor, who, intro="assigned you")
         return posted
 
     def _dm_assignees(
-        self, task: Task, assignees: Iterable[object], actor: str, *, intro: str
+        self, task: Task, assignees: Iterable[object], actor: str, who: str, *, intro: str
     ) -> set[tuple[str, str]]:
         posted: set[tuple[str, str]] = set()
         for user in self._users_of(task.team_id, assignees):
@@ -266,13 +268,13 @@ class SlackNotifier:
                 user,
                 CardKind.ASSIGNEE_DM,
                 viewer=user,
-                text=f"{render_user(actor)} {intro} {task_name(task)}",
+                text=f"{who} {intro} {task_name(task)}",
             )
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
         return posted
 
-    def _post_comment(self, task: Task, author: str, text: str) -> None:
+    def _post_comment(self, task: Task, author: str, who: str, text: str) -> None:
         cards = self._cards.for_task(task.team_id, task.id)
         threads = [c for c in cards if c.kind is CardKind.CHANNEL] or [
             c for c in cards if c.user_id != author and c.kind is not CardKind.REMINDER_DM
@@ -286,7 +288,7 @@ class SlackNotifier:
                     task.team_id,
                     card.channel_id,
                     thread_ts=card.message_ts,
-                    text=f"{render_user(author)}: {escape(text)}",
+                    text=f"{who}: {escape(text)}",
                 ),
             )
 
@@ -434,14 +436,14 @@ class SlackNotifier:
         return answer, None  # type: ignore[return-value]
 
 
-def _progress_text(task: Task, actor: str, *, done: bool) -> str:
+def _progress_text(task: Task, who: str, *, done: bool) -> str:
     verb = "marked their part done on" if done else "marked their part not done on"
     parts = ", ".join(
         f"{render_assignee(p.assignee)} {'done' if p.state is PartState.DONE else 'pending'}"
         for p in task.parts
     )
     progress = f"{task.done_count} of {len(task.parts)} done: {parts}"
-    head = f"{render_user(actor)} {verb} {task_name(task)}."
+    head = f"{who} {verb} {task_name(task)}."
     if task.is_completed:
         return f":white_check_mark: {head} {progress}"
     return f"{head} {progress}"

@@ -225,10 +225,11 @@ def test_users_by_email_paging_and_pull(
     first = backend.get(TEAM, "T-1")
     remote = sim.tasks[backend.external_id(first)]
     remote["title"] = "Offsite, revised"
-    ((_, after),) = backend.pull(NOW)
+    (change,) = backend.pull(NOW)
+    after = change.after
     assert after.title == "Offsite, revised"
     del sim.tasks[remote["taskId"]]
-    gone = [a for _, a in backend.pull(NOW) if a.deleted]
+    gone = [c.after for c in backend.pull(NOW) if c.after.deleted]
     assert len(gone) == 1
     with pytest.raises(NotFound):
         backend.get(TEAM, "T-1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.backends import maxsight
 from bot.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from bot.domain.links import LinkHow, UserLink
-from bot.domain.models import Actor, Assignee, AssigneeKind, ListView, TaskDraft
+from bot.domain.models import Actor, Assignee, AssigneeKind, ListView, Task, TaskDraft
+from bot.service.ports import Pulled
 from bot.service.tasks import TaskService
 from storage.external_versions import SqlAlchemyExternalVersions
 from storage.local_tasks import SqlAlchemyTaskStore
@@ -160,10 +161,16 @@ def test_pull_brings_maxsight_changes_and_deletions(
     assert backend.pull(NOW) == []
     sim.assign_in_maxsight(task_id, to=BEN_MX, by=BEN_MX)
     sim.tasks[task_id]["status"] = "COMPLETED_PASS"
-    ((_, after),) = backend.pull(NOW)
+    after = _only(backend.pull(NOW))
     assert after.assignees == (Assignee.user(BEN),) and after.is_completed
     del sim.tasks[task_id]
-    ((_, gone),) = backend.pull(NOW)
+    gone = _only(backend.pull(NOW))
     assert gone.deleted
     with pytest.raises(NotFound):
         backend.get(TEAM, task.handle)
+
+
+def _only(changes: Sequence[Pulled]) -> Task:
+    """The one task a sync pass changed."""
+    (change,) = changes
+    return change.after

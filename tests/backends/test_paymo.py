@@ -219,14 +219,17 @@ def test_pull_brings_changes_made_in_paymo_and_keeps_slacks(
     assert backend.pull(NOW) == []  # Slack's change is what Paymo has: nothing to bring back
     (remote_id,) = sim.tasks
     sim.edit_task(remote_id, name="Edited in Paymo", due_date="2026-12-04")
-    ((before, after),) = backend.pull(NOW + timedelta(minutes=1))
+    (change,) = backend.pull(NOW + timedelta(minutes=1))
+    before, after = change.before, change.after
     assert before.title == "Edited in Slack" and after.title == "Edited in Paymo"
     assert after.due is not None and after.due.date == date(2026, 12, 4)
     sim.edit_task(remote_id, complete=True)
-    ((_, completed),) = backend.pull(NOW + timedelta(minutes=2))
+    (change,) = backend.pull(NOW + timedelta(minutes=2))
+    completed = change.after
     assert completed.is_completed and backend.get(TEAM, "T-1").is_completed
     del sim.tasks[remote_id]  # deleted in Paymo
-    ((_, deleted),) = backend.pull(NOW + timedelta(minutes=3))
+    (change,) = backend.pull(NOW + timedelta(minutes=3))
+    deleted = change.after
     assert deleted.deleted
     with pytest.raises(NotFound):
         backend.get(TEAM, "T-1")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -20,9 +20,11 @@ from bot.domain.models import (
     AttachmentKind,
     CompletionCondition,
     Due,
+    Task,
     TaskDraft,
     TaskEdit,
 )
+from bot.service.ports import Pulled
 from bot.service.tasks import TaskService
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
@@ -206,17 +208,17 @@ def test_pull_reads_changes_made_in_the_pim(
         Deadline="2026-12-01T09:00:00.0000000+01:00",
         AttachedEntities=[{"EntityType": 1, "EntityId": "1022", "Status": 0}],
     )
-    ((_, after),) = backend.pull(NOW + timedelta(minutes=1))
+    after = _only(backend.pull(NOW + timedelta(minutes=1)))
     assert after.title == "Edited in Struct"
     assert after.due is not None and after.due.instant() == datetime(2026, 12, 1, 8, tzinfo=UTC)
     (entity,) = [a for a in after.attachments if a.kind is AttachmentKind.ENTITY]
     assert (entity.entity_type, entity.entity_id) == ("1", "1022")
     assert backend.pull(NOW + timedelta(minutes=2)) == []
     sim.edit_task(uid, Status=4)
-    ((_, done),) = backend.pull(NOW + timedelta(minutes=3))
+    done = _only(backend.pull(NOW + timedelta(minutes=3)))
     assert done.is_completed
     del sim.tasks[uid]
-    ((_, gone),) = backend.pull(NOW + timedelta(minutes=4))
+    gone = _only(backend.pull(NOW + timedelta(minutes=4)))
     assert gone.deleted
 
 
@@ -227,3 +229,9 @@ def test_the_seed_examples_parse(backend: struct_pim.StructPimBackend) -> None:
     assert struct_pim.parse_time(second["Deadline"]) == datetime(2023, 1, 13, 22, 0, tzinfo=UTC)
     assert second["AssignedUsers"] == ["5", "10"]
     assert second["Comments"][0]["IsSystemGenerated"] is False
+
+
+def _only(changes: Sequence[Pulled]) -> Task:
+    """The one task a sync pass changed."""
+    (change,) = changes
+    return change.after

@@ -101,7 +101,7 @@ def test_a_long_remote_title_is_cut_to_the_bound_and_the_pass_goes_on(
     sim.edit_task(first, name="A" * 300, description="d" * 5000)
     sim.edit_task(third, name="Renamed in Paymo")
     changed = backend.pull(NOW + timedelta(minutes=1))
-    assert [after.handle for _, after in changed] == ["T-1", "T-3"]
+    assert [change.after.handle for change in changed] == ["T-1", "T-3"]
     stored = backend.get(PAYMO_TEAM, "T-1")
     assert len(stored.title) == models.TITLE_MAX and stored.title.endswith("…")
     assert len(stored.description) == models.DESCRIPTION_MAX
@@ -120,7 +120,7 @@ def test_one_task_failing_in_a_sync_pass_does_not_stop_the_others(
     sim.edit_task(third, name="Renamed in Paymo")
     with caplog.at_level(logging.WARNING):
         changed = backend.pull(NOW + timedelta(minutes=1))
-    assert [after.handle for _, after in changed] == ["T-3"]
+    assert [change.after.handle for change in changed] == ["T-3"]
     assert backend.get(PAYMO_TEAM, "T-3").title == "Renamed in Paymo"
     assert backend.get(PAYMO_TEAM, "T-2").due == draft().due
     messages = [r.getMessage() for r in caplog.records]
