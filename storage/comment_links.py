@@ -89,15 +89,18 @@ class SqlAlchemyCommentLinks:
             CommentLinkRow.backend == backend, CommentLinkRow.task_id == task_id
         )
         with self._sessions() as session:
-            return {
-                row.external_id: CommentLink(
-                    external_id=row.external_id,
-                    comment_id=row.comment_id,
-                    fingerprint=row.fingerprint,
-                    own=row.own,
-                )
-                for row in session.scalars(statement)
-            }
+            return {row.external_id: _link(row) for row in session.scalars(statement)}
+
+    def for_tasks(self, backend: str, task_ids: Sequence[str]) -> dict[str, dict[str, CommentLink]]:
+        """``for_task`` of a batch of tasks in one query (every id given has an entry)."""
+        found: dict[str, dict[str, CommentLink]] = {task_id: {} for task_id in task_ids}
+        statement = select(CommentLinkRow).where(
+            CommentLinkRow.backend == backend, CommentLinkRow.task_id.in_(list(task_ids))
+        )
+        with self._sessions() as session:
+            for row in session.scalars(statement):
+                found.setdefault(row.task_id, {})[row.external_id] = _link(row)
+        return found
 
     def record_own(self, backend: str, team_id: str, task_id: str, link: CommentLink) -> None:
         """A comment taskbot just wrote in the system (its id there): never told back."""
@@ -142,6 +145,15 @@ class SqlAlchemyCommentLinks:
                         CommentMessageRow.message_ts == message_ts,
                     )
                 )
+
+
+def _link(row: CommentLinkRow) -> CommentLink:
+    return CommentLink(
+        external_id=row.external_id,
+        comment_id=row.comment_id,
+        fingerprint=row.fingerprint,
+        own=row.own,
+    )
 
 
 def _key(backend: str, external_id: str) -> ColumnElement[bool]:

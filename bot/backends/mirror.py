@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class MirroredBackend(ABC):
         self._links = links
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
         self._comment_links = SqlAlchemyCommentLinks(store.sessions)
+        self._batch_links = threading.local()  # a pass's batch of comment links, per thread
 
     def close(self) -> None:
         """Release the HTTP connections to the task system (the app closes its backend)."""
@@ -299,7 +301,9 @@ class MirroredBackend(ABC):
         changes that go with them; None when the system's comments were not read."""
         if remote is None or (not remote and not any(not c.system for c in task.comments)):
             return None  # nothing there, nothing of people's here: no need to read the links
-        links = self._comment_links.for_task(self.name, task.id)
+        batch: dict[str, dict[str, CommentLink]] = getattr(self._batch_links, "links", {})
+        known = batch.pop(task.id, None)  # used once: never by a later pass
+        links = known if known is not None else self._comment_links.for_task(self.name, task.id)
         changes = PulledComments(self.name, task.team_id, task.id)
         comments = list(task.comments)
         where = {c.id: i for i, c in enumerate(comments)}
@@ -330,6 +334,11 @@ class MirroredBackend(ABC):
             comments = [c for c in comments if c.id != link.comment_id or c.system]
             changes.removed.append(link)
         return tuple(comments), changes
+
+    def _read_links(self, tasks: Sequence[Task]) -> None:
+        """The comment links of a batch just read, in one query (a subclass's ``_fetch`` calls
+        it when it read comments), so a pass pays one query per batch, not one per task."""
+        self._batch_links.links = self._comment_links.for_tasks(self.name, [t.id for t in tasks])
 
     def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
         """The task's comment that taskbot wrote as ``found``, recognised without a link (one

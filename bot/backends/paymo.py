@@ -264,6 +264,8 @@ class PaymoBackend(MirroredBackend):
         answer = self._api.json(self._api.request("GET", "tasks", params={"where": where}))
         by_id = {self.external_id(t): t for t in tasks}
         comments = self._comments(external_ids)
+        if comments is not None:
+            self._read_links(tasks)
         found: dict[str, RemoteState] = {}
         for raw in answer.get("tasks", []):
             key = str(raw.get("id"))

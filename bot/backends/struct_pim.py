@@ -192,6 +192,7 @@ class StructPimBackend(MirroredBackend):
         if not isinstance(answer, builtins.list):
             raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
         by_id = {self.external_id(t): t for t in tasks}
+        self._read_links(tasks)
         return {
             str(raw["Uid"]): _remote_state(raw, by_id[str(raw["Uid"])])
             for raw in answer
