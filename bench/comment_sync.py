@@ -139,7 +139,8 @@ def run(name: str, make: Callable[[Path, int], Case], tasks: int, changed: float
                 total = sum(calls.values())
                 print(
                     f"{name} {tasks} tasks, pass {label}: {len(pulled)} changed, {total} calls "
-                    f"({dict(calls)}), {took:.1f} s unthrottled, {total:.0f} s at one call a second (Paymo: 5 per 5 s)"
+                    f"({dict(calls)}), {took:.1f} s unthrottled, "
+                    f"{total:.0f} s at one call a second (Paymo: 5 per 5 s)"
                 )
         finally:
             backend.close()
