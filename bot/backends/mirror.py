@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import logging
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,7 @@ from storage.user_map import SqlAlchemyUserMap
 log = logging.getLogger(__name__)
 
 Row = tuple[str, str, str]  # team, handle, task id
+SLACK_SIGNATURE = re.compile(r"\n— [^\n]* in Slack\s*$")  # how taskbot signs what it writes
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,8 @@ class MirroredBackend(ABC):
                     comments.append(comment)
                     changes.added.append(_link(found, comment.id, own=False))
             elif link.fingerprint != found.fingerprint:  # edited there
+                if link.own:  # the words without the "— @ana in Slack" taskbot signed them with
+                    text = SLACK_SIGNATURE.sub("", text).strip() or text
                 edited = link.model_copy(update={"fingerprint": found.fingerprint})
                 at = where.get(link.comment_id)
                 if at is not None and text and not comments[at].system:

@@ -6,6 +6,7 @@ edits and deletions made there follow; comments written in Slack are never taken
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -218,6 +219,12 @@ def test_struct_comments_written_in_slack_are_not_taken_back(
     before = backend.get(TEAM, task.handle)
     assert backend.pull(LATER) == []
     assert backend.get(TEAM, task.handle).comments == before.comments
+    mine = next(c for c in before.comments if c.text == "On it")
+    uid = backend.external_id(task)
+    struct_sim.edit_comment(uid, str(uuid.UUID(mine.id)), "On it, today\n— @UANA in Slack")
+    edited = _only(backend.pull(LATER))
+    assert [c.text for c in _people(edited)] == ["On it, today"]  # its Slack author kept
+    assert [c.author for c in _people(edited)] == [ANA]
 
 
 def test_the_sync_tells_each_comment_change_as_made_there(
