@@ -27,7 +27,9 @@ Safe readings where the docs are silent (say so in the README's capability table
   ``GET /api/threads?where=task_id in (…)&include=comments`` per batch of tasks a pass reads
   (``batch_size``, 100): a pass costs two calls per 100 mirrored tasks instead of one. Within
   Paymo's 5 requests per 5 s (``PAYMO_RATE_LIMIT``, shared by the whole pass through the rate
-  budget) that is 2 s per 100 tasks: 3,000 mirrored tasks fit one 60 s ``BACKEND_SYNC_SECONDS``.
+  budget) that is 2 s per 100 tasks, so a 60 s ``BACKEND_SYNC_SECONDS`` holds at most 3,000
+  mirrored tasks (``bench.comment_sync``); a bigger pass takes longer than the interval, never
+  more than the budget.
   A thread read that fails leaves that batch's comments unread (nothing taken as deleted).
 - Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
