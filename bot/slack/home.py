@@ -13,6 +13,7 @@ import threading
 from bot.domain.models import Actor, AssigneeKind, ListView, Task
 from bot.slack.blocks.home import PER_SECTION, home_view
 from bot.slack.deps import SlackDeps
+from bot.slack.home_place import START, HomePlace, Section
 
 log = logging.getLogger(__name__)
 
@@ -20,34 +21,51 @@ log = logging.getLogger(__name__)
 HOME_WAIT_SECONDS = 20.0  # for another process's publish of the same Home to finish
 
 
-def publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
+def publish_home(deps: SlackDeps, team_id: str, user_id: str, place: HomePlace = START) -> None:
     """Build and publish one person's App Home: three list statements (each a page with its
-    list's count) and one views.publish.
+    list's count) and one views.publish. ``place``: the page of each section (a Previous / Next
+    click); the default, each first page, is what a refresh after a change shows.
 
     Under the person's Home claim when the store has one (``deps.homes``): built after the claim
     is taken and published before it is released, so across processes a Home never goes back to
     an older state. If the claim can't be had in time, this publish is dropped: the holder
     publishes data at least as new as what this one would have read when it started waiting."""
     if deps.homes is None:
-        _publish_home(deps, team_id, user_id)
+        _publish_home(deps, team_id, user_id, place)
         return
     with deps.homes.held(team_id, user_id, wait=HOME_WAIT_SECONDS) as held:
         if held:
-            _publish_home(deps, team_id, user_id)
+            _publish_home(deps, team_id, user_id, place)
         else:
             log.info("home publish skipped, another is running team=%s user=%s", team_id, user_id)
 
 
-def _publish_home(deps: SlackDeps, team_id: str, user_id: str) -> None:
+SECTION_VIEWS: dict[Section, ListView] = {
+    "mine": ListView.MINE,
+    "assigned": ListView.ASSIGNED,
+    "overdue": ListView.OVERDUE,
+}
+
+
+def _publish_home(deps: SlackDeps, team_id: str, user_id: str, place: HomePlace) -> None:
     actor = Actor(team_id=team_id, user_id=user_id)
     service = deps.service
+    pages = {
+        section: service.list_page(
+            actor,
+            view,
+            limit=PER_SECTION,
+            after=place.of(section).after,
+            before=place.of(section).before,
+        )
+        for section, view in SECTION_VIEWS.items()
+    }
     view = home_view(
-        mine=service.list_page(actor, ListView.MINE, limit=PER_SECTION),
-        assigned=service.list_page(actor, ListView.ASSIGNED, limit=PER_SECTION),
-        overdue=service.list_page(actor, ListView.OVERDUE, limit=PER_SECTION),
+        **pages,
         viewer=user_id,
         capabilities=service.capabilities,
         now=deps.clock(),
+        place=place,
     )
     deps.clients(team_id).views_publish(user_id=user_id, view=view)
 
