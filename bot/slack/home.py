@@ -21,23 +21,40 @@ log = logging.getLogger(__name__)
 HOME_WAIT_SECONDS = 20.0  # for another process's publish of the same Home to finish
 
 
-def publish_home(deps: SlackDeps, team_id: str, user_id: str, place: HomePlace = START) -> None:
+def publish_home(
+    deps: SlackDeps, team_id: str, user_id: str, place: HomePlace | None = None
+) -> None:
     """Build and publish one person's App Home: three list statements (each a page with its
-    list's count) and one views.publish. ``place``: the page of each section (a Previous / Next
-    click); the default, each first page, is what a refresh after a change shows.
+    list's count) and one views.publish.
+
+    ``place``: the page of each section (a Previous / Next click). Without one, the Home is
+    published at the place of its last publish, kept with the person's Home claim, so a
+    refresh after a change leaves every section where it was (each first page when the store
+    keeps no claims).
 
     Under the person's Home claim when the store has one (``deps.homes``): built after the claim
     is taken and published before it is released, so across processes a Home never goes back to
     an older state. If the claim can't be had in time, this publish is dropped: the holder
     publishes data at least as new as what this one would have read when it started waiting."""
     if deps.homes is None:
-        _publish_home(deps, team_id, user_id, place)
+        _publish_home(deps, team_id, user_id, place or START)
         return
     with deps.homes.held(team_id, user_id, wait=HOME_WAIT_SECONDS) as held:
-        if held:
-            _publish_home(deps, team_id, user_id, place)
-        else:
+        if held is None:
             log.info("home publish skipped, another is running team=%s user=%s", team_id, user_id)
+            return
+        shown = place or _kept(held.place)
+        _publish_home(deps, team_id, user_id, shown)
+        held.place = shown.encode()  # once published: the place the next refresh keeps
+
+
+def _kept(place: str | None) -> HomePlace:
+    """The place kept with the claim; each first page if there is none (or it can't be read:
+    written by another version of taskbot)."""
+    try:
+        return HomePlace.decode(place) if place else START
+    except ValueError:
+        return START
 
 
 SECTION_VIEWS: dict[Section, ListView] = {

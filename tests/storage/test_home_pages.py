@@ -18,6 +18,7 @@ from bot.slack import ids
 from bot.slack.deps import SlackDeps
 from bot.slack.home import publish_home
 from bot.slack.home_place import SECTIONS, START, HomePlace, Section
+from storage.home_claims import SqlAlchemyHomeClaims
 from storage.local_tasks import SqlAlchemyTaskStore
 from tests.fakes import FakeClock, FakeDirectory, FakeNotifier
 from tests.storage.test_list_pages import Publisher, statements
@@ -132,3 +133,29 @@ def test_home_sections_page_every_task_once_while_tasks_change(
     assert len(seen) == len(set(seen))  # nothing twice
     assert set(mine) - gone <= set(seen)  # nothing unchanged missed
     assert set(seen) <= set(mine) | new
+
+
+def test_a_refresh_keeps_the_place_of_the_last_turn(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    rng = random.Random(14)
+    store = SqlAlchemyTaskStore(sessions)
+    for _ in range(EACH):
+        store.create(draft(BOSS, ANA, rng), NOW - timedelta(days=30))
+    service = TaskService(LocalBackend(sessions), FakeNotifier(), FakeDirectory(), FakeClock(NOW))
+    slack = Publisher()
+    deps = SlackDeps(
+        service=service,
+        directory=cast(Any, FakeDirectory()),
+        clients=lambda _team: cast(Any, slack),
+        clock=FakeClock(NOW),
+        jobs=cast(Any, None),
+        homes=SqlAlchemyHomeClaims(sessions),
+    )
+    publish_home(deps, TEAM, ANA)  # opened: each first page
+    first, turns = sections(slack.views[-1].to_dict())["mine"]
+    publish_home(deps, TEAM, ANA, HomePlace.decode(turns[ids.ACTION_HOME_NEXT]))
+    second = sections(slack.views[-1].to_dict())["mine"][0]
+    assert len(second) == 10 and not set(first) & set(second)
+    publish_home(deps, TEAM, ANA)  # a refresh after a change: the same page
+    assert sections(slack.views[-1].to_dict())["mine"][0] == second
