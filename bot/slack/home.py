@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from bot.domain.models import Actor, AssigneeKind, ListView, Task
+from bot.domain.models import Actor, AssigneeKind, ListView, Task, TaskPage
 from bot.slack.blocks.home import PER_SECTION, home_view
 from bot.slack.deps import SlackDeps
-from bot.slack.home_place import START, HomePlace, Section
+from bot.slack.home_place import FIRST, START, HomePlace, Section, SectionPlace
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def publish_home(
     deps: SlackDeps, team_id: str, user_id: str, place: HomePlace | None = None
 ) -> None:
     """Build and publish one person's App Home: three list statements (each a page with its
-    list's count) and one views.publish.
+    list's count; see ``_section`` for a kept page that ran past its end) and one views.publish.
 
     ``place``: the page of each section (a Previous / Next click). Without one, the Home is
     published at the place of its last publish, kept with the person's Home claim, so a
@@ -43,8 +43,7 @@ def publish_home(
         if held is None:
             log.info("home publish skipped, another is running team=%s user=%s", team_id, user_id)
             return
-        shown = place or _kept(held.place)
-        _publish_home(deps, team_id, user_id, shown)
+        shown = _publish_home(deps, team_id, user_id, place or _kept(held.place))
         held.place = shown.encode()  # once published: the place the next refresh keeps
 
 
@@ -64,27 +63,44 @@ SECTION_VIEWS: dict[Section, ListView] = {
 }
 
 
-def _publish_home(deps: SlackDeps, team_id: str, user_id: str, place: HomePlace) -> None:
+def _publish_home(deps: SlackDeps, team_id: str, user_id: str, place: HomePlace) -> HomePlace:
+    """Publish the Home at ``place``; the place it was published at (see ``_section``)."""
     actor = Actor(team_id=team_id, user_id=user_id)
-    service = deps.service
-    pages = {
-        section: service.list_page(
-            actor,
-            view,
-            limit=PER_SECTION,
-            after=place.of(section).after,
-            before=place.of(section).before,
-        )
-        for section, view in SECTION_VIEWS.items()
-    }
-    view = home_view(
+    pages: dict[Section, TaskPage] = {}
+    for section, view in SECTION_VIEWS.items():
+        shown, pages[section] = _section(deps, actor, view, place.of(section))
+        place = place.moved(section, shown)
+    home = home_view(
         **pages,
         viewer=user_id,
-        capabilities=service.capabilities,
+        capabilities=deps.service.capabilities,
         now=deps.clock(),
         place=place,
     )
-    deps.clients(team_id).views_publish(user_id=user_id, view=view)
+    deps.clients(team_id).views_publish(user_id=user_id, view=home)
+    return place
+
+
+def _section(
+    deps: SlackDeps, actor: Actor, view: ListView, place: SectionPlace
+) -> tuple[SectionPlace, TaskPage]:
+    """A section's page, one statement. A page that comes back empty although the list is not
+    (every task after the place closed since it was paged to, say days ago) is replaced by the
+    page before it, so a kept place never shows an empty section: two statements more, once,
+    since the place kept then is the new one."""
+    page = deps.service.list_page(
+        actor, view, limit=PER_SECTION, after=place.after, before=place.before
+    )
+    if page or place == FIRST or page.total == 0:
+        return place, page
+    if place.after is None:  # nothing before the place any more: the first page
+        return FIRST, deps.service.list_page(actor, view, limit=PER_SECTION)
+    # The page that ends with the place's own task (before the key one past it: handle numbers
+    # are integers), and nothing after it: that is what came back empty.
+    edge = place.after.model_copy(update={"number": place.after.number + 1})
+    page = deps.service.list_page(actor, view, limit=PER_SECTION, before=edge)
+    last = TaskPage(page, total=page.total, more_before=page.more_before, more_after=False)
+    return SectionPlace(before=edge), last
 
 
 class HomeRefresher:

@@ -20,7 +20,7 @@ from bot.domain.models import PageKey
 Section = Literal["mine", "assigned", "overdue"]
 SECTIONS: Final[tuple[Section, ...]] = ("mine", "assigned", "overdue")
 MAX_VALUE: Final = 300  # three places of about 40 characters each; Slack allows 2,000
-_PLACE = re.compile(r"([ab])([0-9T:+\-.]{0,40})/([0-9]{1,9})")
+_PLACE = re.compile(r"([ab])([0-9T:+\-.]{0,40})/([0-9]{1,10})")
 
 
 class SectionPlace(BaseModel):

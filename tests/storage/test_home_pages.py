@@ -76,10 +76,12 @@ def test_home_sections_page_every_task_once_while_tasks_change(
         jobs=cast(Any, None),
     )
 
+    most = 4
+
     def home(place: HomePlace) -> dict[Section, tuple[list[str], dict[str, str]]]:
         with statements(engine) as seen:
             publish_home(deps, TEAM, ANA, place)
-        assert len(seen) <= 4, seen
+        assert len(seen) <= most, seen
         view = slack.views[-1].to_dict()
         assert len(view["blocks"]) <= 100
         return sections(view)
@@ -129,6 +131,7 @@ def test_home_sections_page_every_task_once_while_tasks_change(
             gone.add(handle)
         new.add(store.create(draft(BOSS, ANA, rng), created).handle)
 
+    most = 5  # a page whose every later task went meanwhile: its count and the page before
     seen, _ = walk("mine", START, change)
     assert len(seen) == len(set(seen))  # nothing twice
     assert set(mine) - gone <= set(seen)  # nothing unchanged missed
@@ -159,3 +162,37 @@ def test_a_refresh_keeps_the_place_of_the_last_turn(
     assert len(second) == 10 and not set(first) & set(second)
     publish_home(deps, TEAM, ANA)  # a refresh after a change: the same page
     assert sections(slack.views[-1].to_dict())["mine"][0] == second
+
+
+def test_a_kept_page_whose_tasks_all_closed_shows_the_page_before(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    rng = random.Random(15)
+    store = SqlAlchemyTaskStore(sessions)
+    for _ in range(EACH):
+        store.create(draft(BOSS, ANA, rng), NOW - timedelta(days=30))
+    service = TaskService(LocalBackend(sessions), FakeNotifier(), FakeDirectory(), FakeClock(NOW))
+    slack = Publisher()
+    deps = SlackDeps(
+        service=service,
+        directory=cast(Any, FakeDirectory()),
+        clients=lambda _team: cast(Any, slack),
+        clock=FakeClock(NOW),
+        jobs=cast(Any, None),
+        homes=SqlAlchemyHomeClaims(sessions),
+    )
+    publish_home(deps, TEAM, ANA)
+    pages = [sections(slack.views[-1].to_dict())["mine"]]
+    while ids.ACTION_HOME_NEXT in pages[-1][1]:
+        publish_home(deps, TEAM, ANA, HomePlace.decode(pages[-1][1][ids.ACTION_HOME_NEXT]))
+        pages.append(sections(slack.views[-1].to_dict())["mine"])
+    assert [len(p[0]) for p in pages] == [10, 10, EACH - 20]
+    for handle in pages[-1][0]:  # the last page's tasks all closed, days later
+        store.delete(TEAM, handle, store.get(TEAM, handle).version, NOW)
+    with statements(engine) as seen:
+        publish_home(deps, TEAM, ANA)  # opened again: the kept place is past the end
+    assert len(seen) <= 8, seen  # claim (3), lists (3), that section's count and page before
+    shown, turns = sections(slack.views[-1].to_dict())["mine"]
+    assert shown == pages[1][0] and set(turns) == {ids.ACTION_HOME_PREVIOUS}
+    publish_home(deps, TEAM, ANA)  # the place kept now is that page's
+    assert sections(slack.views[-1].to_dict())["mine"][0] == pages[1][0]

@@ -88,9 +88,11 @@ def home_view(
 
 def home_page_buttons(page: TaskPage, section: Section, place: HomePlace) -> list[ButtonElement]:
     """Previous / Next for one section; each value is the whole Home's place with this section
-    moved by a page. A page that came back empty (its tasks closed since the click's view) turns
-    back from the place it was asked for."""
+    moved by a page. A page that came back empty while the list is not (its tasks changed as it
+    was read) turns back from the place it was asked for."""
     shown = place.of(section)
+    if not page and page.total == 0:
+        return []
     if page:
         previous = SectionPlace(before=PageKey.of(page[0])) if page.more_before else None
         following = SectionPlace(after=PageKey.of(page[-1])) if page.more_after else None
