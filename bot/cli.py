@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from bot.collector import settle_after_start
 from bot.config import (
     KeySettings,
     Settings,
@@ -406,6 +406,7 @@ def _scheduler(settings: Settings, metrics_port: int | None = None) -> int:
         return _cannot_start(exc)
     scheduler = build_scheduler(app.jobs())
     scheduler.start()
+    settle_after_start()  # see _run
     app.start_heartbeat(["scheduler"])
     app.closers.append(_metrics_server(app, metrics_port))
     stop = StopSignal()
@@ -426,6 +427,7 @@ def _worker(settings: Settings, metrics_port: int | None = None) -> int:
         app = build_app(settings)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         return _cannot_start(exc)
+    settle_after_start()  # see _run: a worker publishes Homes and lists
     app.start_heartbeat(["worker"])
     app.closers.append(_metrics_server(app, metrics_port))
     stop.wait()
@@ -447,7 +449,7 @@ def _run(
         return _cannot_start(exc)
     # Start-up objects live as long as the process: keep them out of the collector, whose full
     # passes over them otherwise stall every thread (and every ack) for ~100 ms under load.
-    gc.freeze()
+    settle_after_start()
     app.start_heartbeat(
         (["worker"] if with_worker else []) + (["scheduler"] if with_scheduler else [])
     )

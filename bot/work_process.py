@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -28,6 +27,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
+from bot.collector import settle_after_start
 from bot.config import Settings
 from bot.logs import configure_logging
 
@@ -153,7 +153,7 @@ def _serve(
         os.nice(niceness)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     worker = serve(settings)
-    gc.freeze()  # see bot.cli: start-up objects stay out of the collector
+    settle_after_start()  # see bot.collector: start-up objects stay out of the collector
     ready.send(True)
     try:
         while pipe.recv() != _STOP:

@@ -12,13 +12,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.engine import rowcount
 from storage.tables import HomeClaimRow
 from storage.task_cards import (
     CLAIM_LEASE_SECONDS,
@@ -37,23 +37,24 @@ class SqlAlchemyHomeClaims:
         self._lease = timedelta(seconds=lease_seconds)
 
     @contextlib.contextmanager
-    def held(self, team_id: str, user_id: str, *, wait: float) -> Iterator[bool]:
-        """Hold this person's Home claim for the block (True), or False after ``wait`` seconds
-        of someone else holding it."""
-        token = self._take(team_id, user_id, wait)
+    def held(self, team_id: str, user_id: str, *, wait: float) -> Iterator[HeldHome | None]:
+        """Hold this person's Home claim for the block, or None after ``wait`` seconds of
+        someone else holding it. The place kept with the claim comes with it (read by the
+        statement that takes it) and is written by the one that releases it."""
+        held = self._take(team_id, user_id, wait)
         try:
-            yield token is not None
+            yield held
         finally:
-            if token is not None:
-                self._release(team_id, user_id, token)
+            if held is not None:
+                self._release(team_id, user_id, held)
 
-    def _take(self, team_id: str, user_id: str, wait: float) -> str | None:
+    def _take(self, team_id: str, user_id: str, wait: float) -> HeldHome | None:
         self._ensure_row(team_id, user_id)
         deadline, backoff = time.monotonic() + wait, FIRST_BACKOFF
         while True:
             now, token = wall_now(), uuid.uuid4().hex
             with self._sessions.begin() as session:
-                result = session.execute(
+                taken = session.execute(
                     update(HomeClaimRow)
                     .where(
                         HomeClaimRow.team_id == team_id,
@@ -61,10 +62,11 @@ class SqlAlchemyHomeClaims:
                         unclaimed(HomeClaimRow.claim_expires_at, now),
                     )
                     .values(claim_token=token, claim_expires_at=now + self._lease)
+                    .returning(HomeClaimRow.place)
                     .execution_options(synchronize_session=False)
-                )
-                if rowcount(result) == 1:
-                    return token
+                ).first()
+                if taken is not None:
+                    return HeldHome(token=token, place=taken.place)
             if time.monotonic() + backoff > deadline:
                 return None
             time.sleep(backoff)
@@ -79,19 +81,28 @@ class SqlAlchemyHomeClaims:
                 .on_conflict_do_nothing()
             )
 
-    def _release(self, team_id: str, user_id: str, token: str) -> None:
+    def _release(self, team_id: str, user_id: str, held: HeldHome) -> None:
         with self._sessions.begin() as session:
             session.execute(
                 update(HomeClaimRow)
                 .where(
                     HomeClaimRow.team_id == team_id,
                     HomeClaimRow.user_id == user_id,
-                    HomeClaimRow.claim_token == token,
+                    HomeClaimRow.claim_token == held.token,
                 )
                 .values(
                     claim_token=None,
                     claim_expires_at=None,
                     published=HomeClaimRow.published + 1,
+                    place=held.place,
                 )
                 .execution_options(synchronize_session=False)
             )
+
+
+@dataclass
+class HeldHome:
+    """A held claim: its token, and the Home's place (kept, or set by the publisher)."""
+
+    token: str
+    place: str | None

@@ -326,6 +326,9 @@ class HomeClaimRow(Base):
     published: Mapped[int] = mapped_column(Integer, default=0)  # publishes so far: its version
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Where the Home's sections are paged to (``bot.slack``'s encoding, opaque here): a
+    # refresh after a change publishes the same pages (migration 0014).
+    place: Mapped[str | None] = mapped_column(String(300))
 
 
 class HeartbeatRow(Base):

@@ -179,10 +179,22 @@ class SyncRecorder(Protocol):
     ) -> None: ...
 
 
+class HeldHome(Protocol):
+    """A person's Home claim while held. ``place``: where their Home's sections were paged to
+    at its last publish (``bot.slack``'s text, opaque to the store); set it to keep another,
+    written as the claim is released."""
+
+    place: str | None
+
+
 class HomeClaims(Protocol):
     """One App Home publish at a time per person, across processes (``storage``)."""
 
-    def held(self, team_id: str, user_id: str, *, wait: float) -> AbstractContextManager[bool]: ...
+    def held(
+        self, team_id: str, user_id: str, *, wait: float
+    ) -> AbstractContextManager[HeldHome | None]:
+        """The claim (None when someone else held it for ``wait`` seconds)."""
+        ...
 
 
 class CardRefresher(Protocol):

@@ -25,6 +25,9 @@ ACTION_OPEN_CREATE: Final = "task_open_create"  # App Home "New task" button
 # Previous / Next under a list (value: ``encode_page(command, edge)``).
 ACTION_LIST_PREVIOUS: Final = "task_list_previous"
 ACTION_LIST_NEXT: Final = "task_list_next"
+# Previous / Next under an App Home section (value: ``HomePlace.encode()``, the whole Home's place).
+ACTION_HOME_PREVIOUS: Final = "home_page_previous"
+ACTION_HOME_NEXT: Final = "home_page_next"
 ACTION_SNOOZE_HOUR: Final = "reminder_snooze_hour"
 ACTION_SNOOZE_TOMORROW: Final = "reminder_snooze_tomorrow"
 

@@ -47,3 +47,16 @@ def test_a_claim_is_not_taken_while_held_and_is_taken_over_when_its_lease_ran_ou
         assert dead
         with homes.held("T1", "UANA", wait=0) as taker:
             assert taker
+
+
+def test_the_place_set_while_held_comes_with_the_next_claim(
+    sessions: sessionmaker[Session],
+) -> None:
+    homes = SqlAlchemyHomeClaims(sessions)
+    with homes.held("T1", "UANA", wait=0) as first:
+        assert first is not None and first.place is None
+        first.place = "a/7;;"
+    with homes.held("T1", "UANA", wait=0) as second:
+        assert second is not None and second.place == "a/7;;"
+    with homes.held("T1", "UBEN", wait=0) as other:  # each person their own
+        assert other is not None and other.place is None

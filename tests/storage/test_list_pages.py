@@ -25,8 +25,10 @@ from bot.domain.models import (
     TaskQuery,
 )
 from bot.service.tasks import TaskService
+from bot.slack import ids
 from bot.slack.deps import SlackDeps
 from bot.slack.home import publish_home
+from bot.slack.home_place import SECTIONS, HomePlace
 from storage.local_tasks import SqlAlchemyTaskStore
 from tests.fakes import FakeClock, FakeDirectory, FakeNotifier
 
@@ -142,6 +144,19 @@ def test_home_is_three_statements_and_a_list_one_with_true_counts(
     assert headers[0] == "My open tasks (10)" and headers[1] == "Tasks I assigned (10)"
     heavy = slack.views[0].to_dict()["blocks"]
     assert f"My open tasks ({HEAVY_OPEN})" in [b.get("text", {}).get("text") for b in heavy]
+    nexts = [
+        HomePlace.decode(e["value"])
+        for b in heavy
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == ids.ACTION_HOME_NEXT
+    ]
+    paged = HomePlace(**{s: p.of(s) for s, p in zip(SECTIONS, nexts, strict=True)})
+    with statements(engine) as home:  # every section on its second page
+        publish_home(deps, TEAM, HEAVY, paged)
+    assert len(home) <= 4, home
+    second = slack.views[-1].to_dict()["blocks"]
+    assert len(second) < 100 and second != heavy
 
     actor = Actor(team_id=TEAM, user_id=HEAVY)
     for view in (ListView.MINE, ListView.ASSIGNED, ListView.OVERDUE, ListView.INVOLVED):

@@ -7,6 +7,7 @@ Notifier.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
@@ -23,11 +24,15 @@ from bot.slack.blocks.modals import comment_modal, message_view, reassign_modal
 from bot.slack.blocks.task_list import MAX_ROWS, task_list
 from bot.slack.deps import AnyJob, JobKind, JobPayload, SlackDeps
 from bot.slack.errors import domain_text, person_message
+from bot.slack.home import publish_home
+from bot.slack.home_place import HomePlace
 from bot.slack.listeners.commands import LIST_VIEWS, _group_options, open_create_modal
 from bot.slack.markup import escape, render_date
 from bot.slack.registrar import Registrar
 from bot.slack.reminders import snooze_until
 from bot.slack.reply import Reply
+
+log = logging.getLogger(__name__)
 
 Change = Callable[[SlackDeps, Actor, str, int | None], Task]
 
@@ -141,6 +146,48 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
 
     registrar.action(ids.ACTION_LIST_PREVIOUS, on_page_turn)
     registrar.action(ids.ACTION_LIST_NEXT, on_page_turn)
+
+    def on_home_page(ack: Ack, body: dict[str, Any]) -> None:
+        try:
+            turn = HomePageTurn.of(body)
+        except ValueError:  # not a value taskbot made: nothing to turn to
+            ack()
+            log.info("home page turn refused: bad value")
+            return
+        saved = deps.jobs.submit(turn, action_key(turn.KIND, body))
+        ack()
+        if not saved:
+            Reply(client=deps.clients(turn.team_id), user_id=turn.user_id).send(NOT_SAVED)
+
+    registrar.action(ids.ACTION_HOME_PREVIOUS, on_home_page)
+    registrar.action(ids.ACTION_HOME_NEXT, on_home_page)
+
+
+class HomePageTurn(JobPayload):
+    """Previous / Next under an App Home section: republish the clicker's Home at the place the
+    button carries (its own lists only, so no task permission is involved)."""
+
+    KIND: ClassVar[str] = "home-page"
+
+    team_id: str
+    user_id: str
+    place: HomePlace
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Self:
+        action = body["actions"][0]
+        return cls(
+            team_id=(body.get("team") or {}).get("id") or body["user"].get("team_id"),
+            user_id=body["user"]["id"],
+            place=HomePlace.decode(str(action.get("value") or "")),
+        )
+
+
+def _turn_home_page(deps: SlackDeps, turn: HomePageTurn) -> None:
+    try:
+        publish_home(deps, turn.team_id, turn.user_id, turn.place)
+    except Exception as exc:  # logged with a reference; Home stays as it was
+        person_message(exc, context={"action": "home page", "team": turn.team_id})
 
 
 class PageTurn(Click):
@@ -299,5 +346,6 @@ JOBS: dict[str, AnyJob] = {
     Click.KIND: JobKind(Click, _apply),
     SnoozeClick.KIND: JobKind(SnoozeClick, _snooze),
     PageTurn.KIND: JobKind(PageTurn, _turn_page),
+    HomePageTurn.KIND: JobKind(HomePageTurn, _turn_home_page),
     ReassignForm.KIND: JobKind(ReassignForm, _fill_reassign),
 }
