@@ -122,9 +122,10 @@ def parse_note(values: Values) -> str | None:
     return _text(values, ids.BLOCK_NOTE).strip() or None
 
 
-def parse_reassign_form(values: Values) -> list[Assignee]:
+def parse_reassign_form(values: Values, *, may_clear: bool = False) -> list[Assignee]:
+    """``may_clear``: an empty pick unassigns (a task system with one assignee per task)."""
     assignees = list(_assignees(values))
-    if not assignees:
+    if not assignees and not may_clear:
         raise InvalidInput({"assignees": "Pick at least one person or group."})
     return assignees
 
