@@ -22,12 +22,14 @@ is a choice: the docs allow ``OR`` conditions but state no limit on their number
 API refuses as invalid is searched again one id at a time, and so are the later ones. A task new
 to taskbot is taken in and told to its assignee (each member of a linked team, up to the notifier's
 cap) as assigned by whoever ``assigned_by_id`` is linked to; a known one is updated from what the
-search returned (no GET). Only an open task that had a Slack assignee and was in no search this
-pass (it left a queue: reassigned to someone unlinked, unassigned, completed, deleted) is read
-alone (GET); a task that no linked person has, or that is completed in taskbot, costs nothing
-until a search brings it back. So a pass costs, per workspace, ``ceil(linked ids / SEARCH_BATCH)``
-searches (one more per ``PAGE_SIZE`` open tasks) plus one GET per task that left a queue since the
-last pass.
+search returned (no GET), and only when its ``updated_at`` differs from the one this process last
+took in (a new process, a changed link, or every ``FULL_CHECK_EVERY``-th pass compares them all:
+that memory saves store reads, nothing depends on it). Only an open task that had a Slack
+assignee and was in no search this pass (it left a queue: reassigned to someone unlinked,
+unassigned, completed, deleted) is read alone (GET); a task that no linked person has, or that is
+completed in taskbot, costs nothing until a search brings it back. So a pass costs, per
+workspace, ``ceil(linked ids / SEARCH_BATCH)`` searches (one more per ``PAGE_SIZE`` open tasks)
+plus one GET per task that left a queue since the last pass.
 
 Rate limits are not documented: every call takes a turn in the shared ``RateBudget`` at
 ``MAXSIGHT_RATE_LIMIT`` calls per ``MAXSIGHT_RATE_WINDOW_SECONDS`` (default 60 per 60 s, one a
@@ -96,6 +98,7 @@ TYPE_OF = {AssigneeKind.USER: "USER", AssigneeKind.GROUP: "TEAM"}
 OPEN_STATUS = "INCOMPLETE"  # the one open status the v5 docs show (v4: else COMPLETED_*)
 SEARCH_BATCH = 20  # linked ids ORed into one search (1 once Maxsight refuses an OR)
 PAGE_SIZE = 50  # the documented default of max_page_size; no maximum is documented
+FULL_CHECK_EVERY = 60  # passes between two in which every searched task is compared in full
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,11 @@ class MaxsightBackend(MirroredBackend):
         self._versions = versions
         self._actor_id = actor_id
         self._batch = SEARCH_BATCH
+        # What this process last took in from each search (an optimisation only: a new process,
+        # a changed link or every FULL_CHECK_EVERY-th pass compares every task in full).
+        self._synced: dict[tuple[str, str], str] = {}  # (team, task id) → updated_at
+        self._linked: dict[str, frozenset[tuple[str, str, str]]] = {}
+        self._passes = 0
 
     # --- what Maxsight can't do ------------------------------------------------------------
 
@@ -204,16 +212,24 @@ class MaxsightBackend(MirroredBackend):
     def pull(self, now: datetime) -> Sequence[Pulled]:
         """The open tasks of every linked user and team, taken in or brought up to date from
         the searches; then the tasks that left every queue, read alone (see the docstring)."""
+        self._passes = (self._passes + 1) % FULL_CHECK_EVERY
+        if self._passes == 0:
+            self._synced.clear()  # now and then every task is compared in full
         changed: builtins.list[Pulled | None] = []
         seen: set[str] = set()
-        for team_id, ids in self._queues().items():
-            for raw in self._queue_tasks(ids):
-                if f"{ID_PREFIX}{raw['id']}" not in seen:
-                    seen.add(f"{ID_PREFIX}{raw['id']}")
-                    changed.append(
-                        self._guarded(team_id, str(raw["id"]), self._take, team_id, raw, now)
-                    )
-        left = [t for t in self._load(self._store.mirrored(self.prefix)) if _may_have_left(t, seen)]
+        for team_id, links in self._queues().items():
+            if self._linked.get(team_id) != links:  # a link changed: compare them all again
+                self._synced = {k: v for k, v in self._synced.items() if k[0] != team_id}
+            for raw in self._queue_tasks(sorted({link[2] for link in links})):
+                task_id = f"{ID_PREFIX}{raw['id']}"
+                if task_id in seen:
+                    continue
+                seen.add(task_id)
+                if self._synced.get((team_id, task_id)) != str(raw["updated_at"]):
+                    changed.append(self._guarded(team_id, task_id, self._take, team_id, raw, now))
+            self._linked[team_id] = links
+        rows = [r for r in self._store.mirrored_open(self.prefix) if r[2] not in seen]
+        left = [t for t in self._load(rows) if t.assignees]
         for start in range(0, len(left), self.batch_size):
             for task, remote in self._fetch_each(left[start : start + self.batch_size]):
                 changed.append(
@@ -221,13 +237,16 @@ class MaxsightBackend(MirroredBackend):
                 )
         return [c for c in changed if c is not None]
 
-    def _queues(self) -> dict[str, builtins.list[str]]:
-        """Each workspace's linked Maxsight users and teams (the queues the sweep reads)."""
-        queues: dict[str, builtins.list[str]] = {}
+    def _queues(self) -> dict[str, frozenset[tuple[str, str, str]]]:
+        """Each workspace's links to Maxsight users and teams (the queues the sweep reads), as
+        (Slack id, kind, Maxsight id)."""
+        queues: dict[str, set[tuple[str, str, str]]] = {}
         for link in self._links.list_all():
             if link.backend == NAME:
-                queues.setdefault(link.team_id, []).append(link.assignee_id)
-        return queues
+                queues.setdefault(link.team_id, set()).add(
+                    (link.slack_id, link.kind.value, link.assignee_id)
+                )
+        return {team: frozenset(links) for team, links in queues.items()}
 
     def _queue_tasks(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
         """The open tasks of these users and teams, ``self._batch`` ids a search."""
@@ -249,13 +268,15 @@ class MaxsightBackend(MirroredBackend):
         return found
 
     def _take(self, team_id: str, raw: dict[str, Any], now: datetime) -> Pulled | None:
-        """A task a search returned: taken in when new, else brought up to date from it."""
-        task_id = f"{ID_PREFIX}{raw['id']}"
+        """A task a search returned: taken in when new, else brought up to date from it.
+        Once it is as the search says, its ``updated_at`` is remembered (``_synced``)."""
+        task_id, stamp = f"{ID_PREFIX}{raw['id']}", str(raw["updated_at"])
         known = self._store.find(task_id)
         if known is None:
             if not self._assignees(team_id, raw):
                 return None  # assigned to an id linked in another kind: nobody to tell
             task = self._take_in(team_id, raw)
+            self._synced[(team_id, task_id)] = stamp
             if task is None:
                 return None
             by = self._author(team_id, raw)
@@ -264,8 +285,10 @@ class MaxsightBackend(MirroredBackend):
             return Pulled(after=task, by=by)
         if known.team_id != team_id:
             return None  # the same Maxsight id linked in two workspaces: the first one has it
-        self._versions.set(task_id, str(raw["updated_at"]))
+        self._versions.set(task_id, stamp)
         after = self._apply(known, self._state(team_id, raw), now)
+        if after is not None or _unchanged(self._store.find(task_id), known):
+            self._synced[(team_id, task_id)] = stamp  # else changed in Slack meanwhile: again
         if after is None:
             return None
         moved = set(after.assignees) != set(known.assignees)
@@ -481,9 +504,8 @@ def _is_task(raw: object) -> bool:
     return isinstance(raw, dict) and bool(raw.get("id")) and "updated_at" in raw
 
 
-def _may_have_left(task: Task, seen: set[str]) -> bool:
-    """An open task someone in Slack had, in no search this pass: it left their queue."""
-    return task.id not in seen and task.is_open and bool(task.assignees)
+def _unchanged(now: Task | None, then: Task) -> bool:
+    return now is not None and now.version == then.version
 
 
 def _title(raw: dict[str, Any]) -> str:

@@ -218,7 +218,7 @@ def test_a_typed_assign_meets_409_retried_when_unchanged_refused_when_reassigned
 
 
 def test_the_sweep_takes_in_each_linked_queue_with_one_search_and_tells_nothing_twice(
-    sim: MaxsightSimulator, backend: maxsight.MaxsightBackend
+    sim: MaxsightSimulator, backend: maxsight.MaxsightBackend, sessions: sessionmaker[Session]
 ) -> None:
     mine = sim.add_task("Sanctions screening", assigned_to=ANA_MX, by=BEN_MX)
     ops = sim.add_task("Adverse media", assigned_to=OPS_MX, kind="TEAM", by="f" * 8 + OPS_MX[8:])
@@ -248,6 +248,18 @@ def test_the_sweep_takes_in_each_linked_queue_with_one_search_and_tells_nothing_
     assert moved["Self-picked"].after.is_completed
     assert len(sim.calls("GET")) == 2  # only the two that left every queue were read alone
     assert backend.pull(NOW) == [] and len(sim.calls("GET")) == 2  # and never again
+    relink = UserLink(
+        team_id=TEAM,
+        backend="maxsight",
+        slack_id="UEVE",
+        kind=AssigneeKind.USER,
+        assignee_id=BEN_MX,
+        how=LinkHow.ADMIN,
+        set_at=NOW,
+    )
+    SqlAlchemyUserMap(sessions).set(relink, force=True)  # Ben's Maxsight id is Eve's now
+    (relinked,) = backend.pull(NOW)  # Maxsight changed nothing, the link did
+    assert relinked.after.assignees == (Assignee.user("UEVE"),)
 
 
 def test_the_sweep_searches_id_by_id_once_maxsight_refuses_an_or(
