@@ -29,7 +29,8 @@ assignee and was in no search this pass (it left a queue: reassigned to someone 
 unassigned, completed, deleted) is read alone (GET); a task that no linked person has, or that is
 completed in taskbot, costs nothing until a search brings it back. So a pass costs, per
 workspace, ``ceil(linked ids / SEARCH_BATCH)`` searches (one more per ``PAGE_SIZE`` open tasks)
-plus one GET per task that left a queue since the last pass.
+plus one GET per task that left a queue since the last pass. ``max_page_size`` has a default (50)
+but no documented maximum: the sweep asks for 500, and for 50 once Maxsight refuses that.
 
 Rate limits are not documented: every call takes a turn in the shared ``RateBudget`` at
 ``MAXSIGHT_RATE_LIMIT`` calls per ``MAXSIGHT_RATE_WINDOW_SECONDS`` (default 60 per 60 s, one a
@@ -97,7 +98,8 @@ KIND_OF = {"USER": AssigneeKind.USER, "TEAM": AssigneeKind.GROUP}
 TYPE_OF = {AssigneeKind.USER: "USER", AssigneeKind.GROUP: "TEAM"}
 OPEN_STATUS = "INCOMPLETE"  # the one open status the v5 docs show (v4: else COMPLETED_*)
 SEARCH_BATCH = 20  # linked ids ORed into one search (1 once Maxsight refuses an OR)
-PAGE_SIZE = 50  # the documented default of max_page_size; no maximum is documented
+PAGE_SIZE = 500  # the sweep's max_page_size; no maximum is documented (Maxsight may cap it)
+DEFAULT_PAGE_SIZE = 50  # the documented default: what the sweep asks for if 500 is refused
 FULL_CHECK_EVERY = 60  # passes between two in which every searched task is compared in full
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,7 @@ class MaxsightBackend(MirroredBackend):
         self._versions = versions
         self._actor_id = actor_id
         self._batch = SEARCH_BATCH
+        self._page_size = PAGE_SIZE
         # What this process last took in from each search (an optimisation only: a new process,
         # a changed link or every FULL_CHECK_EVERY-th pass compares every task in full).
         self._synced: dict[tuple[str, str], str] = {}  # (team, task id) → updated_at
@@ -187,7 +190,7 @@ class MaxsightBackend(MirroredBackend):
         return self._store.list(query)
 
     def _search(
-        self, assignee_ids: Sequence[str], *, open_only: bool = False
+        self, assignee_ids: Sequence[str], *, open_only: bool = False, size: int = DEFAULT_PAGE_SIZE
     ) -> builtins.list[dict[str, Any]]:
         """Every task assigned to one of these users or teams (open ones only, if asked), all
         pages of one search."""
@@ -196,7 +199,7 @@ class MaxsightBackend(MirroredBackend):
         while True:
             body = {
                 "filter_model": filter_model(assignee_ids, open_only=open_only),
-                "max_page_size": PAGE_SIZE,
+                "max_page_size": size,
                 "page_token": token,
                 "sorting_field": "CREATED_AT",
                 "sorting_type": "ASC",
@@ -249,20 +252,27 @@ class MaxsightBackend(MirroredBackend):
         return {team: frozenset(links) for team, links in queues.items()}
 
     def _queue_tasks(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
-        """The open tasks of these users and teams, ``self._batch`` ids a search."""
+        """The open tasks of these users and teams, ``self._batch`` ids a search. A search
+        Maxsight refuses as invalid is tried again with the documented page size, then with
+        one id; what worked is kept for the later searches."""
         found: builtins.list[dict[str, Any]] = []
         start = 0
         while start < len(ids):
             batch = ids[start : start + self._batch]
             try:
-                found.extend(self._search(batch, open_only=True))
+                found.extend(self._search(batch, open_only=True, size=self._page_size))
             except InvalidInput:
-                if len(batch) == 1:
+                if self._page_size > DEFAULT_PAGE_SIZE:
+                    self._page_size = DEFAULT_PAGE_SIZE
+                elif len(batch) > 1:
+                    self._batch = 1
+                else:
                     raise
                 log.warning(
-                    "Maxsight refused an OR of %d ids; searching one id at a time", len(batch)
+                    "Maxsight refused a search; now %d ids a search, %d a page",
+                    self._batch,
+                    self._page_size,
                 )
-                self._batch = 1
                 continue
             start += len(batch)
         return found

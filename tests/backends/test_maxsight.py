@@ -262,18 +262,21 @@ def test_the_sweep_takes_in_each_linked_queue_with_one_search_and_tells_nothing_
     assert relinked.after.assignees == (Assignee.user("UEVE"),)
 
 
-def test_the_sweep_searches_id_by_id_once_maxsight_refuses_an_or(
+def test_the_sweep_falls_back_to_the_default_page_then_to_one_id_when_maxsight_refuses(
     sim: MaxsightSimulator, backend: maxsight.MaxsightBackend
 ) -> None:
     sim.add_task("Sanctions screening", assigned_to=ANA_MX)
     sim.fail_next("POST", 400)
+    sim.fail_next("POST", 400)
     (taken,) = backend.pull(NOW)
     assert taken.after.title == "Sanctions screening"
-    searches = sim.calls("POST")
-    assert len(searches) == 4  # the refused OR, then one search per linked id
-    assert all("conditions" not in s.body["filter_model"]["assigned_to_id"] for s in searches[1:])
+    sizes = [s.body["max_page_size"] for s in sim.calls()]
+    assert sizes == [500, 50, 50, 50, 50]  # refused twice, then one search per linked id
+    assert all(
+        "conditions" not in s.body["filter_model"]["assigned_to_id"] for s in sim.calls()[2:]
+    )
     backend.pull(NOW)
-    assert len(sim.calls("POST")) == 7  # and so from then on
+    assert len(sim.calls("POST")) == 8  # and so from then on
 
 
 def _only(changes: Sequence[Pulled]) -> Task:

@@ -17,6 +17,7 @@ workflows); there is no create, complete or delete. The error body is not docume
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -75,6 +76,7 @@ class MaxsightSimulator:
         self.tasks: dict[str, dict[str, Any]] = {}
         self._clock = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
         self._faults: list[tuple[str, int]] = []
+        self._last: tuple[Any, list[dict[str, Any]]] | None = None
         self._http = LocalServer(self._handler())
 
     @property
@@ -183,11 +185,10 @@ class MaxsightSimulator:
         problem = _invalid_model(model)
         if problem:
             return 400, {"message": f"Invalid filter_model: {problem}"}
-        found = [t for t in self.tasks.values() if _passes(t, model)]
         field = SORT_FIELDS.get(body.get("sorting_field") or "CREATED_AT")
         if field is None:
             return 400, {"message": "Invalid sorting_field"}
-        found.sort(key=lambda t: str(_field(t, field)), reverse=body.get("sorting_type") == "DESC")
+        found = self._matching(model, field, body.get("sorting_type") == "DESC")
         size = body.get("max_page_size") or 50
         if not isinstance(size, int) or size < 1:
             return 400, {"message": "Invalid max_page_size"}
@@ -201,6 +202,23 @@ class MaxsightSimulator:
             "items": page,
             "next_page_token": f"{PAGE_TOKEN}{start + size}" if more else None,
         }
+
+    def _matching(self, model: Any, field: str, descending: bool) -> list[dict[str, Any]]:
+        """The sorted matches, kept while the tasks are as they were (later pages of a search
+        over thousands of tasks read them again)."""
+        key = (json.dumps(model, sort_keys=True), field, descending, self._state())
+        if self._last is None or self._last[0] != key:
+            found = [t for t in self.tasks.values() if _passes(t, model)]
+            found.sort(key=lambda t: str(_field(t, field)), reverse=descending)
+            self._last = (key, found)
+        return self._last[1]
+
+    def _state(self) -> tuple[int, str]:
+        """Changes to the tasks (through the API or the test's helpers) alter this."""
+        digest = hashlib.sha1()
+        for t in self.tasks.values():
+            digest.update(f"{t.get('updated_at')}{t.get('status')}{t.get('assignment')}".encode())
+        return len(self.tasks), digest.hexdigest()
 
     def _assign(self, task_id: str, r: Request) -> tuple[int, Any]:
         task = self.tasks.get(task_id)
