@@ -164,6 +164,7 @@ class MaxsightBackend(MirroredBackend):
         self._synced: dict[tuple[str, str], str] = {}  # (team, task id) → updated_at
         self._linked: dict[str, frozenset[tuple[str, str, str]]] = {}
         self._passes = 0
+        self._pass_links: dict[tuple[str, str, str], str] | None = None  # during a sweep
 
     # --- what Maxsight can't do ------------------------------------------------------------
 
@@ -218,9 +219,23 @@ class MaxsightBackend(MirroredBackend):
         self._passes = (self._passes + 1) % FULL_CHECK_EVERY
         if self._passes == 0:
             self._synced.clear()  # now and then every task is compared in full
+        queues = self._queues()
+        self._pass_links = {
+            (team, kind, theirs): slack
+            for team, links in queues.items()
+            for slack, kind, theirs in links
+        }
+        try:
+            return self._sweep(queues, now)
+        finally:
+            self._pass_links = None
+
+    def _sweep(
+        self, queues: dict[str, frozenset[tuple[str, str, str]]], now: datetime
+    ) -> builtins.list[Pulled]:
         changed: builtins.list[Pulled | None] = []
         seen: set[str] = set()
-        for team_id, links in self._queues().items():
+        for team_id, links in queues.items():
             if self._linked.get(team_id) != links:  # a link changed: compare them all again
                 self._synced = {k: v for k, v in self._synced.items() if k[0] != team_id}
             for raw in self._queue_tasks(sorted({link[2] for link in links})):
@@ -475,8 +490,8 @@ class MaxsightBackend(MirroredBackend):
         target = assignment.get("assigned_to_id")
         if kind is None or not target:
             return ()
-        link = self._links.by_assignee(team_id, NAME, kind, str(target))
-        return (Assignee(kind=kind, id=link.slack_id),) if link is not None else ()
+        slack_id = self._slack_of(team_id, kind, str(target))
+        return (Assignee(kind=kind, id=slack_id),) if slack_id is not None else ()
 
     def _operator(self, team_id: str) -> str:
         """The Slack user linked to the operator account, else ``NO_ASSIGNOR``."""
@@ -489,7 +504,14 @@ class MaxsightBackend(MirroredBackend):
 
     def _slack_id(self, team_id: str, raw: dict[str, Any], key: str) -> str | None:
         by = (raw.get("assignment") or {}).get(key)
-        link = self._links.by_assignee(team_id, NAME, AssigneeKind.USER, str(by)) if by else None
+        return self._slack_of(team_id, AssigneeKind.USER, str(by)) if by else None
+
+    def _slack_of(self, team_id: str, kind: AssigneeKind, theirs: str) -> str | None:
+        """Who in Slack a Maxsight user or team is linked to; in a sweep, from the links the
+        sweep read at its start (one query, not one per task)."""
+        if self._pass_links is not None:
+            return self._pass_links.get((team_id, kind.value, theirs))
+        link = self._links.by_assignee(team_id, NAME, kind, theirs)
         return link.slack_id if link is not None else None
 
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
