@@ -204,9 +204,21 @@ def test_work_assigned_in_maxsight_reaches_its_people_by_itself(
     assert len(taskbot.slack.calls("chat.postMessage")) == posted
 
     updates = len(taskbot.slack.calls("chat.update"))
-    mx.assign_in_maxsight(mine, to=WORKFLOW_MX, by=BEN_MX)  # reassigned away in Maxsight
+    mx.assign_in_maxsight(mine, to=BEN_MX, by=WORKFLOW_MX)  # reassigned in Maxsight to Ben
+    assert taskbot.app.sync.run_once() == 1
+    bens = {m["text"]: m for m in taskbot.slack.messages(dm(BEN))}
+    assert "someone in Maxsight assigned you *T-1* Sanctions screening" in bens
+    assert "someone in Maxsight unassigned you from *T-1* Sanctions screening." in {
+        m["text"] for m in taskbot.slack.messages(dm(ANA))
+    }
+    taskbot.slack.wait_for("chat.update", updates + 1)
+    now = text_of(taskbot.slack.message(dm(ANA), card["ts"]))  # her card, updated in place
+    assert f"<@{BEN}> \\u2014 pending" in now and f"<@{ANA}>" not in now
+
+    mx.assign_in_maxsight(mine, to=WORKFLOW_MX, by=BEN_MX)  # reassigned away: nobody linked
+    updates = len(taskbot.slack.calls("chat.update"))
     assert taskbot.app.sync.run_once() == 1
     taskbot.slack.wait_for("chat.update", updates + 1)
-    now = text_of(taskbot.slack.message(dm(ANA), card["ts"]))
-    assert "No assignees" in now and f"<@{ANA}>" not in now
+    ben_card = bens["someone in Maxsight assigned you *T-1* Sanctions screening"]
+    assert "No assignees" in text_of(taskbot.slack.message(dm(BEN), ben_card["ts"]))
     assert taskbot.app.sync.run_once() == 0
