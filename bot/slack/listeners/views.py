@@ -95,7 +95,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
         try:
             assignees = parse_reassign_form(
-                view["state"]["values"], may_clear=not deps.service.capabilities.multi_assignee
+                view["state"]["values"], one=rules.assignment_rule(deps.service.capabilities)
             )
             if ref is None:
                 raise InvalidInput({"assignees": "This form lost track of its task; reopen it."})
