@@ -26,10 +26,11 @@ search returned (no GET), and only when its ``updated_at`` differs from the one 
 took in (a new process, a changed link, or every ``FULL_CHECK_EVERY``-th pass compares them all:
 that memory saves store reads, nothing depends on it). Only an open task that had a Slack
 assignee and was in no search this pass (it left a queue: reassigned to someone unlinked,
-unassigned, completed, deleted) is read alone (GET); a task that no linked person has, or that is
-completed in taskbot, costs nothing until a search brings it back. So a pass costs, per
-workspace, ``ceil(linked ids / SEARCH_BATCH)`` searches (one more per ``PAGE_SIZE`` open tasks)
-plus one GET per task that left a queue since the last pass. ``max_page_size`` has a default (50)
+unassigned, completed, deleted) is read alone (GET), ``READS_PER_PASS`` at most, in turn (the
+rest a pass later); a task that no linked person has, or that is completed in taskbot, costs
+nothing until a search brings it back. So a pass costs, per workspace,
+``ceil(linked ids / SEARCH_BATCH)`` searches (one more per ``PAGE_SIZE`` open tasks) plus at most
+``READS_PER_PASS`` GETs. ``max_page_size`` has a default (50)
 but no documented maximum: the sweep asks for 500, and for 50 once Maxsight refuses that.
 
 Rate limits are not documented: every call takes a turn in the shared ``RateBudget`` at
@@ -57,7 +58,7 @@ from typing import Any
 import httpx
 
 from bot.backends.http import ApiClient, ApiError
-from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.backends.mirror import MirroredBackend, RemoteState, Row
 from bot.domain.errors import (
     BackendUnavailable,
     ChangedThere,
@@ -100,6 +101,7 @@ OPEN_STATUS = "INCOMPLETE"  # the one open status the v5 docs show (v4: else COM
 SEARCH_BATCH = 20  # linked ids ORed into one search (1 once Maxsight refuses an OR)
 PAGE_SIZE = 500  # the sweep's max_page_size; no maximum is documented (Maxsight may cap it)
 DEFAULT_PAGE_SIZE = 50  # the documented default: what the sweep asks for if 500 is refused
+READS_PER_PASS = 20  # GETs of tasks that left every queue, at most, in one pass
 FULL_CHECK_EVERY = 60  # passes between two in which every searched task is compared in full
 
 log = logging.getLogger(__name__)
@@ -246,14 +248,18 @@ class MaxsightBackend(MirroredBackend):
                 if self._synced.get((team_id, task_id)) != str(raw["updated_at"]):
                     changed.append(self._guarded(team_id, task_id, self._take, team_id, raw, now))
             self._linked[team_id] = links
-        rows = [r for r in self._store.mirrored_open(self.prefix) if r[2] not in seen]
-        left = [t for t in self._load(rows) if t.assignees]
-        for start in range(0, len(left), self.batch_size):
-            for task, remote in self._fetch_each(left[start : start + self.batch_size]):
-                changed.append(
-                    self._guarded(task.team_id, task.handle, self._moved, task, remote, now)
-                )
+        rows = [r for r in self._store.mirrored_assigned(self.prefix) if r[2] not in seen]
+        for task, remote in self._fetch_each(self._load(self._turn(rows))):
+            changed.append(self._guarded(task.team_id, task.handle, self._moved, task, remote, now))
         return [c for c in changed if c is not None]
+
+    def _turn(self, rows: Sequence[Row]) -> Sequence[Row]:
+        """At most ``READS_PER_PASS`` of the tasks that left every queue, taken in turn (one
+        read that changes nothing never holds the others back); the rest wait a pass."""
+        if len(rows) <= READS_PER_PASS:
+            return rows
+        start = (self._passes * READS_PER_PASS) % len(rows)
+        return [*rows[start:], *rows[:start]][:READS_PER_PASS]
 
     def _queues(self) -> dict[str, frozenset[tuple[str, str, str]]]:
         """Each workspace's links to Maxsight users and teams (the queues the sweep reads), as

@@ -262,6 +262,18 @@ def test_the_sweep_takes_in_each_linked_queue_with_one_search_and_tells_nothing_
     assert relinked.after.assignees == (Assignee.user("UEVE"),)
 
 
+def test_tasks_that_left_every_queue_are_read_at_most_twenty_a_pass(
+    sim: MaxsightSimulator, backend: maxsight.MaxsightBackend
+) -> None:
+    made = [sim.add_task(f"Review {n}", assigned_to=ANA_MX) for n in range(25)]
+    assert len(backend.pull(NOW)) == 25
+    for task_id in made:
+        sim.assign_in_maxsight(task_id, to="d0000000-0000-4000-8000-00000000000d", by=BEN_MX)
+    assert len(backend.pull(NOW)) == maxsight.READS_PER_PASS == len(sim.calls("GET")) == 20
+    assert len(backend.pull(NOW)) == 5 and len(sim.calls("GET")) == 25  # the rest, a pass later
+    assert backend.pull(NOW) == [] and len(sim.calls("GET")) == 25
+
+
 def test_the_sweep_falls_back_to_the_default_page_then_to_one_id_when_maxsight_refuses(
     sim: MaxsightSimulator, backend: maxsight.MaxsightBackend
 ) -> None:
