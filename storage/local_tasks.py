@@ -198,6 +198,19 @@ class SqlAlchemyTaskStore:
         with self._sessions() as session:
             return [(t, format_handle(n), i) for t, n, i in session.execute(statement)]
 
+    def mirrored_assigned(self, prefix: str) -> list[tuple[str, str, str]]:
+        """(team, handle, id) of the open ones of ``mirrored`` that someone is assigned: what a
+        sync that learns of the others otherwise (Maxsight's searches) still reads one by one."""
+        assigned = select(PartRow.task_id).where(PartRow.task_id == TaskRow.id).exists()
+        statement = select(TaskRow.team_id, TaskRow.number, TaskRow.id).where(
+            TaskRow.id.startswith(prefix, autoescape=True),
+            TaskRow.deleted_at.is_(None),
+            TaskRow.is_open.is_(True),
+            assigned,
+        )
+        with self._sessions() as session:
+            return [(t, format_handle(n), i) for t, n, i in session.execute(statement)]
+
     def list(self, query: TaskQuery) -> TaskPage:
         """One page of a list, from the person's own rows (``storage.task_lists``)."""
         with self._sessions() as session:

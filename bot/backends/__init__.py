@@ -109,6 +109,7 @@ def _maxsight(
         maxsight.client(
             str(getattr(settings, "MAXSIGHT_API_URL", "") or ""),
             _secret(settings, "MAXSIGHT_API_KEY"),
+            rate=_rate(settings, "MAXSIGHT", 60, 60.0),
             budget=budget,
             wait=_wait(settings),
         ),

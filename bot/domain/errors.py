@@ -39,9 +39,15 @@ class NotPermitted(DomainError):
 class Conflict(DomainError):
     """The change was based on a stale version; ``current`` is the task as it is now."""
 
-    def __init__(self, message: str, current: Task) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, current: Task, *, refs: Sequence[Assignee] = ()) -> None:
+        super().__init__(message, refs=refs)
         self.current = current
+
+
+class ChangedThere(Conflict):
+    """The task system holds a newer change of the same thing, made there meanwhile (e.g. a
+    reassignment): the person is shown it, and it is never retried over, even for a typed
+    command, which otherwise re-applies its rule to the fresh copy."""
 
 
 class AlreadyApplied(DomainError):

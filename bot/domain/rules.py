@@ -24,6 +24,7 @@ from bot.domain.models import (
     Assignee,
     AssigneeKind,
     Attachment,
+    BackendCapabilities,
     Comment,
     CommentEvent,
     CompletionCondition,
@@ -110,6 +111,14 @@ def assignees_error(assignees: Iterable[Assignee]) -> str | None:
     if count > MAX_ASSIGNEES:
         return f"A task can have at most {MAX_ASSIGNEES} assignees (this one has {count})."
     return None
+
+
+def assignment_rule(capabilities: BackendCapabilities) -> str | None:
+    """What ``assign`` means where a task has one assignee (DESIGN.md), said on cards and in
+    ``/task help``; None where tasks have several."""
+    if capabilities.multi_assignee:
+        return None
+    return f"One assignee per task in {capabilities.label}: assigning replaces"
 
 
 def added_comments(before: Task, after: Task) -> tuple[Comment, ...]:

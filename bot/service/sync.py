@@ -90,11 +90,12 @@ def events(change: Pulled, system: str) -> list[TaskEvent]:
         return event(EventKind.CREATED)
     if after.deleted:
         return event(EventKind.DELETED)
+    told = reassigned(change, actor, origin)
     if after.is_completed and not before.is_completed:
-        return event(EventKind.COMPLETED)
+        return told + event(EventKind.COMPLETED)
     if before.is_completed and not after.is_completed:
-        return event(EventKind.REOPENED)
-    return event(EventKind.EDITED)
+        return told + event(EventKind.REOPENED)
+    return told or event(EventKind.EDITED)
 
 
 def only_comments(change: Pulled) -> bool:
@@ -136,3 +137,18 @@ def comment_events(change: Pulled, system: str) -> list[TaskEvent]:
         if comment.id not in new:
             tell(EventKind.COMMENT_DELETED, comment)
     return told
+
+
+def reassigned(change: Pulled, actor: Actor, origin: Origin) -> list[TaskEvent]:
+    """Assignees a change in the task system added (they get the card) or removed (told so),
+    e.g. a Maxsight task reassigned there from one linked person to another."""
+    before, after = change.before, change.after
+    if before is None:
+        return []
+    added = tuple(a for a in after.assignees if a not in before.assignees)
+    removed = tuple(a for a in before.assignees if a not in after.assignees)
+    return [
+        TaskEvent(kind=kind, task=after, actor=actor, origin=origin, assignees=who)
+        for kind, who in ((EventKind.ASSIGNED, added), (EventKind.UNASSIGNED, removed))
+        if who
+    ]

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.domain import rules
-from bot.domain.errors import AlreadyApplied, Conflict, InvalidInput, NotFound, NotPermitted
+from bot.domain.errors import (
+    AlreadyApplied,
+    ChangedThere,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+)
 from bot.domain.events import Effect, EventKind, Notice, TaskEvent, notice_key
 from bot.domain.models import (
     COMMENT_MAX,
@@ -220,7 +227,7 @@ class TaskService:
         if not caps.groups and any(a.kind is AssigneeKind.GROUP for a in draft.assignees):
             errors["assignees"] = "This task system has no groups; pick people instead."
         elif not caps.multi_assignee and len(draft.assignees) > 1:
-            errors["assignees"] = "This task system allows one assignee per task."
+            errors["assignees"] = _one_assignee(caps)
         if not caps.due_time and draft.due is not None and draft.due.has_time:
             errors["due"] = "This task system keeps due dates without a time; pick a date only."
         if errors:
@@ -345,6 +352,12 @@ class TaskService:
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
     ) -> Task:
+        """Add assignees; where a task has one (``multi_assignee`` False), replace it."""
+        if not self.capabilities.multi_assignee:
+            wanted = rules.unique_assignees(assignees)
+            if len(wanted) != 1:
+                raise InvalidInput({"assignees": _one_assignee(self.capabilities)})
+            return self.reassign(actor, handle, wanted, expected_version)
         task = self._manageable(actor, handle, "assign it")
         prepared = self._prepare(actor, assignees, already=task.assignees)
         return self._change(
@@ -368,11 +381,15 @@ class TaskService:
         assignees: Sequence[Assignee],
         expected_version: int | None = None,
     ) -> Task:
+        """Remove the named assignees; where a task has one, naming nobody clears it."""
+        single = not self.capabilities.multi_assignee
+        if not assignees and not single:
+            raise InvalidInput({"assignees": "Name who to unassign: `/task unassign T-n @user`."})
         return self._change(
             actor,
             handle,
             expected_version,
-            lambda t, who: rules.unassign(t, who, assignees, self._clock()),
+            lambda t, who: rules.unassign(t, who, assignees or t.assignees, self._clock()),
         )
 
     def reassign(
@@ -415,7 +432,7 @@ class TaskService:
                 {"assignees": "This task system has no groups; pick people instead."}
             )
         if not caps.multi_assignee and len(task.parts) > 1:
-            raise InvalidInput({"assignees": "This task system allows one assignee per task."})
+            raise InvalidInput({"assignees": _one_assignee(caps)})
         return task
 
     def comment(self, actor: Actor, handle: str, text: str) -> tuple[Task, Comment]:
@@ -481,8 +498,9 @@ class TaskService:
                     )
             except AlreadyApplied as replay:  # a replayed interaction: done the first time
                 return replay.current
-            except Conflict:
-                if expected_version is not None or attempt == SAVE_ATTEMPTS:
+            except Conflict as conflict:
+                stale = expected_version is not None or isinstance(conflict, ChangedThere)
+                if stale or attempt == SAVE_ATTEMPTS:
                     raise
                 continue
             self._replan(saved)
@@ -587,6 +605,10 @@ class TaskService:
         except Exception:  # the change is stored; telling people is best effort
             task = events[-1].task
             log.exception("notify failed team=%s task=%s", task.team_id, task.handle)
+
+
+def _one_assignee(capabilities: BackendCapabilities) -> str:
+    return f"{rules.assignment_rule(capabilities)}, so name one person or group."
 
 
 def _creation_events(task: Task, actor: Actor) -> list[TaskEvent]:

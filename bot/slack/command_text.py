@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from bot.domain.models import Assignee, CompletionCondition, Due, zone
+from bot.domain.models import Assignee, BackendCapabilities, CompletionCondition, Due, zone
+from bot.domain.rules import assignment_rule
 from bot.slack.markup import from_slack
 from bot.slack.mentions import MENTION_RE, parse_mentions
 
@@ -92,7 +93,7 @@ def parse(text: str) -> Command:
             raise UsageError(f"`/task {name}` needs a task handle such as T-12.", SUBCOMMANDS[name])
         rest = rest.strip()
         found = mentions(rest)
-        if name in ("assign", "unassign") and not found:
+        if name == "assign" and not found:  # `unassign T-n` clears a one-assignee task
             raise UsageError(
                 f"`/task {name}` needs at least one @person or @group.", SUBCOMMANDS[name]
             )
@@ -177,5 +178,13 @@ def parse_quick_add(text: str, now: datetime, tz: str | None) -> QuickAdd:
     )
 
 
-def help_text() -> str:
-    return "*taskbot* — what `/task` can do:\n" + "\n".join(f"• {u}" for u in SUBCOMMANDS.values())
+def help_text(capabilities: BackendCapabilities | None = None) -> str:
+    """The subcommands; with the task system's ``capabilities``, how assigning works there."""
+    usages = dict(SUBCOMMANDS)
+    rule = assignment_rule(capabilities) if capabilities is not None else None
+    if rule:
+        usages["assign"] = "`/task assign T-n @user|@group` — give it to them (assignor)"
+        usages["unassign"] = "`/task unassign T-n` — leave it with nobody (assignor)"
+    lines = "\n".join(f"• {u}" for u in usages.values())
+    note = f"\n{rule}; `/task unassign T-n` clears it." if rule else ""
+    return f"*taskbot* — what `/task` can do:\n{lines}{note}"

@@ -122,9 +122,13 @@ def parse_note(values: Values) -> str | None:
     return _text(values, ids.BLOCK_NOTE).strip() or None
 
 
-def parse_reassign_form(values: Values) -> list[Assignee]:
+def parse_reassign_form(values: Values, *, one: str | None = None) -> list[Assignee]:
+    """``one``: the task system's one-assignee rule, where it has one; then one pick replaces
+    the assignee, none unassigns, and two are refused beside the field."""
     assignees = list(_assignees(values))
-    if not assignees:
+    if one and len(assignees) > 1:
+        raise InvalidInput({"assignees": f"{one}: pick one person or one group."})
+    if not assignees and not one:
         raise InvalidInput({"assignees": "Pick at least one person or group."})
     return assignees
 

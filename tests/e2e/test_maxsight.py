@@ -1,16 +1,18 @@
 """Slack against the Maxsight simulator (TASK_BACKEND=maxsight): tasks made by Maxsight's
-workflows are listed, shown and reassigned from Slack; what Maxsight can't do is explained."""
+workflows reach their people by themselves (the sync pass), are listed, shown and reassigned from
+Slack with one assignee per task; what Maxsight can't do is explained."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from bot.slack import ids
-from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, OPS, TEAM, Taskbot
-from tests.e2e.test_flows import dm
+from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, OPS, TEAM, Taskbot
+from tests.e2e.test_flows import dm, text_of
 from tests.e2e.test_user_map import answer
 from tests.slack_requests import view_submission
 from tests.stubs.maxsight_api import MaxsightSimulator, maxsight_simulator
@@ -18,6 +20,7 @@ from tests.stubs.maxsight_api import MaxsightSimulator, maxsight_simulator
 ANA_MX = "a0000000-0000-4000-8000-00000000000a"
 BEN_MX = "b0000000-0000-4000-8000-00000000000b"
 OPS_MX = "c0000000-0000-4000-8000-00000000000c"
+WORKFLOW_MX = "e0000000-0000-4000-8000-00000000000e"  # Maxsight's own workflow user: not linked
 
 
 @pytest.fixture
@@ -70,9 +73,12 @@ def reassign_form(
         time.sleep(0.02)
 
 
-def submit(taskbot: Taskbot, user: str, view: tuple[str, str], to: str, note: str) -> None:
+def submit(taskbot: Taskbot, user: str, view: tuple[str, str], to: str | None, note: str) -> None:
+    picked = [to] if to else []
     values = {
-        ids.BLOCK_ASSIGNEES: {ids.ELEMENT: {"type": "multi_users_select", "selected_users": [to]}},
+        ids.BLOCK_ASSIGNEES: {
+            ids.ELEMENT: {"type": "multi_users_select", "selected_users": picked}
+        },
         ids.BLOCK_NOTE: {ids.ELEMENT: {"type": "plain_text_input", "value": note}},
     }
     answered = taskbot.send(
@@ -147,3 +153,72 @@ def test_a_reassignment_made_in_maxsight_meanwhile_is_shown_not_overwritten(
     told = wait_dm(taskbot, ANA, "reassigned in Maxsight meanwhile")
     assert "T-1" in told
     assert mx.tasks[task_id]["assignment"]["assigned_to_id"] == OPS_MX
+
+
+def test_assign_replaces_and_unassign_clears_from_the_command_and_the_form(
+    taskbot: Taskbot, mx: MaxsightSimulator
+) -> None:
+    help_text = taskbot.command("help", user=ANA).text
+    assert "One assignee per task in Maxsight: assigning replaces" in help_text
+    task_id = mx.add_task("Sanctions screening", assigned_to=ANA_MX)
+    answer(taskbot, "list", ANA, "l")
+    token = mx.tasks[task_id]["updated_at"]
+    said = answer(taskbot, f"assign T-1 <@{BEN}|ben>", ANA, "a")
+    assert f"*T-1* now has <@{BEN}>" in said, said
+    (put,) = mx.calls("PUT")
+    assert put.headers["if-match"] == token
+    assert put.body["update"]["assigned_to_id"] == BEN_MX
+    two = answer(taskbot, f"assign T-1 <@{ANA}|ana> <@{BEN}|ben>", ANA, "a2")
+    assert "One assignee per task in Maxsight" in two and len(mx.calls("PUT")) == 1
+    view = reassign_form(taskbot, "T-1", ANA)
+    form = json.dumps(taskbot.slack.view(view[0])["blocks"])
+    assert "leave both empty to unassign" in form and '"max_selected_items": 1' in form
+    submit(taskbot, ANA, view, None, "")
+    wait_dm(taskbot, ANA, "Unassigned *T-1*")
+    assert mx.tasks[task_id]["assignment"] is None
+    assert "unassign" in mx.calls("PUT")[-1].body
+    answer(taskbot, f"assign T-1 <!subteam^{OPS}|@ops>", ANA, "a3")
+    assert mx.tasks[task_id]["assignment"]["assigned_to_type"] == "TEAM"
+    cleared = answer(taskbot, "unassign T-1", ANA, "u")
+    assert "*T-1* now has no assignees" in cleared, cleared
+    unassign = mx.calls("PUT")[-1]
+    assert unassign.body == {"unassign": {"assigned_by_id": ANA_MX, "assignment_comment": None}}
+    assert unassign.headers["if-match"] != token and mx.tasks[task_id]["assignment"] is None
+
+
+def test_work_assigned_in_maxsight_reaches_its_people_by_itself(
+    taskbot: Taskbot, mx: MaxsightSimulator
+) -> None:
+    mine = mx.add_task("Sanctions screening", assigned_to=ANA_MX, by=BEN_MX)
+    mx.add_task("Adverse media check", assigned_to=OPS_MX, kind="TEAM", by=WORKFLOW_MX)
+    assert mx.calls("POST") == []  # nobody ran /task list
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 2
+    ana = {m["text"]: m for m in taskbot.slack.messages(dm(ANA))}
+    card = ana[f"<@{BEN}> in Maxsight assigned you *T-1* Sanctions screening"]
+    assert "One assignee per task in Maxsight: assigning replaces" in text_of(card)
+    assert "someone in Maxsight assigned you *T-2* Adverse media check" in ana  # her team's
+    carl = [m["text"] for m in taskbot.slack.messages(dm(CARL))]
+    assert carl == ["someone in Maxsight assigned you *T-2* Adverse media check"]
+    posted = len(taskbot.slack.calls("chat.postMessage"))
+    assert taskbot.app.sync.run_once() == 0  # a second pass tells nothing new
+    assert len(taskbot.slack.calls("chat.postMessage")) == posted
+
+    updates = len(taskbot.slack.calls("chat.update"))
+    mx.assign_in_maxsight(mine, to=BEN_MX, by=WORKFLOW_MX)  # reassigned in Maxsight to Ben
+    assert taskbot.app.sync.run_once() == 1
+    bens = {m["text"]: m for m in taskbot.slack.messages(dm(BEN))}
+    assert "someone in Maxsight assigned you *T-1* Sanctions screening" in bens
+    assert "someone in Maxsight unassigned you from *T-1* Sanctions screening." in {
+        m["text"] for m in taskbot.slack.messages(dm(ANA))
+    }
+    taskbot.slack.wait_for("chat.update", updates + 1)
+    now = text_of(taskbot.slack.message(dm(ANA), card["ts"]))  # her card, updated in place
+    assert f"<@{BEN}> \\u2014 pending" in now and f"<@{ANA}>" not in now
+
+    mx.assign_in_maxsight(mine, to=WORKFLOW_MX, by=BEN_MX)  # reassigned away: nobody linked
+    updates = len(taskbot.slack.calls("chat.update"))
+    assert taskbot.app.sync.run_once() == 1
+    taskbot.slack.wait_for("chat.update", updates + 1)
+    ben_card = bens["someone in Maxsight assigned you *T-1* Sanctions screening"]
+    assert "No assignees" in text_of(taskbot.slack.message(dm(BEN), ben_card["ts"]))
+    assert taskbot.app.sync.run_once() == 0

@@ -99,3 +99,19 @@ def test_a_task_taken_in_from_the_system_is_told_as_new_with_its_linked_author()
     assert event.kind is EventKind.CREATED
     assert event.origin == Origin(system="Maxsight", user_id="U0DAN")
     assert event.actor.user_id == "U0DAN"
+
+
+def test_a_reassignment_in_the_system_gives_the_new_assignee_the_card_and_tells_the_old_one() -> (
+    None
+):
+    notifier = FakeNotifier()
+    moved = _task(parts=(Part(assignee=Assignee.user("U0DAN")),), version=2)
+    pulled = Pulled(after=moved, before=_task(), by="U0CAT")
+    BackendSync(Changes([pulled]), notifier, lambda: NOW, system="Maxsight").run_once()
+    assigned, unassigned = notifier.events
+    assert (assigned.kind, assigned.assignees) == (EventKind.ASSIGNED, (Assignee.user("U0DAN"),))
+    assert (unassigned.kind, unassigned.assignees) == (
+        EventKind.UNASSIGNED,
+        (Assignee.user("U0BEN"),),
+    )
+    assert assigned.origin == Origin(system="Maxsight", user_id="U0CAT")

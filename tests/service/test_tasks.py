@@ -283,3 +283,22 @@ def test_claim(service: TaskService, notifier: FakeNotifier) -> None:
     service.create_task(who("UBOSS"), draft(condition=CompletionCondition.ANY_ONE))
     task = service.claim(who("UANA"), "T-1")
     assert task.claimed_by == "UANA" and notifier.kinds()[-1] == "claimed"
+
+
+def test_one_assignee_backends_replace_on_assign_and_clear_on_unassign(
+    directory: FakeDirectory,
+) -> None:
+    one = InMemoryBackend(BackendCapabilities(multi_assignee=False, label="Maxsight"))
+    service = TaskService(one, FakeNotifier(), directory, FakeClock())
+    service.create_task(who("UBOSS"), draft(Assignee.user("UANA")))
+    task = service.assign(who("UBOSS"), "T-1", [Assignee.user("UBEN")])
+    assert task.assignees == (Assignee.user("UBEN"),)
+    with pytest.raises(InvalidInput, match="One assignee per task in Maxsight: assigning rep"):
+        service.assign(who("UBOSS"), "T-1", [Assignee.user("UANA"), Assignee.group("SOPS")])
+    assert service.unassign(who("UBOSS"), "T-1", []).assignees == ()
+
+
+def test_unassign_naming_nobody_is_refused_where_tasks_have_several(service: TaskService) -> None:
+    service.create_task(who("UBOSS"), draft())
+    with pytest.raises(InvalidInput, match="Name who to unassign"):
+        service.unassign(who("UBOSS"), "T-1", [])

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from bot.domain.models import Assignee, CompletionCondition
+from bot.domain.models import Assignee, BackendCapabilities, CompletionCondition
 from bot.slack.command_text import (
     SUBCOMMANDS,
     UsageError,
@@ -112,3 +112,13 @@ def test_today_is_the_readers_today() -> None:
 def test_help_lists_every_subcommand() -> None:
     text = help_text()
     assert all(usage in text for usage in SUBCOMMANDS.values())
+
+
+def test_unassign_without_mentions_parses_and_help_tells_one_assignee_semantics() -> None:
+    assert parse("unassign T-4") == parse("unassign T-4 ")
+    assert parse("unassign T-4").mentions == ()
+    one = BackendCapabilities(multi_assignee=False, label="Maxsight")
+    text = help_text(one)
+    assert "One assignee per task in Maxsight: assigning replaces" in text
+    assert "`/task unassign T-n` — leave it with nobody" in text
+    assert "One assignee" not in help_text(BackendCapabilities())

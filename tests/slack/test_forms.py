@@ -90,6 +90,13 @@ def test_comment_and_reassign_forms() -> None:
     ]
 
 
+def test_a_one_assignee_reassign_form_clears_when_empty_and_refuses_two() -> None:
+    rule = "One assignee per task in Maxsight: assigning replaces"
+    assert parse_reassign_form({}, one=rule) == []
+    with pytest.raises(InvalidInput, match="assigning replaces: pick one person or one group"):
+        parse_reassign_form(values(), one=rule)
+
+
 def test_fields_map_to_blocks() -> None:
     assert field_block_id("due") == ids.BLOCK_DUE_DATE
     assert field_block_id("assignees") == ids.BLOCK_ASSIGNEES

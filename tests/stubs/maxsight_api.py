@@ -2,17 +2,22 @@
 ../shared/API-NOTES.md §3 document.
 
 ``apikey`` header (401 without the right one); ``GET /v5/tasks/{id}`` (404 "Task not found");
-``POST /v5/tasks/search`` with an AG-Grid ``filter_model`` (text ``equals`` and ``OR``/``AND``
-conditions on any field, e.g. ``assigned_to_id``), ``max_page_size``, ``page_token``,
-``sorting_field``/``sorting_type``; ``PUT /v5/tasks/{id}/update-assignment`` with ``If-Match``
-equal to the task's exact ``updated_at`` (409 "Version mismatch" otherwise), ``update`` (USER or
-TEAM) or ``unassign``, answering the updated task with a new ``updated_at``. Tasks are made by
-``add_task`` (Maxsight's workflows); there is no create, complete or delete. The error body is
-not documented: ``{"message": …}`` is chosen here. Faults can be injected.
+``POST /v5/tasks/search`` with an AG-Grid ``filter_model`` (``text`` conditions — ``equals``,
+``notEqual``, ``blank``, ``notBlank`` evaluated, the other documented operators accepted — ``set``
+with ``values``, and ``OR``/``AND`` of ``conditions``, on any field, e.g. ``assigned_to_id`` or
+``status``; an invalid model — unknown filter type or operator, a combination without its
+``operator`` or ``conditions`` — is a 400, as the docs say), ``max_page_size``, ``page_token``
+(opaque; an unknown one is a 400), ``sorting_field``/``sorting_type``;
+``PUT /v5/tasks/{id}/update-assignment`` with ``If-Match`` equal to the task's exact
+``updated_at`` (409 "Version mismatch" otherwise), ``update`` (USER or TEAM) or ``unassign``,
+answering the updated task with a new ``updated_at``. Tasks are made by ``add_task`` (Maxsight's
+workflows); there is no create, complete or delete. The error body is not documented:
+``{"message": …}`` is chosen here. Faults can be injected.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -36,6 +41,25 @@ SORT_FIELDS = {
 }
 
 
+TEXT = (
+    "equals",
+    "notEqual",
+    "contains",
+    "notContains",
+    "startsWith",
+    "endsWith",
+    "blank",
+    "notBlank",
+)
+COMPARE = ("lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual", "inRange")
+FILTER_TYPES = {
+    "text": TEXT,
+    "number": (*TEXT, *COMPARE),
+    "date": ("equals", "notEqual", "blank", "notBlank", *COMPARE),
+}
+PAGE_TOKEN = "page-"
+
+
 @dataclass
 class Request:
     method: str
@@ -52,6 +76,7 @@ class MaxsightSimulator:
         self.tasks: dict[str, dict[str, Any]] = {}
         self._clock = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
         self._faults: list[tuple[str, int]] = []
+        self._last: tuple[Any, list[dict[str, Any]]] | None = None
         self._http = LocalServer(self._handler())
 
     @property
@@ -69,8 +94,17 @@ class MaxsightSimulator:
         self._clock += timedelta(seconds=1, microseconds=123)
         return self._clock.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def add_task(self, name: str, *, assigned_to: str | None = None, kind: str = "USER") -> str:
-        """A task that one of Maxsight's workflows made."""
+    def add_task(
+        self,
+        name: str,
+        *,
+        assigned_to: str | None = None,
+        kind: str = "USER",
+        by: str | None = None,
+        status: str = "INCOMPLETE",
+    ) -> str:
+        """A task that one of Maxsight's workflows made (assigned by ``by``, else by its
+        assignee)."""
         task_id = str(uuid.uuid4())
         stamp = self._stamp()
         self.tasks[task_id] = {
@@ -78,11 +112,11 @@ class MaxsightSimulator:
             "name": name,
             "c_name": name.lower().replace(" ", "_"),
             "step_name": "Review",
-            "status": "INCOMPLETE",
+            "status": status,
             "assignment": None
             if assigned_to is None
             else {
-                "assigned_by_id": assigned_to,
+                "assigned_by_id": by or assigned_to,
                 "assigned_to_id": assigned_to,
                 "assigned_to_type": kind,
                 "assignment_comment": None,
@@ -101,15 +135,19 @@ class MaxsightSimulator:
         }
         return task_id
 
-    def assign_in_maxsight(self, task_id: str, to: str, by: str) -> None:
-        """Someone changes the assignment in Maxsight's own UI."""
+    def assign_in_maxsight(self, task_id: str, to: str | None, by: str, kind: str = "USER") -> None:
+        """Someone changes the assignment in Maxsight's own UI (``to`` None: unassigns)."""
         with self._lock:
-            self.tasks[task_id]["assignment"] = {
-                "assigned_by_id": by,
-                "assigned_to_id": to,
-                "assigned_to_type": "USER",
-                "assignment_comment": None,
-            }
+            self.tasks[task_id]["assignment"] = (
+                None
+                if to is None
+                else {
+                    "assigned_by_id": by,
+                    "assigned_to_id": to,
+                    "assigned_to_type": kind,
+                    "assignment_comment": None,
+                }
+            )
             self.tasks[task_id]["updated_at"] = self._stamp()
 
     def fail_next(self, method: str, status: int) -> None:
@@ -143,16 +181,44 @@ class MaxsightSimulator:
             return 404, {"message": "Not found"}
 
     def _search(self, body: dict[str, Any]) -> tuple[int, Any]:
-        found = [t for t in self.tasks.values() if _passes(t, body.get("filter_model"))]
+        model = body.get("filter_model")
+        problem = _invalid_model(model)
+        if problem:
+            return 400, {"message": f"Invalid filter_model: {problem}"}
         field = SORT_FIELDS.get(body.get("sorting_field") or "CREATED_AT")
         if field is None:
             return 400, {"message": "Invalid sorting_field"}
-        found.sort(key=lambda t: str(_field(t, field)), reverse=body.get("sorting_type") == "DESC")
-        size = int(body.get("max_page_size") or 50)
-        start = int(body.get("page_token") or 0)
+        found = self._matching(model, field, body.get("sorting_type") == "DESC")
+        size = body.get("max_page_size") or 50
+        if not isinstance(size, int) or size < 1:
+            return 400, {"message": "Invalid max_page_size"}
+        token = body.get("page_token")
+        if token is not None and not (isinstance(token, str) and token.startswith(PAGE_TOKEN)):
+            return 400, {"message": "Invalid page_token"}
+        start = int(token.removeprefix(PAGE_TOKEN)) if token else 0
         page = found[start : start + size]
         more = start + size < len(found)
-        return 200, {"items": page, "next_page_token": str(start + size) if more else None}
+        return 200, {
+            "items": page,
+            "next_page_token": f"{PAGE_TOKEN}{start + size}" if more else None,
+        }
+
+    def _matching(self, model: Any, field: str, descending: bool) -> list[dict[str, Any]]:
+        """The sorted matches, kept while the tasks are as they were (later pages of a search
+        over thousands of tasks read them again)."""
+        key = (json.dumps(model, sort_keys=True), field, descending, self._state())
+        if self._last is None or self._last[0] != key:
+            found = [t for t in self.tasks.values() if _passes(t, model)]
+            found.sort(key=lambda t: str(_field(t, field)), reverse=descending)
+            self._last = (key, found)
+        return self._last[1]
+
+    def _state(self) -> tuple[int, str]:
+        """Changes to the tasks (through the API or the test's helpers) alter this."""
+        digest = hashlib.sha1()
+        for t in self.tasks.values():
+            digest.update(f"{t.get('updated_at')}{t.get('status')}{t.get('assignment')}".encode())
+        return len(self.tasks), digest.hexdigest()
 
     def _assign(self, task_id: str, r: Request) -> tuple[int, Any]:
         task = self.tasks.get(task_id)
@@ -214,6 +280,39 @@ def _field(task: dict[str, Any], name: str) -> Any:
     if name in ("assigned_to_id", "assigned_to_type", "assigned_by_id"):
         return (task.get("assignment") or {}).get(name)
     return task.get(name)
+
+
+def _invalid_model(model: Any) -> str | None:
+    """What makes a filter model invalid (AG Grid's shapes), or None."""
+    if model is None:
+        return None
+    if not isinstance(model, dict):
+        return "not an object"
+    for name, condition in model.items():
+        problem = _invalid_condition(condition)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
+def _invalid_condition(condition: Any) -> str | None:
+    if not isinstance(condition, dict):
+        return "a condition must be an object"
+    if "conditions" in condition or "operator" in condition:
+        parts = condition.get("conditions")
+        if condition.get("operator") not in ("AND", "OR"):
+            return "operator must be AND or OR"
+        if not isinstance(parts, list) or not parts:
+            return "conditions must be a non-empty list"
+        return next(filter(None, (_invalid_condition(c) for c in parts)), None)
+    kind = condition.get("filterType")
+    if kind == "set":
+        return None if isinstance(condition.get("values"), list) else "set needs values"
+    if kind not in FILTER_TYPES:
+        return f"unknown filterType {kind!r}"
+    if condition.get("type") not in FILTER_TYPES[kind]:
+        return f"unknown {kind} type {condition.get('type')!r}"
+    return None
 
 
 def _passes(task: dict[str, Any], model: dict[str, Any] | None) -> bool:

@@ -22,6 +22,7 @@ from bot.domain.models import (
     CommentEvent,
     Task,
 )
+from bot.domain.rules import assignment_rule
 from bot.slack import ids
 from bot.slack.blocks.buttons import card_buttons
 from bot.slack.blocks.text import (
@@ -75,7 +76,7 @@ def task_card(
             text=MarkdownTextObject(text=truncate(f"*{progress_text(task)}*\n{parts}", 3000))
         )
     )
-    context = _context_line(task)
+    context = _context_line(task, capabilities)
     if context:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
     buttons = card_buttons(task, viewer=viewer, kind=kind, capabilities=capabilities)
@@ -85,8 +86,11 @@ def task_card(
     return CardMessage(text=text, blocks=blocks)
 
 
-def _context_line(task: Task) -> str:
+def _context_line(task: Task, capabilities: BackendCapabilities) -> str:
     bits: list[str] = []
+    rule = assignment_rule(capabilities)
+    if rule and not task.deleted:
+        bits.append(escape(rule))
     comments = sum(1 for c in task.comments if not c.system)
     if comments:
         bits.append(f"{comments} comment{'s' if comments != 1 else ''}")

@@ -249,21 +249,33 @@ def comment_modal(*, handle: str, version: int | None) -> View:
     )
 
 
-def reassign_modal(task: Task, *, groups: list[tuple[str, str]], note: bool = False) -> View:
+def reassign_modal(
+    task: Task, *, groups: list[tuple[str, str]], note: bool = False, rule: str | None = None
+) -> View:
+    """``rule``: the task system's one-assignee rule, where a task has one (then the pick
+    replaces whoever has it, and an empty form clears it)."""
     users = [a.id for a in task.assignees if a.kind is AssigneeKind.USER]
+    hint = (
+        f"{rule}. Pick one person or one group; leave both empty to unassign."
+        if rule
+        else "Parts of people who stay are kept; new people start with a pending part."
+    )
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=truncate(task_name(task), 3000))),
         InputBlock(
             block_id=ids.BLOCK_ASSIGNEES,
-            label="Assignees",
+            label="Assignee" if rule else "Assignees",
             optional=True,
             element=UserMultiSelectElement(
-                action_id=ids.ELEMENT, initial_users=users or None, placeholder="Pick people"
+                action_id=ids.ELEMENT,
+                initial_users=users or None,
+                placeholder="Pick a person" if rule else "Pick people",
+                max_selected_items=1 if rule else None,
             ),
-            hint="Parts of people who stay are kept; new people start with a pending part.",
+            hint=truncate(hint, 2000),
         ),
     ]
-    group_block = _groups_block(groups, task.assignees, "Groups")
+    group_block = _groups_block(groups, task.assignees, "Or a group" if rule else "Groups")
     if group_block is not None:
         blocks.append(group_block)
     if note:

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.domain.errors import Conflict
 from bot.domain.models import Actor, CardKind, Task
 from bot.domain.reminders import WorkingHours
+from bot.domain.rules import assignment_rule
 from bot.slack import ids
 from bot.slack.background import NOT_SAVED, action_key
 from bot.slack.blocks.card import CardMessage, task_card
@@ -334,6 +335,7 @@ def _fill_reassign(deps: SlackDeps, form: ReassignForm) -> None:
             task,
             groups=_group_options(deps, actor.team_id),
             note=deps.service.capabilities.assignment_comment,
+            rule=assignment_rule(deps.service.capabilities),
         )
     except Exception as exc:  # shown in the modal instead of the form
         view = message_view("Reassign", person_message(exc, context={"task": handle}))

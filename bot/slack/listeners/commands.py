@@ -65,7 +65,7 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             ack(text=usage_reply(exc))
             return
         if parsed.name == "help":
-            ack(text=escape(help_text()))
+            ack(text=escape(help_text(deps.service.capabilities)))
             return
         if parsed.name == "new":
             if not deps.service.capabilities.create:

@@ -94,7 +94,9 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
     def on_reassign_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ref = TaskRefContext.load(view.get("private_metadata"))
         try:
-            assignees = parse_reassign_form(view["state"]["values"])
+            assignees = parse_reassign_form(
+                view["state"]["values"], one=rules.assignment_rule(deps.service.capabilities)
+            )
             if ref is None:
                 raise InvalidInput({"assignees": "This form lost track of its task; reopen it."})
         except InvalidInput as error:
@@ -197,7 +199,8 @@ def _reassign(deps: SlackDeps, job: ReassignJob) -> None:
     except Exception as exc:  # every failure becomes a message for the person
         reply.send(person_message(exc, context={"task": handle}))
         return
-    reply.send(f":busts_in_silhouette: Reassigned {task_name(task)}.")
+    done = "Reassigned" if task.assignees else "Unassigned"
+    reply.send(f":busts_in_silhouette: {done} {task_name(task)}.")
 
 
 def _create(deps: SlackDeps, job: CreateJob) -> None:

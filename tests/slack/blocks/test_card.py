@@ -138,3 +138,15 @@ def test_home_list_and_modals_validate() -> None:
         len(message_view("A title that is far too long for Slack", "x").to_dict()["title"]["text"])
         <= 24
     )
+
+
+def test_a_one_assignee_backend_says_assigning_replaces_on_card_and_form() -> None:
+    one = BackendCapabilities(multi_assignee=False, label="Maxsight")
+    task = make(assignees=(Assignee.user("UANA"),))
+    text, _ = render(task, CardKind.ASSIGNOR_DM, "UBOSS", one)
+    assert "One assignee per task in Maxsight: assigning replaces" in text
+    assert "One assignee" not in render(task, CardKind.ASSIGNOR_DM, "UBOSS")[0]
+    rule = rules.assignment_rule(one)
+    form = json.dumps(reassign_modal(task, groups=[("S1", "ops")], rule=rule).to_dict())
+    assert '"max_selected_items": 1' in form and "leave both empty to unassign" in form
+    assert "Or a group" in form and "Assignee" in form
