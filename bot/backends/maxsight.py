@@ -209,6 +209,7 @@ class MaxsightBackend(MirroredBackend):
                 due=None,
                 complete=_completed(raw),
                 assignees=self._assignees(task.team_id, raw),
+                assigned_by=(raw.get("assignment") or {}).get("assigned_by_id"),
             )
         return found
 

@@ -62,6 +62,10 @@ class RemoteState:
     complete: bool
     entities: tuple[Attachment, ...] | None = None  # None: the system has no attached entities
     assignees: tuple[Assignee, ...] | None = None  # None: assignees only change from Slack
+    # Who made a change there, in the system's own user ids, where its API says (Paymo's
+    # ``completed_by``, Maxsight's ``assignment.assigned_by_id``); None: it doesn't say.
+    completed_by: str | None = None
+    assigned_by: str | None = None
 
 
 class MirroredBackend(ABC):
@@ -191,7 +195,7 @@ class MirroredBackend(ABC):
                     log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
                     continue
                 if after is not None:
-                    changed.append(Pulled(after=after, before=task))
+                    changed.append(after)
         return changed
 
     def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:
@@ -220,10 +224,13 @@ class MirroredBackend(ABC):
                 return []
         return [pair for task in tasks for pair in self._fetch_each([task])]
 
-    def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Task | None:
+    def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Pulled | None:
+        """Store the system's state of ``task`` as a change made there (never as its
+        assignor's): system comments say where, and who when the system names a linked user."""
         if remote is None:  # deleted there
             self._store.delete(task.team_id, task.handle, task.version, now)
-            return task.model_copy(update={"deleted": True, "version": task.version + 1})
+            gone = task.model_copy(update={"deleted": True, "version": task.version + 1})
+            return Pulled(after=gone, before=task)
         if remote.due is not None and remote.due.date > rules.latest_due_date(now):
             raise InvalidInput({"due": f"its due date {remote.due.date} is too far ahead"})
         updates: dict[str, object] = {}
@@ -246,7 +253,8 @@ class MirroredBackend(ABC):
             after = after.model_copy(
                 update={**updates, "updated_at": now, "version": after.version + 1}
             )
-        system = Actor(team_id=task.team_id, user_id=task.assignor)
+        author = self._author(task, remote)
+        system = Actor(team_id=task.team_id, user_id=author or "", is_admin=True)
         if remote.assignees is not None and set(remote.assignees) != set(after.assignees):
             after = rules.reassign(after, system, remote.assignees, now)
         if remote.complete and not after.is_completed:
@@ -255,12 +263,41 @@ class MirroredBackend(ABC):
             after = rules.reopen(after, system, now)
         if after is task:
             return None
+        after = rules.made_in(task, after, self.capabilities.label)
         try:
-            return self._store.save(after, task.version)
+            saved = self._store.save(after, task.version)
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
+        return Pulled(after=saved, before=task, by=author)
+
+    def _author(self, task: Task, remote: RemoteState) -> str | None:
+        """The linked Slack user the system names as the author of this change, if it does: who
+        completed it, or who changed its assignees."""
+        if remote.complete != task.is_completed:
+            by = remote.completed_by
+        elif remote.assignees is not None and set(remote.assignees) != set(task.assignees):
+            by = remote.assigned_by
+        else:
+            by = None
+        if not by:
+            return None
+        link = self._links.by_assignee(task.team_id, self.name, AssigneeKind.USER, by)
+        return link.slack_id if link is not None else None
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def slack_assignees(
+        self, team_id: str, remote: Iterable[tuple[AssigneeKind, str]]
+    ) -> tuple[Assignee, ...] | None:
+        """The Slack assignees for the system's own user and group ids; None when one of them is
+        someone taskbot can't name (then the assignees are left as they are)."""
+        found: builtins.list[Assignee] = []
+        for kind, ident in remote:
+            link = self._links.by_assignee(team_id, self.name, kind, ident)
+            if link is None:
+                return None
+            found.append(Assignee(kind=kind, id=link.slack_id))
+        return tuple(found)
 
     def external_id(self, task: Task) -> str:
         return task.id.removeprefix(self.prefix)

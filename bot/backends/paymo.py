@@ -79,15 +79,29 @@ def _content(comment: Comment) -> str:
     return f"{html.escape(comment.text)}<br>— {author} in Slack"
 
 
-def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
+def _remote_state(
+    raw: dict[str, object], task: Task, assignees: tuple[Assignee, ...] | None = None
+) -> RemoteState:
     due = raw.get("due_date")
     tz = task.due.tz if task.due else "UTC"
+    completed_by = raw.get("completed_by")
     return RemoteState(
         title=str(raw.get("name") or ""),
         description=str(raw.get("description") or ""),
         due=Due(date=date.fromisoformat(str(due)[:10]), tz=tz) if due else None,
         complete=bool(raw.get("complete")),
+        assignees=assignees,
+        completed_by=str(completed_by) if raw.get("complete") and completed_by else None,
     )
+
+
+def _users(raw: dict[str, object]) -> list[tuple[AssigneeKind, str]] | None:
+    """A task's assignees in Paymo; None for none ("anyone on the project"), which taskbot
+    doesn't take as everyone being unassigned."""
+    users = raw.get("users")
+    if not isinstance(users, list) or not users:
+        return None
+    return [(AssigneeKind.USER, str(u)) for u in users]
 
 
 class PaymoBackend(MirroredBackend):
@@ -191,7 +205,10 @@ class PaymoBackend(MirroredBackend):
         for raw in answer.get("tasks", []):
             key = str(raw.get("id"))
             if key in by_id:
-                found[key] = _remote_state(raw, by_id[key])
+                task = by_id[key]
+                users = _users(raw)
+                assignees = None if users is None else self.slack_assignees(task.team_id, users)
+                found[key] = _remote_state(raw, task, assignees)
         return found
 
     def find_user_by_email(self, team_id: str, email: str) -> str | None:

@@ -35,6 +35,7 @@ from bot.backends.http import ApiClient
 from bot.backends.mirror import MirroredBackend, RemoteState
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
+    Assignee,
     AssigneeKind,
     Attachment,
     AttachmentKind,
@@ -181,11 +182,13 @@ class StructPimBackend(MirroredBackend):
         if not isinstance(answer, builtins.list):
             raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
         by_id = {self.external_id(t): t for t in tasks}
-        return {
-            str(raw["Uid"]): _remote_state(raw, by_id[str(raw["Uid"])])
-            for raw in answer
-            if isinstance(raw, dict) and str(raw.get("Uid")) in by_id
-        }
+        found: dict[str, RemoteState] = {}
+        for raw in answer:
+            if isinstance(raw, dict) and str(raw.get("Uid")) in by_id:
+                task = by_id[str(raw["Uid"])]
+                assignees = self.slack_assignees(task.team_id, _assigned(raw))
+                found[str(raw["Uid"])] = _remote_state(raw, task, assignees)
+        return found
 
     def _read(self, uid: str) -> dict[str, Any]:
         found = self._api.json(self._api.request("GET", f"v1/usertasks/{uid}"))
@@ -230,7 +233,16 @@ class StructPimBackend(MirroredBackend):
         return str(found[0]["Uid"]) if len(found) == 1 else None
 
 
-def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
+def _assigned(raw: dict[str, Any]) -> builtins.list[tuple[AssigneeKind, str]]:
+    """A task's assignees in the PIM: its users, then its user groups."""
+    users = [(AssigneeKind.USER, str(u)) for u in raw.get("AssignedUsers") or []]
+    groups = [(AssigneeKind.GROUP, str(g)) for g in raw.get("AssignedUserGroups") or []]
+    return users + groups
+
+
+def _remote_state(
+    raw: dict[str, Any], task: Task, assignees: tuple[Assignee, ...] | None = None
+) -> RemoteState:
     deadline = parse_time(raw.get("Deadline"))
     due: Due | None = None
     if deadline is not None:
@@ -252,6 +264,7 @@ def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
         due=due,
         complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
         entities=entities,
+        assignees=assignees,
     )
 
 

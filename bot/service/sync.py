@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.domain.events import EventKind, Origin, TaskEvent
-from bot.domain.models import Actor
+from bot.domain.models import Actor, Assignee
 from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
@@ -74,20 +74,29 @@ class BackendSync:
 
 
 def events(change: Pulled, system: str) -> list[TaskEvent]:
-    """What people hear of a change made in the task system, told as made there."""
+    """What people hear of a change made in the task system, told as made there: new assignees
+    get the task, removed ones hear of it, a completion or reopening is said; any other change
+    (an edit, a deletion) updates the cards only."""
     before, after = change.before, change.after
     origin = Origin(system=system, user_id=change.by)
     actor = Actor(team_id=after.team_id, user_id=change.by or "")
 
-    def event(kind: EventKind) -> list[TaskEvent]:
-        return [TaskEvent(kind=kind, task=after, actor=actor, origin=origin)]
+    def event(kind: EventKind, assignees: tuple[Assignee, ...] = ()) -> TaskEvent:
+        return TaskEvent(kind=kind, task=after, actor=actor, assignees=assignees, origin=origin)
 
     if before is None:
-        return event(EventKind.CREATED)
+        return [event(EventKind.CREATED)]
     if after.deleted:
-        return event(EventKind.DELETED)
+        return [event(EventKind.DELETED)]
+    told: list[TaskEvent] = []
+    added = tuple(a for a in after.assignees if before.part_of(a) is None)
+    gone = tuple(a for a in before.assignees if after.part_of(a) is None)
+    if added:
+        told.append(event(EventKind.ASSIGNED, added))
+    if gone:
+        told.append(event(EventKind.UNASSIGNED, gone))
     if after.is_completed and not before.is_completed:
-        return event(EventKind.COMPLETED)
-    if before.is_completed and not after.is_completed:
-        return event(EventKind.REOPENED)
-    return event(EventKind.EDITED)
+        told.append(event(EventKind.COMPLETED))
+    elif before.is_completed and not after.is_completed:
+        told.append(event(EventKind.REOPENED))
+    return told or [event(EventKind.EDITED)]
