@@ -253,14 +253,16 @@ class MirroredBackend(ABC):
             after = after.model_copy(
                 update={**updates, "updated_at": now, "version": after.version + 1}
             )
-        author = self._author(task, remote)
-        system = Actor(team_id=task.team_id, user_id=author or "", is_admin=True)
+        authors: set[str | None] = set()  # who made each told part of the change, if known
         if remote.assignees is not None and set(remote.assignees) != set(after.assignees):
-            after = rules.reassign(after, system, remote.assignees, now)
-        if remote.complete and not after.is_completed:
-            after = rules.complete_task(after, system, now)
-        elif not remote.complete and after.is_completed:
-            after = rules.reopen(after, system, now)
+            by = self._slack_user(task.team_id, remote.assigned_by)
+            after = rules.reassign(after, made_there(task, by), remote.assignees, now)
+            authors.add(by)
+        if remote.complete != after.is_completed:
+            by = self._slack_user(task.team_id, remote.completed_by)
+            change = rules.complete_task if remote.complete else rules.reopen
+            after = change(after, made_there(task, by), now)
+            authors.add(by)
         if after is task:
             return None
         after = rules.made_in(task, after, self.capabilities.label)
@@ -268,20 +270,14 @@ class MirroredBackend(ABC):
             saved = self._store.save(after, task.version)
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
+        author = authors.pop() if len(authors) == 1 else None
         return Pulled(after=saved, before=task, by=author)
 
-    def _author(self, task: Task, remote: RemoteState) -> str | None:
-        """The linked Slack user the system names as the author of this change, if it does: who
-        completed it, or who changed its assignees."""
-        if remote.complete != task.is_completed:
-            by = remote.completed_by
-        elif remote.assignees is not None and set(remote.assignees) != set(task.assignees):
-            by = remote.assigned_by
-        else:
-            by = None
-        if not by:
+    def _slack_user(self, team_id: str, their_id: str | None) -> str | None:
+        """The Slack user linked to the system's user id, if the system named one."""
+        if not their_id:
             return None
-        link = self._links.by_assignee(task.team_id, self.name, AssigneeKind.USER, by)
+        link = self._links.by_assignee(team_id, self.name, AssigneeKind.USER, their_id)
         return link.slack_id if link is not None else None
 
     # --- helpers -------------------------------------------------------------------------------
@@ -323,6 +319,13 @@ class MirroredBackend(ABC):
                 refs=naming.refs,
             )
         return ids
+
+
+def made_there(task: Task, by: str | None) -> Actor:
+    """Who a change pulled from the task system is recorded as made by: the system's own
+    authority (it was made there), named as the linked person when the system said who, else
+    nobody (never the assignor, who did nothing)."""
+    return Actor(team_id=task.team_id, user_id=by or "", is_admin=True)
 
 
 def same_due(a: Due | None, b: Due | None) -> bool:

@@ -225,7 +225,8 @@ class SlackNotifier:
             event, f"unassigned you from {name}", f"You were unassigned from {name}"
         )
         for user in self._users_of(task.team_id, event.assignees):
-            self._dm_text(task.team_id, user, f"{text}.")
+            if user != event.actor.user_id:  # not about what you just did yourself
+                self._dm_text(task.team_id, user, f"{text}.")
         return set()
 
     def _on_part_done(self, event: TaskEvent) -> set[tuple[str, str]]:

@@ -111,3 +111,10 @@ def test_the_card_says_a_task_was_completed_in_the_system_not_by_its_assignor() 
     assert "Completed in Struct PIM" in card.text and "Completed by" not in shown
     (comment,) = rules.added_comments(open_task, done)
     assert comment.origin == "Struct PIM" and comment.author == ""
+
+
+def test_a_system_label_with_markup_is_shown_inert() -> None:
+    said = told(pulled(EventKind.REOPENED, Origin(system="<!channel> PIM")))
+    assert said[BEN] == [
+        ":leftwards_arrow_with_hook: *T-1* Check images was reopened in &lt;!channel&gt; PIM."
+    ]
