@@ -16,7 +16,11 @@ Safe readings where the docs are silent (say so in the README's capability table
 - People's comments are added to the task's Paymo thread (``POST /api/comments`` with
   ``task_id``), escaped as HTML; taskbot's event comments are not (Paymo shows the events itself).
   Comments written in Paymo are not brought back to Slack.
-- Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
+- Assignees are set with ``users`` on create, then changed through ``/api/userstasks``. Sync
+  reads them back from ``users``; an empty list means "anyone on the project" there, which
+  taskbot doesn't read as everyone unassigned (the assignees stay).
+- Who completed a task is ``completed_by`` (the key owner's id when taskbot completed it): a
+  completion made in Paymo is told as that linked person's, else as made in Paymo.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
 - Deleting a task in Paymo also deletes its time entries: the Slack confirmation says so.

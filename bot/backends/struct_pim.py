@@ -19,6 +19,9 @@ Safe readings where the docs are silent (and the README's capability table says 
 - A date-only due is written as the end of the working day (18:00) in the assignor's zone.
 - Users by email: ``GET /v1/users``, case-insensitive, active users (``Status`` 1) only; more than
   one match is treated as none.
+- Sync reads ``AssignedUsers`` and ``AssignedUserGroups`` back (someone not linked leaves the
+  assignees as they are). A UserTask says who created it (``CreatedBy``), not who changed it, so
+  a status or assignee change made in the PIM is told as made "in Struct PIM".
 """
 
 from __future__ import annotations
