@@ -27,7 +27,7 @@ from bot.domain.errors import (
     InvalidInput,
     NotFound,
 )
-from bot.domain.events import Effect
+from bot.domain.events import Effect, Notice, pulled_events
 from bot.domain.models import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -265,13 +265,20 @@ class MirroredBackend(ABC):
             authors.add(by)
         if after is task:
             return None
-        after = rules.made_in(task, after, self.capabilities.label)
+        label = self.capabilities.label
+        after = rules.made_in(task, after, label)
+        author = authors.pop() if len(authors) == 1 else None
+        effect = Effect(  # its notifications are stored with it, once per task version
+            key=f"sync:{task.id}:{after.version}",
+            notice=lambda saved: Notice(
+                events=pulled_events(task, saved, label, author)
+            ).model_dump_json(),
+        )
         try:
-            saved = self._store.save(after, task.version)
+            saved = self._store.save(after, task.version, effect=effect)
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
-        author = authors.pop() if len(authors) == 1 else None
-        return Pulled(after=saved, before=task, by=author)
+        return Pulled(after=saved, before=task, by=author, notice=effect.notice_key)
 
     def _slack_user(self, team_id: str, their_id: str | None) -> str | None:
         """The Slack user linked to the system's user id, if the system named one."""

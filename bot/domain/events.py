@@ -83,3 +83,32 @@ class Notice(BaseModel):
 
     version: int = 1
     events: list[TaskEvent]
+
+
+def pulled_events(before: Task | None, after: Task, system: str, by: str | None) -> list[TaskEvent]:
+    """What people hear of a change made in a task system (``system``, its label), told as made
+    there, by ``by`` when the system named its linked author: new assignees get the task,
+    removed ones hear of it, a completion or reopening is said; any other change (an edit, a
+    deletion) updates the cards only. ``before`` None: a task taken in from the system."""
+    origin = Origin(system=system, user_id=by)
+    actor = Actor(team_id=after.team_id, user_id=by or "")
+
+    def event(kind: EventKind, assignees: tuple[Assignee, ...] = ()) -> TaskEvent:
+        return TaskEvent(kind=kind, task=after, actor=actor, assignees=assignees, origin=origin)
+
+    if before is None:
+        return [event(EventKind.CREATED)]
+    if after.deleted:
+        return [event(EventKind.DELETED)]
+    told: list[TaskEvent] = []
+    added = tuple(a for a in after.assignees if before.part_of(a) is None)
+    gone = tuple(a for a in before.assignees if after.part_of(a) is None)
+    if added:
+        told.append(event(EventKind.ASSIGNED, added))
+    if gone:
+        told.append(event(EventKind.UNASSIGNED, gone))
+    if after.is_completed and not before.is_completed:
+        told.append(event(EventKind.COMPLETED))
+    elif before.is_completed and not after.is_completed:
+        told.append(event(EventKind.REOPENED))
+    return told or [event(EventKind.EDITED)]

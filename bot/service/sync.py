@@ -10,9 +10,9 @@ Imports the domain and the service ports only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from bot.domain.events import EventKind, Origin, TaskEvent
-from bot.domain.models import Actor, Assignee
+from bot.domain.events import TaskEvent, pulled_events
 from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
@@ -38,6 +38,7 @@ class BackendSync:
         self._notifier = notifier
         self._clock = clock
         self._reminders = reminders
+        self.deliver_now: Callable[[str], None] | None = None  # runs a queued job in this thread
 
     def run_once(self) -> int:
         """One pass, recorded with its outcome; returns how many tasks changed in the system."""
@@ -66,37 +67,25 @@ class BackendSync:
                     self._reminders.replan(after)
                 except Exception:  # the change is stored; the next change re-plans
                     log.exception("re-planning %s after sync failed", after.handle)
+            if change.notice is not None:  # queued with the change: a worker tells it once
+                self._deliver(change.notice)
+                continue
             try:
                 self._notifier.notify(events(change, self._system))
             except Exception:  # cards catch up at the next change
                 log.exception("telling Slack about %s failed", after.handle)
         return len(changed)
 
+    def _deliver(self, key: str) -> None:
+        """The notification job stored with a change, sent now where this process runs jobs."""
+        if self.deliver_now is None:
+            return
+        try:
+            self.deliver_now(key)
+        except Exception:  # the job is stored: a worker sends it
+            log.exception("notification job %s left to the workers", key)
+
 
 def events(change: Pulled, system: str) -> list[TaskEvent]:
-    """What people hear of a change made in the task system, told as made there: new assignees
-    get the task, removed ones hear of it, a completion or reopening is said; any other change
-    (an edit, a deletion) updates the cards only."""
-    before, after = change.before, change.after
-    origin = Origin(system=system, user_id=change.by)
-    actor = Actor(team_id=after.team_id, user_id=change.by or "")
-
-    def event(kind: EventKind, assignees: tuple[Assignee, ...] = ()) -> TaskEvent:
-        return TaskEvent(kind=kind, task=after, actor=actor, assignees=assignees, origin=origin)
-
-    if before is None:
-        return [event(EventKind.CREATED)]
-    if after.deleted:
-        return [event(EventKind.DELETED)]
-    told: list[TaskEvent] = []
-    added = tuple(a for a in after.assignees if before.part_of(a) is None)
-    gone = tuple(a for a in before.assignees if after.part_of(a) is None)
-    if added:
-        told.append(event(EventKind.ASSIGNED, added))
-    if gone:
-        told.append(event(EventKind.UNASSIGNED, gone))
-    if after.is_completed and not before.is_completed:
-        told.append(event(EventKind.COMPLETED))
-    elif before.is_completed and not after.is_completed:
-        told.append(event(EventKind.REOPENED))
-    return told or [event(EventKind.EDITED)]
+    """What people hear of a change made in the task system, told as made there."""
+    return pulled_events(change.before, change.after, system, change.by)

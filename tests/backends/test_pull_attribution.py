@@ -9,11 +9,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain.events import EventKind, Notice, Origin
 from bot.domain.models import Actor, Assignee, Comment, CommentEvent, ListView
 from bot.domain.rules import added_comments
 from bot.service.ports import Pulled
+from storage.tables import JobRow
 from tests.backends import test_maxsight as mx
 from tests.backends import test_paymo as pm
 from tests.backends import test_struct_pim as st
@@ -113,3 +116,26 @@ def test_a_reassignment_in_maxsight_names_who_assigned(
 def test_comments_stored_before_origin_existed_read_as_made_in_slack() -> None:
     stored = {"author": BOSS, "text": "reopened the task", "created_at": st.NOW.isoformat()}
     assert Comment.model_validate({**stored, "event": "reopened"}).origin is None
+
+
+def test_a_pulled_change_and_its_notice_are_stored_together_once(
+    struct: StructPimSimulator, sessions: sessionmaker[Session]
+) -> None:
+    backend = st.make_backend(struct, sessions)
+    task = st.service(backend).create_task(Actor(team_id=st.TEAM, user_id=BOSS), st.draft())
+    struct.edit_task(backend.external_id(task), Status=4)
+    (change,) = backend.pull(later)
+    assert change.notice is not None
+    notices = notice_jobs(sessions)
+    assert list(notices) == [change.notice]
+    (event,) = Notice.model_validate_json(notices[change.notice]).events
+    assert event.kind is EventKind.COMPLETED and event.origin == Origin(system="Struct PIM")
+    assert backend.pull(later) == []  # the pass run again: nothing stored or queued twice
+    assert list(notice_jobs(sessions)) == [change.notice]
+
+
+def notice_jobs(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """key → payload of every notification job queued by a sync."""
+    with sessions() as session:
+        rows = session.scalars(select(JobRow).where(JobRow.key.startswith("notify:sync:")))
+        return {row.key: row.payload for row in rows}

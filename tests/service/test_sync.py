@@ -179,3 +179,12 @@ def test_a_pulled_change_re_plans_reminders_and_escalations() -> None:
     changes.changes = [Pulled(after=done, before=reopened)]
     BackendSync(changes, FakeNotifier(), lambda: NOW, planner, system="Struct PIM").run_once()
     assert ledger.pending["struct-1"] == []
+
+
+def test_a_change_stored_with_its_notice_is_told_by_that_job_not_again() -> None:
+    notifier, sent = FakeNotifier(), []
+    pulled = Pulled(after=_task(status=Status.COMPLETED), before=_task(), notice="notify:sync:1")
+    sync = BackendSync(Changes([pulled]), notifier, lambda: NOW, system="Struct PIM")
+    sync.deliver_now = sent.append
+    assert sync.run_once() == 1
+    assert sent == ["notify:sync:1"] and notifier.events == []
