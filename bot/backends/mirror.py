@@ -255,11 +255,11 @@ class MirroredBackend(ABC):
             )
         authors: set[str | None] = set()  # who made each told part of the change, if known
         if remote.assignees is not None and set(remote.assignees) != set(after.assignees):
-            by = self._slack_user(task.team_id, remote.assigned_by)
+            by = self.slack_user(task.team_id, remote.assigned_by)
             after = rules.reassign(after, made_there(task, by), remote.assignees, now)
             authors.add(by)
         if remote.complete != after.is_completed:
-            by = self._slack_user(task.team_id, remote.completed_by)
+            by = self.slack_user(task.team_id, remote.completed_by)
             change = rules.complete_task if remote.complete else rules.reopen
             after = change(after, made_there(task, by), now)
             authors.add(by)
@@ -280,7 +280,7 @@ class MirroredBackend(ABC):
             return None
         return Pulled(after=saved, before=task, by=author, notice=effect.notice_key)
 
-    def _slack_user(self, team_id: str, their_id: str | None) -> str | None:
+    def slack_user(self, team_id: str, their_id: str | None) -> str | None:
         """The Slack user linked to the system's user id, if the system named one."""
         if not their_id:
             return None
