@@ -4,7 +4,9 @@ Backends that mirror tasks (``Mirroring``) report what changed since taskbot las
 tasks they took in from the system; each change is already stored (never over a newer change made
 in Slack, which wins), so here it is only told, as made in the task system (``Origin``): cards
 updated in place, assignees and the assignor DMed where the events say so, reminders re-planned.
-Imports the domain and the service ports only.
+A change stored with its notification job (``Pulled.notice``, the outbox) is told by that job,
+run at once where this process runs jobs, so a crash or a replayed pass never doubles or loses
+it. Imports the domain and the service ports only.
 """
 
 from __future__ import annotations
