@@ -11,7 +11,9 @@ domain and ``storage`` only.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,8 +29,9 @@ from bot.domain.errors import (
     InvalidInput,
     NotFound,
 )
-from bot.domain.events import Effect, Notice, pulled_events
+from bot.domain.events import Effect, Notice, told_of_pull
 from bot.domain.models import (
+    COMMENT_MAX,
     DESCRIPTION_MAX,
     TITLE_MAX,
     Actor,
@@ -37,6 +40,7 @@ from bot.domain.models import (
     Attachment,
     AttachmentKind,
     BackendCapabilities,
+    Comment,
     Due,
     Task,
     TaskDraft,
@@ -44,12 +48,30 @@ from bot.domain.models import (
 )
 from bot.domain.naming import Naming
 from bot.service.ports import Pulled
+from storage.comment_links import CommentLink, PulledComments, SqlAlchemyCommentLinks
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
 log = logging.getLogger(__name__)
 
 Row = tuple[str, str, str]  # team, handle, task id
+
+
+@dataclass(frozen=True)
+class RemoteComment:
+    """A comment as the task system holds it: ``text`` plain (its markup read), ``author`` the
+    system's user id when it says who wrote it, ``fingerprint`` of its text as sent or read
+    (``fingerprint``), so an edit made there is noticed."""
+
+    external_id: str
+    text: str
+    fingerprint: str
+    author: str | None = None
+    created_at: datetime | None = None
+
+
+def fingerprint(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,8 @@ class RemoteState:
     # ``completed_by``, Maxsight's ``assignment.assigned_by_id``); None: it doesn't say.
     completed_by: str | None = None
     assigned_by: str | None = None
+    # None: comments not read this time; else every comment people wrote there on the task
+    comments: tuple[RemoteComment, ...] | None = None
 
 
 class MirroredBackend(ABC):
@@ -78,6 +102,8 @@ class MirroredBackend(ABC):
         self._store = store
         self._links = links
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
+        self._comment_links = SqlAlchemyCommentLinks(store.sessions)
+        self._batch_links = threading.local()  # a pass's batch of comment links, per thread
 
     def close(self) -> None:
         """Release the HTTP connections to the task system (the app closes its backend)."""
@@ -248,6 +274,9 @@ class MirroredBackend(ABC):
             if entities != mine:
                 others = tuple(a for a in task.attachments if a.kind is not AttachmentKind.ENTITY)
                 updates["attachments"] = others + entities
+        comments = self._pulled_comments(task, remote.comments, now)
+        if comments is not None and comments[0] != task.comments:
+            updates["comments"] = comments[0]
         after = task
         if updates:
             after = after.model_copy(
@@ -263,7 +292,10 @@ class MirroredBackend(ABC):
             change = rules.complete_task if remote.complete else rules.reopen
             after = change(after, made_there(task, by), now)
             authors.add(by)
+        links = comments[1] if comments is not None else None
         if after is task:
+            if links:  # links alone (an own comment read back the first time)
+                self._comment_links.write(links)
             return None
         label = self.capabilities.label
         after = rules.made_in(task, after, label)
@@ -271,11 +303,13 @@ class MirroredBackend(ABC):
         effect = Effect(  # its notifications are stored with it, once per task version
             key=f"sync:{task.id}:{after.version}",
             notice=lambda saved: Notice(
-                events=pulled_events(task, saved, label, author)
+                events=told_of_pull(task, saved, label, author)
             ).model_dump_json(),
         )
         try:
-            saved = self._store.save(after, task.version, effect=effect)
+            saved = self._store.save(
+                after, task.version, effect=effect, also=links.write if links else None
+            )
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
         return Pulled(after=saved, before=task, by=author, notice=effect.notice_key)
@@ -286,6 +320,66 @@ class MirroredBackend(ABC):
             return None
         link = self._links.by_assignee(team_id, self.name, AssigneeKind.USER, their_id)
         return link.slack_id if link is not None else None
+
+    # --- comments both ways ---------------------------------------------------------------------
+
+    def _pulled_comments(
+        self, task: Task, remote: Sequence[RemoteComment] | None, now: datetime
+    ) -> tuple[tuple[Comment, ...], PulledComments] | None:
+        """The task's comments after what people wrote, edited and deleted there, and the link
+        changes that go with them; None when the system's comments were not read."""
+        if remote is None or (not remote and not any(not c.system for c in task.comments)):
+            return None  # nothing there, nothing of people's here: no need to read the links
+        batch: dict[str, dict[str, CommentLink]] = getattr(self._batch_links, "links", {})
+        known = batch.pop(task.id, None)  # used once: never by a later pass
+        links = known if known is not None else self._comment_links.for_task(self.name, task.id)
+        changes = PulledComments(self.name, task.team_id, task.id)
+        comments = list(task.comments)
+        where = {c.id: i for i, c in enumerate(comments)}
+        for found in remote:
+            link = links.pop(found.external_id, None)
+            text = rules.clip(found.text.strip(), COMMENT_MAX)
+            if link is None:
+                own = self._own_remote(task, found)
+                if own is not None:  # taskbot wrote it (before it kept links): never told back
+                    changes.added.append(_link(found, own.id, own=True))
+                elif text:  # written there (a comment with files only has no text to tell)
+                    comment = Comment(
+                        author=self.slack_user(task.team_id, found.author),
+                        text=text,
+                        created_at=found.created_at or now,
+                    )
+                    comments.append(comment)
+                    changes.added.append(_link(found, comment.id, own=False))
+            elif link.fingerprint != found.fingerprint:  # edited there
+                edited = link.model_copy(update={"fingerprint": found.fingerprint})
+                at = where.get(link.comment_id)
+                if at is not None and text and not comments[at].system:
+                    comments[at] = comments[at].model_copy(update={"text": text})
+                    changes.edited.append((edited, text))
+                else:  # taskbot's event records keep their own words
+                    changes.edited.append((edited, None))
+        for link in links.values():  # linked, and no longer there: deleted there
+            comments = [c for c in comments if c.id != link.comment_id or c.system]
+            changes.removed.append(link)
+        return tuple(comments), changes
+
+    def _read_links(self, tasks: Sequence[Task]) -> None:
+        """The comment links of a batch just read, in one query (a subclass's ``_fetch`` calls
+        it when it read comments), so a pass pays one query per batch, not one per task."""
+        self._batch_links.links = self._comment_links.for_tasks(self.name, [t.id for t in tasks])
+
+    def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
+        """The task's comment that taskbot wrote as ``found``, recognised without a link (one
+        written before links were kept); None by default."""
+        return None
+
+    def remember_comment(self, task: Task, comment: Comment, external_id: str, sent: str) -> None:
+        """A comment taskbot wrote there (``sent``: its text as the system holds it)."""
+        link = CommentLink(
+            external_id=external_id, comment_id=comment.id, fingerprint=fingerprint(sent), own=True
+        )
+        self._comment_links.record_own(self.name, task.team_id, task.id, link)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -333,6 +427,15 @@ def made_there(task: Task, by: str | None) -> Actor:
     authority (it was made there), named as the linked person when the system said who, else
     nobody (never the assignor, who did nothing)."""
     return Actor(team_id=task.team_id, user_id=by or "", is_admin=True)
+
+
+def _link(found: RemoteComment, comment_id: str, *, own: bool) -> CommentLink:
+    return CommentLink(
+        external_id=found.external_id,
+        comment_id=comment_id,
+        fingerprint=found.fingerprint,
+        own=own,
+    )
 
 
 def same_due(a: Due | None, b: Due | None) -> bool:

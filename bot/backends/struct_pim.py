@@ -22,6 +22,15 @@ Safe readings where the docs are silent (and the README's capability table says 
 - Sync reads ``AssignedUsers`` and ``AssignedUserGroups`` back (someone not linked leaves the
   assignees as they are). A UserTask says who created it (``CreatedBy``), not who changed it, so
   a status or assignee change made in the PIM is told as made "in Struct PIM".
+
+Comments both ways: a comment written in Slack is added with a ``Uid`` taskbot chooses (from the
+comment's id) and remembered (``storage.comment_links``), so it is never told back. Comments
+written in the PIM come at no extra cost: the batch get (``POST /v1/usertasks/batch``, one call
+per 100 tasks) returns each task's ``Comments``; a new one is posted in the card's thread as
+written by the Slack user linked to its ``UserId`` ("someone in Struct PIM" otherwise), an edit
+(its ``Comment`` text changed) updates that message, and a comment gone from the list deletes it.
+``IsSystemGenerated`` comments are the PIM's own records of events, not anyone's words: they are
+not posted (taskbot tells its events itself).
 """
 
 from __future__ import annotations
@@ -29,13 +38,13 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from bot.backends.http import ApiClient
-from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.backends.mirror import MirroredBackend, RemoteComment, RemoteState, fingerprint
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
     Assignee,
@@ -143,7 +152,7 @@ class StructPimBackend(MirroredBackend):
         if self._fields(before) != self._fields(after):
             current = self._read(uid)  # PUT replaces the whole task: start from what it holds
             self._api.request("PUT", "v1/usertasks", json={**_writable(current), **wanted})
-        self._push_comments(uid, before.comments, after.comments)
+        self._push_comments(after, before.comments, after.comments)
 
     def _fields(self, task: Task) -> tuple[object, ...]:
         return (
@@ -154,22 +163,24 @@ class StructPimBackend(MirroredBackend):
             tuple(sorted((a.kind.value, a.id) for a in task.assignees)),
         )
 
-    def _push_comments(self, uid: str, before: Sequence[Comment], after: Sequence[Comment]) -> None:
+    def _push_comments(
+        self, task: Task, before: Sequence[Comment], after: Sequence[Comment]
+    ) -> None:
+        """Taskbot chooses each comment's ``Uid`` (the API answers with no body), and remembers
+        it, so the comment read back is never told in Slack again."""
+        uid = self.external_id(task)
         old = {c.id: c for c in before}
         new = {c.id: c for c in after}
         for comment in after:
-            if comment.id not in old:
-                self._api.request(
-                    "POST",
-                    f"v1/usertasks/{uid}/comments",
-                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
-                )
-            elif old[comment.id].text != comment.text:
-                self._api.request(
-                    "PUT",
-                    f"v1/usertasks/{uid}/comments",
-                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
-                )
+            if comment.id in old and old[comment.id].text == comment.text:
+                continue
+            text = _comment_text(comment)
+            self._api.request(
+                "POST" if comment.id not in old else "PUT",
+                f"v1/usertasks/{uid}/comments",
+                json={"Uid": _uuid(comment.id), "Comment": text},
+            )
+            self.remember_comment(task, comment, _uuid(comment.id), text)
         for comment_id in old.keys() - new.keys():
             self._api.request(
                 "DELETE",
@@ -185,6 +196,7 @@ class StructPimBackend(MirroredBackend):
         if not isinstance(answer, builtins.list):
             raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
         by_id = {self.external_id(t): t for t in tasks}
+        self._read_links(tasks)
         found: dict[str, RemoteState] = {}
         for raw in answer:
             if isinstance(raw, dict) and str(raw.get("Uid")) in by_id:
@@ -192,6 +204,10 @@ class StructPimBackend(MirroredBackend):
                 assignees = self.slack_assignees(task.team_id, _assigned(raw))
                 found[str(raw["Uid"])] = _remote_state(raw, task, assignees)
         return found
+
+    def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
+        """Every comment taskbot writes has the ``Uid`` it chose from the comment's id."""
+        return next((c for c in task.comments if _uuid(c.id) == found.external_id), None)
 
     def _read(self, uid: str) -> dict[str, Any]:
         found = self._api.json(self._api.request("GET", f"v1/usertasks/{uid}"))
@@ -268,7 +284,43 @@ def _remote_state(
         complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
         entities=entities,
         assignees=assignees,
+        comments=_comments(raw.get("Comments")),
     )
+
+
+def _comments(raw: object) -> tuple[RemoteComment, ...] | None:
+    """People's comments of a UserTask. ``IsSystemGenerated`` ones are the PIM's own records of
+    events, not written by anyone: taskbot tells its events itself, so they are left out."""
+    if not isinstance(raw, builtins.list):
+        return None  # not read: nothing is taken as deleted
+    found: builtins.list[RemoteComment] = []
+    for comment in raw:
+        if (
+            not isinstance(comment, dict)
+            or comment.get("IsSystemGenerated")
+            or not comment.get("Uid")
+        ):
+            continue
+        text = str(comment.get("Comment") or "")
+        author = comment.get("UserId")
+        found.append(
+            RemoteComment(
+                external_id=str(comment["Uid"]),
+                text=text,
+                fingerprint=fingerprint(text),
+                author=str(author) if author not in (None, "") else None,
+                created_at=_created(comment.get("Created")),
+            )
+        )
+    return tuple(found)
+
+
+def _created(text: object) -> datetime | None:
+    try:
+        moment = parse_time(str(text)) if text else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _writable(current: dict[str, Any]) -> dict[str, Any]:

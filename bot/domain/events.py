@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     COMPLETED = "completed"
     REOPENED = "reopened"
     COMMENTED = "commented"
+    COMMENT_EDITED = "comment_edited"  # in a task system: the comment's thread messages follow
+    COMMENT_DELETED = "comment_deleted"
     EDITED = "edited"
     DELETED = "deleted"
     CLAIMED = "claimed"
@@ -112,3 +114,51 @@ def pulled_events(before: Task | None, after: Task, system: str, by: str | None)
     elif before.is_completed and not after.is_completed:
         told.append(event(EventKind.REOPENED))
     return told or [event(EventKind.EDITED)]
+
+
+def only_comments(before: Task | None, after: Task) -> bool:
+    """Whether all that changed there is comments (then only they are told)."""
+    if before is None:
+        return False
+    same = {"comments": after.comments, "version": after.version, "updated_at": after.updated_at}
+    return before.model_copy(update=same) == after
+
+
+def comment_events(before: Task | None, after: Task, system: str) -> list[TaskEvent]:
+    """People's comments written, edited or deleted in the task system, each told as written
+    there by its author (the Slack user linked to the system's author, else someone there)."""
+    if before is None or after.deleted:
+        return []
+    old = {c.id: c for c in before.comments if not c.system}
+    new = {c.id: c for c in after.comments if not c.system}
+    told: list[TaskEvent] = []
+
+    def tell(kind: EventKind, comment: Comment) -> None:
+        told.append(
+            TaskEvent(
+                kind=kind,
+                task=after,
+                actor=Actor(team_id=after.team_id, user_id=comment.author or ""),
+                comment=comment,
+                origin=Origin(system=system, user_id=comment.author),
+            )
+        )
+
+    for comment in new.values():
+        if comment.id not in old:
+            tell(EventKind.COMMENTED, comment)
+        elif old[comment.id].text != comment.text:
+            tell(EventKind.COMMENT_EDITED, comment)
+    for comment in old.values():
+        if comment.id not in new:
+            tell(EventKind.COMMENT_DELETED, comment)
+    return told
+
+
+def told_of_pull(before: Task | None, after: Task, system: str, by: str | None) -> list[TaskEvent]:
+    """Everything people hear of one change pulled from a task system: its comments (alone when
+    only they changed), after what else changed (``pulled_events``)."""
+    said = comment_events(before, after, system)
+    if said and only_comments(before, after):
+        return said
+    return [*pulled_events(before, after, system, by), *said]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bot.domain.events import TaskEvent, pulled_events
+from bot.domain.events import TaskEvent, pulled_events, told_of_pull
 from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
@@ -72,8 +72,9 @@ class BackendSync:
             if change.notice is not None:  # queued with the change: a worker tells it once
                 self._deliver(change.notice)
                 continue
+            told = told_of_pull(change.before, change.after, self._system, change.by)
             try:
-                self._notifier.notify(events(change, self._system))
+                self._notifier.notify(told)
             except Exception:  # cards catch up at the next change
                 log.exception("telling Slack about %s failed", after.handle)
         return len(changed)
@@ -89,5 +90,6 @@ class BackendSync:
 
 
 def events(change: Pulled, system: str) -> list[TaskEvent]:
-    """What people hear of a change made in the task system, told as made there."""
+    """What people hear of a change made in the task system, told as made there (its comments
+    aside: ``told_of_pull`` tells both)."""
     return pulled_events(change.before, change.after, system, change.by)

@@ -5,7 +5,7 @@ there are taken in; and taskbot's own writes read back are no change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,6 +20,7 @@ from storage.tables import JobRow
 from tests.backends import test_maxsight as mx
 from tests.backends import test_paymo as pm
 from tests.backends import test_struct_pim as st
+from tests.fakes import FakeNotifier
 from tests.stubs.maxsight_api import MaxsightSimulator, maxsight_simulator
 from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
 from tests.stubs.struct_pim_api import StructPimSimulator, struct_pim_simulator
@@ -139,3 +140,16 @@ def notice_jobs(sessions: sessionmaker[Session]) -> dict[str, str]:
     with sessions() as session:
         rows = session.scalars(select(JobRow).where(JobRow.key.startswith("notify:sync:")))
         return {row.key: row.payload for row in rows}
+
+
+def deliver_from_jobs(
+    sessions: sessionmaker[Session], notifier: FakeNotifier
+) -> Callable[[str], None]:
+    """Stands in for the job worker a sync pass hands its queued notices to (``deliver_now``)."""
+
+    def run(key: str) -> None:
+        with sessions() as session:
+            payload = session.scalars(select(JobRow.payload).where(JobRow.key == key)).one()
+        notifier.notify(Notice.model_validate_json(payload).events)
+
+    return run
