@@ -362,6 +362,8 @@ def build_app(
         else None,
     )
     app.card_sweep = CardSweep(cards, SqlAlchemyTaskStore(sessions).load, notifier)
+    if app.sync is not None and isinstance(runs, JobWorker):
+        app.sync.deliver_now = runs.run_now  # a pulled change's notices, sent in the pass
     app.worker = runs
     if isinstance(runs, JobWorker):
         runs.start()

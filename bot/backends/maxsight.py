@@ -317,18 +317,14 @@ class MaxsightBackend(MirroredBackend):
         if known.team_id != team_id:
             return None  # the same Maxsight id linked in two workspaces: the first one has it
         self._versions.set(task_id, stamp)
-        after = self._apply(known, self._state(team_id, raw), now)
-        if after is not None or _unchanged(self._store.find(task_id), known):
+        pulled = self._apply(known, self._state(team_id, raw), now)
+        if pulled is not None or _unchanged(self._store.find(task_id), known):
             self._synced[(team_id, task_id)] = stamp  # else changed in Slack meanwhile: again
-        if after is None:
-            return None
-        moved = set(after.assignees) != set(known.assignees)
-        return Pulled(after=after, before=known, by=self._author(team_id, raw) if moved else None)
+        return pulled  # told by its linked ``assigned_by_id`` when Maxsight moved it
 
     def _moved(self, task: Task, remote: RemoteState | None, now: datetime) -> Pulled | None:
         """A task that left every queue, as read alone (None: gone from Maxsight)."""
-        after = self._apply(task, remote, now)
-        return None if after is None else Pulled(after=after, before=task)
+        return self._apply(task, remote, now)
 
     def _take_in(self, team_id: str, raw: dict[str, Any]) -> Task | None:
         """Adopt a task new to taskbot; None when another process took it in meanwhile."""
@@ -407,6 +403,7 @@ class MaxsightBackend(MirroredBackend):
             due=None,
             complete=_completed(raw),
             assignees=self._assignees(team_id, raw),
+            assigned_by=(raw.get("assignment") or {}).get("assigned_by_id"),
         )
 
     def _read(self, external_id: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from bot.domain.errors import (
     InvalidInput,
     NotFound,
 )
-from bot.domain.events import Effect
+from bot.domain.events import Effect, Notice, told_of_pull
 from bot.domain.models import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -86,6 +86,10 @@ class RemoteState:
     complete: bool
     entities: tuple[Attachment, ...] | None = None  # None: the system has no attached entities
     assignees: tuple[Assignee, ...] | None = None  # None: assignees only change from Slack
+    # Who made a change there, in the system's own user ids, where its API says (Paymo's
+    # ``completed_by``, Maxsight's ``assignment.assigned_by_id``); None: it doesn't say.
+    completed_by: str | None = None
+    assigned_by: str | None = None
     # None: comments not read this time; else every comment people wrote there on the task
     comments: tuple[RemoteComment, ...] | None = None
 
@@ -219,7 +223,7 @@ class MirroredBackend(ABC):
                     log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
                     continue
                 if after is not None:
-                    changed.append(Pulled(after=after, before=task))
+                    changed.append(after)
         return changed
 
     def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:
@@ -248,10 +252,13 @@ class MirroredBackend(ABC):
                 return []
         return [pair for task in tasks for pair in self._fetch_each([task])]
 
-    def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Task | None:
+    def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Pulled | None:
+        """Store the system's state of ``task`` as a change made there (never as its
+        assignor's): system comments say where, and who when the system names a linked user."""
         if remote is None:  # deleted there
             self._store.delete(task.team_id, task.handle, task.version, now)
-            return task.model_copy(update={"deleted": True, "version": task.version + 1})
+            gone = task.model_copy(update={"deleted": True, "version": task.version + 1})
+            return Pulled(after=gone, before=task)
         if remote.due is not None and remote.due.date > rules.latest_due_date(now):
             raise InvalidInput({"due": f"its due date {remote.due.date} is too far ahead"})
         updates: dict[str, object] = {}
@@ -277,22 +284,44 @@ class MirroredBackend(ABC):
             after = after.model_copy(
                 update={**updates, "updated_at": now, "version": after.version + 1}
             )
-        system = Actor(team_id=task.team_id, user_id=task.assignor)
+        authors: set[str | None] = set()  # who made each told part of the change, if known
         if remote.assignees is not None and set(remote.assignees) != set(after.assignees):
-            after = rules.reassign(after, system, remote.assignees, now)
-        if remote.complete and not after.is_completed:
-            after = rules.complete_task(after, system, now)
-        elif not remote.complete and after.is_completed:
-            after = rules.reopen(after, system, now)
+            by = self.slack_user(task.team_id, remote.assigned_by)
+            after = rules.reassign(after, made_there(task, by), remote.assignees, now)
+            authors.add(by)
+        if remote.complete != after.is_completed:
+            by = self.slack_user(task.team_id, remote.completed_by)
+            change = rules.complete_task if remote.complete else rules.reopen
+            after = change(after, made_there(task, by), now)
+            authors.add(by)
         links = comments[1] if comments is not None else None
         if after is task:
             if links:  # links alone (an own comment read back the first time)
                 self._comment_links.write(links)
             return None
+        label = self.capabilities.label
+        after = rules.made_in(task, after, label)
+        author = authors.pop() if len(authors) == 1 else None
+        effect = Effect(  # its notifications are stored with it, once per task version
+            key=f"sync:{task.id}:{after.version}",
+            notice=lambda saved: Notice(
+                events=told_of_pull(task, saved, label, author)
+            ).model_dump_json(),
+        )
         try:
-            return self._store.save(after, task.version, also=links.write if links else None)
+            saved = self._store.save(
+                after, task.version, effect=effect, also=links.write if links else None
+            )
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
+        return Pulled(after=saved, before=task, by=author, notice=effect.notice_key)
+
+    def slack_user(self, team_id: str, their_id: str | None) -> str | None:
+        """The Slack user linked to the system's user id, if the system named one."""
+        if not their_id:
+            return None
+        link = self._links.by_assignee(team_id, self.name, AssigneeKind.USER, their_id)
+        return link.slack_id if link is not None else None
 
     # --- comments both ways ---------------------------------------------------------------------
 
@@ -318,7 +347,7 @@ class MirroredBackend(ABC):
                     changes.added.append(_link(found, own.id, own=True))
                 elif text:  # written there (a comment with files only has no text to tell)
                     comment = Comment(
-                        author=self._slack_author(task.team_id, found.author),
+                        author=self.slack_user(task.team_id, found.author),
                         text=text,
                         created_at=found.created_at or now,
                     )
@@ -349,13 +378,6 @@ class MirroredBackend(ABC):
         written before links were kept); None by default."""
         return None
 
-    def _slack_author(self, team_id: str, author: str | None) -> str | None:
-        """The Slack user linked to the system's author of a comment, if any."""
-        if not author:
-            return None
-        link = self._links.by_assignee(team_id, self.name, AssigneeKind.USER, author)
-        return link.slack_id if link is not None else None
-
     def remember_comment(self, task: Task, comment: Comment, external_id: str, sent: str) -> None:
         """A comment taskbot wrote there (``sent``: its text as the system holds it)."""
         link = CommentLink(
@@ -364,6 +386,19 @@ class MirroredBackend(ABC):
         self._comment_links.record_own(self.name, task.team_id, task.id, link)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def slack_assignees(
+        self, team_id: str, remote: Iterable[tuple[AssigneeKind, str]]
+    ) -> tuple[Assignee, ...] | None:
+        """The Slack assignees for the system's own user and group ids; None when one of them is
+        someone taskbot can't name (then the assignees are left as they are)."""
+        found: builtins.list[Assignee] = []
+        for kind, ident in remote:
+            link = self._links.by_assignee(team_id, self.name, kind, ident)
+            if link is None:
+                return None
+            found.append(Assignee(kind=kind, id=link.slack_id))
+        return tuple(found)
 
     def external_id(self, task: Task) -> str:
         return task.id.removeprefix(self.prefix)
@@ -389,6 +424,13 @@ class MirroredBackend(ABC):
                 refs=naming.refs,
             )
         return ids
+
+
+def made_there(task: Task, by: str | None) -> Actor:
+    """Who a change pulled from the task system is recorded as made by: the system's own
+    authority (it was made there), named as the linked person when the system said who, else
+    nobody (never the assignor, who did nothing)."""
+    return Actor(team_id=task.team_id, user_id=by or "", is_admin=True)
 
 
 def _link(found: RemoteComment, comment_id: str, *, own: bool) -> CommentLink:

@@ -31,7 +31,11 @@ Safe readings where the docs are silent (say so in the README's capability table
   mirrored tasks (``bench.comment_sync``); a bigger pass takes longer than the interval, never
   more than the budget.
   A thread read that fails leaves that batch's comments unread (nothing taken as deleted).
-- Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
+- Assignees are set with ``users`` on create, then changed through ``/api/userstasks``. Sync
+  reads them back from ``users``; an empty list means "anyone on the project" there, which
+  taskbot doesn't read as everyone unassigned (the assignees stay).
+- Who completed a task is ``completed_by`` (the key owner's id when taskbot completed it): a
+  completion made in Paymo is told as that linked person's, else as made in Paymo.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
 - Deleting a task in Paymo also deletes its time entries: the Slack confirmation says so.
@@ -138,17 +142,32 @@ def _remote_comment(raw: dict[str, object]) -> RemoteComment:
 
 
 def _remote_state(
-    raw: dict[str, object], task: Task, comments: tuple[RemoteComment, ...] | None = None
+    raw: dict[str, object],
+    task: Task,
+    comments: tuple[RemoteComment, ...] | None = None,
+    assignees: tuple[Assignee, ...] | None = None,
 ) -> RemoteState:
     due = raw.get("due_date")
     tz = task.due.tz if task.due else "UTC"
+    completed_by = raw.get("completed_by")
     return RemoteState(
         title=str(raw.get("name") or ""),
         description=str(raw.get("description") or ""),
         due=Due(date=date.fromisoformat(str(due)[:10]), tz=tz) if due else None,
         complete=bool(raw.get("complete")),
+        assignees=assignees,
+        completed_by=str(completed_by) if raw.get("complete") and completed_by else None,
         comments=comments,
     )
+
+
+def _users(raw: dict[str, object]) -> list[tuple[AssigneeKind, str]] | None:
+    """A task's assignees in Paymo; None for none ("anyone on the project"), which taskbot
+    doesn't take as everyone being unassigned."""
+    users = raw.get("users")
+    if not isinstance(users, list) or not users:
+        return None
+    return [(AssigneeKind.USER, str(u)) for u in users]
 
 
 class PaymoBackend(MirroredBackend):
@@ -272,8 +291,11 @@ class PaymoBackend(MirroredBackend):
         for raw in answer.get("tasks", []):
             key = str(raw.get("id"))
             if key in by_id:
+                task = by_id[key]
+                users = _users(raw)
+                assignees = None if users is None else self.slack_assignees(task.team_id, users)
                 found[key] = _remote_state(
-                    raw, by_id[key], comments.get(key, ()) if comments is not None else None
+                    raw, task, comments.get(key, ()) if comments is not None else None, assignees
                 )
         return found
 

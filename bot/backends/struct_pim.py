@@ -19,6 +19,9 @@ Safe readings where the docs are silent (and the README's capability table says 
 - A date-only due is written as the end of the working day (18:00) in the assignor's zone.
 - Users by email: ``GET /v1/users``, case-insensitive, active users (``Status`` 1) only; more than
   one match is treated as none.
+- Sync reads ``AssignedUsers`` and ``AssignedUserGroups`` back (someone not linked leaves the
+  assignees as they are). A UserTask says who created it (``CreatedBy``), not who changed it, so
+  a status or assignee change made in the PIM is told as made "in Struct PIM".
 
 Comments both ways: a comment written in Slack is added with a ``Uid`` taskbot chooses (from the
 comment's id) and remembered (``storage.comment_links``), so it is never told back. Comments
@@ -44,6 +47,7 @@ from bot.backends.http import ApiClient
 from bot.backends.mirror import MirroredBackend, RemoteComment, RemoteState, fingerprint
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
+    Assignee,
     AssigneeKind,
     Attachment,
     AttachmentKind,
@@ -193,11 +197,13 @@ class StructPimBackend(MirroredBackend):
             raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
         by_id = {self.external_id(t): t for t in tasks}
         self._read_links(tasks)
-        return {
-            str(raw["Uid"]): _remote_state(raw, by_id[str(raw["Uid"])])
-            for raw in answer
-            if isinstance(raw, dict) and str(raw.get("Uid")) in by_id
-        }
+        found: dict[str, RemoteState] = {}
+        for raw in answer:
+            if isinstance(raw, dict) and str(raw.get("Uid")) in by_id:
+                task = by_id[str(raw["Uid"])]
+                assignees = self.slack_assignees(task.team_id, _assigned(raw))
+                found[str(raw["Uid"])] = _remote_state(raw, task, assignees)
+        return found
 
     def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
         """Every comment taskbot writes has the ``Uid`` it chose from the comment's id."""
@@ -246,7 +252,16 @@ class StructPimBackend(MirroredBackend):
         return str(found[0]["Uid"]) if len(found) == 1 else None
 
 
-def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
+def _assigned(raw: dict[str, Any]) -> builtins.list[tuple[AssigneeKind, str]]:
+    """A task's assignees in the PIM: its users, then its user groups."""
+    users = [(AssigneeKind.USER, str(u)) for u in raw.get("AssignedUsers") or []]
+    groups = [(AssigneeKind.GROUP, str(g)) for g in raw.get("AssignedUserGroups") or []]
+    return users + groups
+
+
+def _remote_state(
+    raw: dict[str, Any], task: Task, assignees: tuple[Assignee, ...] | None = None
+) -> RemoteState:
     deadline = parse_time(raw.get("Deadline"))
     due: Due | None = None
     if deadline is not None:
@@ -268,6 +283,7 @@ def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
         due=due,
         complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
         entities=entities,
+        assignees=assignees,
         comments=_comments(raw.get("Comments")),
     )
 

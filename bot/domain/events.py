@@ -85,3 +85,80 @@ class Notice(BaseModel):
 
     version: int = 1
     events: list[TaskEvent]
+
+
+def pulled_events(before: Task | None, after: Task, system: str, by: str | None) -> list[TaskEvent]:
+    """What people hear of a change made in a task system (``system``, its label), told as made
+    there, by ``by`` when the system named its linked author: new assignees get the task,
+    removed ones hear of it, a completion or reopening is said; any other change (an edit, a
+    deletion) updates the cards only. ``before`` None: a task taken in from the system."""
+    origin = Origin(system=system, user_id=by)
+    actor = Actor(team_id=after.team_id, user_id=by or "")
+
+    def event(kind: EventKind, assignees: tuple[Assignee, ...] = ()) -> TaskEvent:
+        return TaskEvent(kind=kind, task=after, actor=actor, assignees=assignees, origin=origin)
+
+    if before is None:
+        return [event(EventKind.CREATED)]
+    if after.deleted:
+        return [event(EventKind.DELETED)]
+    told: list[TaskEvent] = []
+    added = tuple(a for a in after.assignees if before.part_of(a) is None)
+    gone = tuple(a for a in before.assignees if after.part_of(a) is None)
+    if added:
+        told.append(event(EventKind.ASSIGNED, added))
+    if gone:
+        told.append(event(EventKind.UNASSIGNED, gone))
+    if after.is_completed and not before.is_completed:
+        told.append(event(EventKind.COMPLETED))
+    elif before.is_completed and not after.is_completed:
+        told.append(event(EventKind.REOPENED))
+    return told or [event(EventKind.EDITED)]
+
+
+def only_comments(before: Task | None, after: Task) -> bool:
+    """Whether all that changed there is comments (then only they are told)."""
+    if before is None:
+        return False
+    same = {"comments": after.comments, "version": after.version, "updated_at": after.updated_at}
+    return before.model_copy(update=same) == after
+
+
+def comment_events(before: Task | None, after: Task, system: str) -> list[TaskEvent]:
+    """People's comments written, edited or deleted in the task system, each told as written
+    there by its author (the Slack user linked to the system's author, else someone there)."""
+    if before is None or after.deleted:
+        return []
+    old = {c.id: c for c in before.comments if not c.system}
+    new = {c.id: c for c in after.comments if not c.system}
+    told: list[TaskEvent] = []
+
+    def tell(kind: EventKind, comment: Comment) -> None:
+        told.append(
+            TaskEvent(
+                kind=kind,
+                task=after,
+                actor=Actor(team_id=after.team_id, user_id=comment.author or ""),
+                comment=comment,
+                origin=Origin(system=system, user_id=comment.author),
+            )
+        )
+
+    for comment in new.values():
+        if comment.id not in old:
+            tell(EventKind.COMMENTED, comment)
+        elif old[comment.id].text != comment.text:
+            tell(EventKind.COMMENT_EDITED, comment)
+    for comment in old.values():
+        if comment.id not in new:
+            tell(EventKind.COMMENT_DELETED, comment)
+    return told
+
+
+def told_of_pull(before: Task | None, after: Task, system: str, by: str | None) -> list[TaskEvent]:
+    """Everything people hear of one change pulled from a task system: its comments (alone when
+    only they changed), after what else changed (``pulled_events``)."""
+    said = comment_events(before, after, system)
+    if said and only_comments(before, after):
+        return said
+    return [*pulled_events(before, after, system, by), *said]

@@ -112,7 +112,11 @@ class CommentEvent(StrEnum):
 
 
 class Comment(_Frozen):
-    """A comment by a person, or a system comment recording an event (``event`` set)."""
+    """A comment by a person, or a system comment recording an event (``event`` set).
+
+    ``origin`` names the task system a change was made in when it was not made in Slack (its
+    label, "Struct PIM"); then ``author`` is the Slack user the system named as its author, or
+    "" when it didn't say. Comments stored before it existed read as made in Slack."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     author: str | None
@@ -120,6 +124,7 @@ class Comment(_Frozen):
     created_at: datetime
     event: CommentEvent | None = None
     subjects: tuple[str, ...] = ()
+    origin: str | None = None
 
     @property
     def system(self) -> bool:

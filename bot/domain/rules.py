@@ -127,6 +127,18 @@ def added_comments(before: Task, after: Task) -> tuple[Comment, ...]:
     return tuple(c for c in after.comments if c.id not in known)
 
 
+def made_in(before: Task, after: Task, system: str) -> Task:
+    """``after`` with the comments its change added marked as made in ``system`` (a task
+    system's label): the history says where a pulled change was made, not who in Slack."""
+    known = {c.id for c in before.comments}
+    if all(c.id in known for c in after.comments):
+        return after
+    marked = tuple(
+        c if c.id in known else c.model_copy(update={"origin": system}) for c in after.comments
+    )
+    return after.model_copy(update={"comments": marked})
+
+
 def unique_assignees(assignees: Iterable[Assignee]) -> tuple[Assignee, ...]:
     """Assignees in first-seen order, without repeats."""
     return tuple(dict.fromkeys(assignees))

@@ -152,11 +152,14 @@ class Pulled:
 
     ``before`` is None for a task new to taskbot (made or assigned in the system itself, taken
     in by the pass); ``by`` is the Slack user the system names as the change's author, when
-    that person is linked (None: the change is told as made in the system)."""
+    that person is linked (None: the change is told as made in the system). ``notice`` is the
+    key of the notification job stored with the change (the outbox), when it was: that job
+    tells it, once; None: the sync tells it itself."""
 
     after: Task
     before: Task | None = None
     by: str | None = None
+    notice: str | None = None
 
 
 @runtime_checkable

@@ -4,15 +4,17 @@ Backends that mirror tasks (``Mirroring``) report what changed since taskbot las
 tasks they took in from the system; each change is already stored (never over a newer change made
 in Slack, which wins), so here it is only told, as made in the task system (``Origin``): cards
 updated in place, assignees and the assignor DMed where the events say so, reminders re-planned.
-Imports the domain and the service ports only.
+A change stored with its notification job (``Pulled.notice``, the outbox) is told by that job,
+run at once where this process runs jobs, so a crash or a replayed pass never doubles or loses
+it. Imports the domain and the service ports only.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from bot.domain.events import EventKind, Origin, TaskEvent
-from bot.domain.models import Actor, Comment
+from bot.domain.events import TaskEvent, pulled_events, told_of_pull
 from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
@@ -38,6 +40,7 @@ class BackendSync:
         self._notifier = notifier
         self._clock = clock
         self._reminders = reminders
+        self.deliver_now: Callable[[str], None] | None = None  # runs a queued job in this thread
 
     def run_once(self) -> int:
         """One pass, recorded with its outcome; returns how many tasks changed in the system."""
@@ -66,89 +69,27 @@ class BackendSync:
                     self._reminders.replan(after)
                 except Exception:  # the change is stored; the next change re-plans
                     log.exception("re-planning %s after sync failed", after.handle)
-            said = comment_events(change, self._system)
-            told = (
-                said if said and only_comments(change) else [*events(change, self._system), *said]
-            )
+            if change.notice is not None:  # queued with the change: a worker tells it once
+                self._deliver(change.notice)
+                continue
+            told = told_of_pull(change.before, change.after, self._system, change.by)
             try:
                 self._notifier.notify(told)
             except Exception:  # cards catch up at the next change
                 log.exception("telling Slack about %s failed", after.handle)
         return len(changed)
 
+    def _deliver(self, key: str) -> None:
+        """The notification job stored with a change, sent now where this process runs jobs."""
+        if self.deliver_now is None:
+            return
+        try:
+            self.deliver_now(key)
+        except Exception:  # the job is stored: a worker sends it
+            log.exception("notification job %s left to the workers", key)
+
 
 def events(change: Pulled, system: str) -> list[TaskEvent]:
-    """What people hear of a change made in the task system, told as made there."""
-    before, after = change.before, change.after
-    origin = Origin(system=system, user_id=change.by)
-    actor = Actor(team_id=after.team_id, user_id=change.by or "")
-
-    def event(kind: EventKind) -> list[TaskEvent]:
-        return [TaskEvent(kind=kind, task=after, actor=actor, origin=origin)]
-
-    if before is None:
-        return event(EventKind.CREATED)
-    if after.deleted:
-        return event(EventKind.DELETED)
-    told = reassigned(change, actor, origin)
-    if after.is_completed and not before.is_completed:
-        return told + event(EventKind.COMPLETED)
-    if before.is_completed and not after.is_completed:
-        return told + event(EventKind.REOPENED)
-    return told or event(EventKind.EDITED)
-
-
-def only_comments(change: Pulled) -> bool:
-    """Whether all that changed there is comments (then only they are told)."""
-    before, after = change.before, change.after
-    if before is None:
-        return False
-    same = {"comments": after.comments, "version": after.version, "updated_at": after.updated_at}
-    return before.model_copy(update=same) == after
-
-
-def comment_events(change: Pulled, system: str) -> list[TaskEvent]:
-    """People's comments written, edited or deleted in the task system, each told as written
-    there by its author (the Slack user linked to the system's author, else someone there)."""
-    before, after = change.before, change.after
-    if before is None or after.deleted:
-        return []
-    old = {c.id: c for c in before.comments if not c.system}
-    new = {c.id: c for c in after.comments if not c.system}
-    told: list[TaskEvent] = []
-
-    def tell(kind: EventKind, comment: Comment) -> None:
-        told.append(
-            TaskEvent(
-                kind=kind,
-                task=after,
-                actor=Actor(team_id=after.team_id, user_id=comment.author or ""),
-                comment=comment,
-                origin=Origin(system=system, user_id=comment.author),
-            )
-        )
-
-    for comment in new.values():
-        if comment.id not in old:
-            tell(EventKind.COMMENTED, comment)
-        elif old[comment.id].text != comment.text:
-            tell(EventKind.COMMENT_EDITED, comment)
-    for comment in old.values():
-        if comment.id not in new:
-            tell(EventKind.COMMENT_DELETED, comment)
-    return told
-
-
-def reassigned(change: Pulled, actor: Actor, origin: Origin) -> list[TaskEvent]:
-    """Assignees a change in the task system added (they get the card) or removed (told so),
-    e.g. a Maxsight task reassigned there from one linked person to another."""
-    before, after = change.before, change.after
-    if before is None:
-        return []
-    added = tuple(a for a in after.assignees if a not in before.assignees)
-    removed = tuple(a for a in before.assignees if a not in after.assignees)
-    return [
-        TaskEvent(kind=kind, task=after, actor=actor, origin=origin, assignees=who)
-        for kind, who in ((EventKind.ASSIGNED, added), (EventKind.UNASSIGNED, removed))
-        if who
-    ]
+    """What people hear of a change made in the task system, told as made there (its comments
+    aside: ``told_of_pull`` tells both)."""
+    return pulled_events(change.before, change.after, system, change.by)

@@ -43,6 +43,19 @@ def render_author(event: TaskEvent) -> str:
     return f"someone in {escape(origin.system)}"
 
 
+def render_change(event: TaskEvent, did: str, done: str) -> str:
+    """A change in words. Made in Slack: "<@U> {did}". Made in a task system: "<@U> {did} in
+    Struct PIM" when the system names its linked author, else "{done} in Struct PIM" (never
+    the assignor's name for what the system did). ``did``/``done``: mrkdwn, already escaped."""
+    origin = event.origin
+    if origin is None:
+        return f"{render_user(event.actor.user_id)} {did}"
+    where = f" in {escape(origin.system)}"
+    if origin.user_id:
+        return f"{render_user(origin.user_id)} {did}{where}"
+    return f"{done}{where}"
+
+
 def render_assignee(assignee: Assignee) -> str:
     if assignee.kind is AssigneeKind.GROUP:
         return f"<!subteam^{assignee.id}>"

@@ -37,6 +37,7 @@ from bot.slack.markup import (
     escape,
     render_assignee,
     render_author,
+    render_change,
     render_channel,
     task_name,
 )
@@ -206,40 +207,79 @@ class SlackNotifier:
     # --- events ---------------------------------------------------------------------------------
 
     def _handle(self, event: TaskEvent) -> set[tuple[str, str]]:
-        task, actor, who = event.task, event.actor.user_id, render_author(event)
-        if event.kind is EventKind.CREATED:
-            if event.origin is not None:  # taken in from the task system: its assignees hear
-                return self._dm_assignees(task, task.assignees, actor, who, intro="assigned you")
-            return self._post_new_task(task, actor, who)
-        if event.kind is EventKind.ASSIGNED:
-            return self._dm_assignees(task, event.assignees, actor, who, intro="assigned you")
-        if event.kind is EventKind.UNASSIGNED:
-            for user in self._users_of(task.team_id, event.assignees):
-                self._dm_text(task.team_id, user, f"{who} unassigned you from {task_name(task)}.")
-        elif event.kind is EventKind.PART_DONE and actor != task.assignor:
-            self._dm_text(task.team_id, task.assignor, _progress_text(task, who, done=True))
-        elif event.kind is EventKind.PART_UNDONE and actor != task.assignor:
-            self._dm_text(task.team_id, task.assignor, _progress_text(task, who, done=False))
-        elif event.kind is EventKind.COMPLETED and actor != task.assignor:
-            self._dm_text(
-                task.team_id,
-                task.assignor,
-                f":white_check_mark: {task_name(task)} is completed (last by {who}).",
-            )
-        elif event.kind is EventKind.REOPENED:
-            for user in self._users_of(task.team_id, task.assignees):
-                if user != actor:
-                    self._dm_text(
-                        task.team_id,
-                        user,
-                        f":leftwards_arrow_with_hook: {who} reopened {task_name(task)}.",
-                    )
-        elif event.kind is EventKind.COMMENTED and event.comment is not None:
-            self._post_comment(task, actor, who, event.comment)
-        elif event.kind is EventKind.COMMENT_EDITED and event.comment is not None:
-            self._edit_comment(task, who, event.comment)
-        elif event.kind is EventKind.COMMENT_DELETED and event.comment is not None:
-            self._delete_comment(task, event.comment)
+        """Tell the people an event concerns; the cards posted meanwhile (already current)."""
+        handler = _HANDLERS.get(event.kind)
+        return handler(self, event) if handler is not None else set()
+
+    def _on_created(self, event: TaskEvent) -> set[tuple[str, str]]:
+        task, actor = event.task, event.actor.user_id
+        if event.origin is not None:  # taken in from the task system: its assignees hear
+            return self._on_assigned(event.model_copy(update={"assignees": task.assignees}))
+        return self._post_new_task(task, actor, render_author(event))
+
+    def _on_assigned(self, event: TaskEvent) -> set[tuple[str, str]]:
+        name = task_name(event.task)
+        text = render_change(event, f"assigned you {name}", f"You were assigned {name}")
+        return self._dm_assignees(event.task, event.assignees, event.actor.user_id, text)
+
+    def _on_unassigned(self, event: TaskEvent) -> set[tuple[str, str]]:
+        task, name = event.task, task_name(event.task)
+        text = render_change(
+            event, f"unassigned you from {name}", f"You were unassigned from {name}"
+        )
+        for user in self._users_of(task.team_id, event.assignees):
+            if user != event.actor.user_id:  # not about what you just did yourself
+                self._dm_text(task.team_id, user, f"{text}.")
+        return set()
+
+    def _on_part_done(self, event: TaskEvent) -> set[tuple[str, str]]:
+        return self._tell_progress(event, done=True)
+
+    def _on_part_undone(self, event: TaskEvent) -> set[tuple[str, str]]:
+        return self._tell_progress(event, done=False)
+
+    def _tell_progress(self, event: TaskEvent, *, done: bool) -> set[tuple[str, str]]:
+        task = event.task
+        if event.actor.user_id != task.assignor:
+            text = _progress_text(task, render_author(event), done=done)
+            self._dm_text(task.team_id, task.assignor, text)
+        return set()
+
+    def _on_completed(self, event: TaskEvent) -> set[tuple[str, str]]:
+        """The assignor hears, unless they completed it themselves."""
+        task, name = event.task, task_name(event.task)
+        if event.actor.user_id == task.assignor:
+            return set()
+        if event.origin is None:
+            text = f"{name} is completed (last by {render_author(event)})"
+        else:
+            text = render_change(event, f"completed {name}", f"{name} was completed")
+        self._dm_text(task.team_id, task.assignor, f":white_check_mark: {text}.")
+        return set()
+
+    def _on_reopened(self, event: TaskEvent) -> set[tuple[str, str]]:
+        """The assignees and the assignor hear, except whoever reopened it."""
+        task, name = event.task, task_name(event.task)
+        text = render_change(event, f"reopened {name}", f"{name} was reopened")
+        people = self._users_of(task.team_id, task.assignees)
+        for user in [*people, *([task.assignor] if task.assignor not in people else [])]:
+            if user != event.actor.user_id:
+                self._dm_text(task.team_id, user, f":leftwards_arrow_with_hook: {text}.")
+        return set()
+
+    def _on_commented(self, event: TaskEvent) -> set[tuple[str, str]]:
+        if event.comment is not None:
+            self._post_comment(event.task, event.actor.user_id, render_author(event), event.comment)
+        return set()
+
+    def _on_comment_edited(self, event: TaskEvent) -> set[tuple[str, str]]:
+        if event.comment is not None:
+            self._edit_comment(event.task, render_author(event), event.comment)
+        return set()
+
+    def _on_comment_deleted(self, event: TaskEvent) -> set[tuple[str, str]]:
+        if event.comment is not None:
+            self._delete_comment(event.task, event.comment)
         return set()
 
     def _post_new_task(self, task: Task, actor: str, who: str) -> set[tuple[str, str]]:
@@ -260,12 +300,14 @@ class SlackNotifier:
             card = self._post_card(task, task.assignor, CardKind.ASSIGNOR_DM, viewer=task.assignor)
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
-        posted |= self._dm_assignees(task, task.assignees, actor, who, intro="assigned you")
+        text = f"{who} assigned you {task_name(task)}"
+        posted |= self._dm_assignees(task, task.assignees, actor, text)
         return posted
 
     def _dm_assignees(
-        self, task: Task, assignees: Iterable[object], actor: str, who: str, *, intro: str
+        self, task: Task, assignees: Iterable[object], actor: str, text: str
     ) -> set[tuple[str, str]]:
+        """Each assignee gets the task's card in their DM, introduced by ``text``."""
         posted: set[tuple[str, str]] = set()
         for user in self._users_of(task.team_id, assignees):
             if user == actor and user == task.assignor:
@@ -275,7 +317,7 @@ class SlackNotifier:
                 user,
                 CardKind.ASSIGNEE_DM,
                 viewer=user,
-                text=f"{who} {intro} {task_name(task)}",
+                text=text,
             )
             if card is not None:
                 posted.add((card.channel_id, card.message_ts))
@@ -487,6 +529,22 @@ class SlackNotifier:
             )
             return None, str(error)
         return answer, None  # type: ignore[return-value]
+
+
+_Handler = Callable[[SlackNotifier, TaskEvent], set[tuple[str, str]]]
+_HANDLERS: dict[EventKind, _Handler] = {
+    EventKind.CREATED: SlackNotifier._on_created,
+    EventKind.ASSIGNED: SlackNotifier._on_assigned,
+    EventKind.UNASSIGNED: SlackNotifier._on_unassigned,
+    EventKind.PART_DONE: SlackNotifier._on_part_done,
+    EventKind.PART_UNDONE: SlackNotifier._on_part_undone,
+    EventKind.COMPLETED: SlackNotifier._on_completed,
+    EventKind.REOPENED: SlackNotifier._on_reopened,
+    EventKind.COMMENTED: SlackNotifier._on_commented,
+    EventKind.COMMENT_EDITED: SlackNotifier._on_comment_edited,
+    EventKind.COMMENT_DELETED: SlackNotifier._on_comment_deleted,
+}
+"""Who hears what, by event kind; the others (edited, deleted, claimed) only update cards."""
 
 
 def _progress_text(task: Task, who: str, *, done: bool) -> str:

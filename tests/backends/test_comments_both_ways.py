@@ -20,6 +20,7 @@ from bot.domain.models import COMMENT_MAX, Actor, Comment, Task
 from bot.service.ports import Pulled
 from bot.service.sync import BackendSync
 from tests.backends import test_paymo, test_struct_pim
+from tests.backends.test_pull_attribution import deliver_from_jobs
 from tests.fakes import FakeNotifier
 from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
 from tests.stubs.struct_pim_api import StructPimSimulator, struct_pim_simulator
@@ -235,6 +236,7 @@ def test_the_sync_tells_each_comment_change_as_made_there(
     uid = backend.external_id(task)
     notifier = FakeNotifier()
     sync = BackendSync(backend, notifier, lambda: LATER, system="Struct PIM")
+    sync.deliver_now = deliver_from_jobs(sessions, notifier)  # the notices are queued jobs
     said = struct_sim.add_comment(uid, "12", "New")
     struct_sim.add_comment(uid, "77", "By someone unlinked")
     assert sync.run_once() == 1

@@ -194,11 +194,11 @@ def test_work_assigned_in_maxsight_reaches_its_people_by_itself(
     assert mx.calls("POST") == []  # nobody ran /task list
     assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 2
     ana = {m["text"]: m for m in taskbot.slack.messages(dm(ANA))}
-    card = ana[f"<@{BEN}> in Maxsight assigned you *T-1* Sanctions screening"]
+    card = ana[f"<@{BEN}> assigned you *T-1* Sanctions screening in Maxsight"]
     assert "One assignee per task in Maxsight: assigning replaces" in text_of(card)
-    assert "someone in Maxsight assigned you *T-2* Adverse media check" in ana  # her team's
+    assert "You were assigned *T-2* Adverse media check in Maxsight" in ana  # her team's
     carl = [m["text"] for m in taskbot.slack.messages(dm(CARL))]
-    assert carl == ["someone in Maxsight assigned you *T-2* Adverse media check"]
+    assert carl == ["You were assigned *T-2* Adverse media check in Maxsight"]
     posted = len(taskbot.slack.calls("chat.postMessage"))
     assert taskbot.app.sync.run_once() == 0  # a second pass tells nothing new
     assert len(taskbot.slack.calls("chat.postMessage")) == posted
@@ -207,8 +207,8 @@ def test_work_assigned_in_maxsight_reaches_its_people_by_itself(
     mx.assign_in_maxsight(mine, to=BEN_MX, by=WORKFLOW_MX)  # reassigned in Maxsight to Ben
     assert taskbot.app.sync.run_once() == 1
     bens = {m["text"]: m for m in taskbot.slack.messages(dm(BEN))}
-    assert "someone in Maxsight assigned you *T-1* Sanctions screening" in bens
-    assert "someone in Maxsight unassigned you from *T-1* Sanctions screening." in {
+    assert "You were assigned *T-1* Sanctions screening in Maxsight" in bens
+    assert "You were unassigned from *T-1* Sanctions screening in Maxsight." in {
         m["text"] for m in taskbot.slack.messages(dm(ANA))
     }
     taskbot.slack.wait_for("chat.update", updates + 1)
@@ -219,6 +219,6 @@ def test_work_assigned_in_maxsight_reaches_its_people_by_itself(
     updates = len(taskbot.slack.calls("chat.update"))
     assert taskbot.app.sync.run_once() == 1
     taskbot.slack.wait_for("chat.update", updates + 1)
-    ben_card = bens["someone in Maxsight assigned you *T-1* Sanctions screening"]
+    ben_card = bens["You were assigned *T-1* Sanctions screening in Maxsight"]
     assert "No assignees" in text_of(taskbot.slack.message(dm(BEN), ben_card["ts"]))
     assert taskbot.app.sync.run_once() == 0

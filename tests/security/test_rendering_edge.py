@@ -143,6 +143,13 @@ def hostile_task(title: str, description: str, comment: str, label: str) -> Task
             "claimed_by": BEN,
             "comments": (
                 Comment(author=BEN, text=comment, created_at=NOW),
+                Comment(  # completed in a task system named like the hostile label
+                    author="",
+                    text="completed the task",
+                    created_at=NOW,
+                    event=CommentEvent.COMPLETED,
+                    origin=label,
+                ),
                 Comment(
                     author=BOSS,
                     text="expanded",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.models import (
+    CommentEvent,
     CompletionCondition,
     PartState,
     Status,
     Task,
 )
-from bot.slack.markup import render_assignee, render_date, render_user, task_name
+from bot.slack.markup import escape, render_assignee, render_date, render_user, task_name
 
 
 def status_words(task: Task) -> str:
@@ -18,6 +19,9 @@ def status_words(task: Task) -> str:
     if task.deleted:
         return "Deleted"
     if task.status is Status.COMPLETED:
+        made_in = _completed_in(task)
+        if made_in is not None:
+            return made_in
         finisher = _finisher(task)
         return f"Completed by {render_user(finisher)}" if finisher else "Completed"
     if task.status is Status.REOPENED:
@@ -27,6 +31,17 @@ def status_words(task: Task) -> str:
     if task.status is Status.IN_PROGRESS:
         return "In progress"
     return "Open"
+
+
+def _completed_in(task: Task) -> str | None:
+    """ "Completed in Struct PIM" (by its linked author, when it said) for a task completed in
+    its task system; None when its completion was made in Slack."""
+    done = [c for c in task.comments if c.event is CommentEvent.COMPLETED]
+    last = done[-1] if done else None
+    if last is None or last.origin is None:
+        return None
+    by = f" by {render_user(last.author)}" if last.author else ""
+    return f"Completed{by} in {escape(last.origin)}"
 
 
 def _finisher(task: Task) -> str | None:
