@@ -15,7 +15,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from bot.backends.http import ApiClient
 from bot.domain import rules
@@ -37,7 +38,10 @@ from bot.domain.models import (
     Attachment,
     AttachmentKind,
     BackendCapabilities,
+    CompletionCondition,
     Due,
+    Part,
+    Status,
     Task,
     TaskDraft,
     TaskQuery,
@@ -50,6 +54,67 @@ from storage.user_map import SqlAlchemyUserMap
 log = logging.getLogger(__name__)
 
 Row = tuple[str, str, str]  # team, handle, task id
+LinkIndex = dict[
+    tuple[AssigneeKind, str], list[tuple[str, str]]
+]  # (kind, their id) → (team, Slack id)
+
+NO_ASSIGNOR = "USLACKBOT"
+"""The assignor of a task taken in whose creator isn't linked: nobody in Slack, so admins manage
+it (its assignees still do their parts)."""
+INTAKE_LOOKBACK = timedelta(hours=1)
+"""How far back the first pass takes tasks in: older ones were there before taskbot synced."""
+MARK_MARGIN = timedelta(seconds=30)
+"""Each pass re-reads this much before its high-water mark (late commits, clock skew); what it
+reads again is compared and changes nothing."""
+CHECK_MARK = "check"  # the sync mark of the rotating check by id
+CHANGES_MARK = "changes"  # the high-water mark of the changes read
+INTAKE_MARK = "intake"  # when intake began (systems whose list has no change date)
+
+
+class SyncMarks(Protocol):
+    """Where a system's sync got to, kept across passes and processes (``storage.sync_marks``)."""
+
+    def get(self, backend: str, name: str) -> str | None: ...
+
+    def set(self, backend: str, name: str, value: str, at: datetime) -> None: ...
+
+
+class MemoryMarks:
+    """Marks held by one backend object (a backend built without the database, in tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], str] = {}
+
+    def get(self, backend: str, name: str) -> str | None:
+        return self._values.get((backend, name))
+
+    def set(self, backend: str, name: str, value: str, at: datetime) -> None:
+        self._values[(backend, name)] = value
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one pass read from the system's list: its tasks by external id, as listed, and the
+    moment (system time) from which a task new to taskbot is taken in (None: any)."""
+
+    found: dict[str, dict[str, Any]]
+    made_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A task listed by the system, as taskbot would take it in (ids are the system's)."""
+
+    external_id: str
+    title: str
+    description: str
+    due: Due | None
+    status: Status
+    users: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    creator: str | None = None
+    made_at: datetime | None = None
+    entities: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,10 +134,17 @@ class MirroredBackend(ABC):
     capabilities: BackendCapabilities
     prefix: str
     batch_size = 100
+    check_per_pass: int | None = None  # tasks read by id per pass; None: all of them
 
-    def __init__(self, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap) -> None:
+    def __init__(
+        self,
+        store: SqlAlchemyTaskStore,
+        links: SqlAlchemyUserMap,
+        marks: SyncMarks | None = None,
+    ) -> None:
         self._store = store
         self._links = links
+        self._marks: SyncMarks = marks if marks is not None else MemoryMarks()
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
 
     def close(self) -> None:
@@ -165,43 +237,105 @@ class MirroredBackend(ABC):
     # --- two-way sync ----------------------------------------------------------------------
 
     def pull(self, now: datetime) -> Sequence[Pulled]:
-        """Changes made in the system's own UI, already stored.
+        """Changes made in the system's own UI, already stored, and the tasks taken in from it.
 
         A field counts as changed there when it differs from what taskbot last wrote, so a change
-        made in Slack (written there first) is never undone by an older copy. A task gone there
-        is marked deleted here (its cards say so)."""
-        changed: builtins.list[Pulled] = []
-        rows = self._store.mirrored(self.prefix)
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            tasks = self._load(chunk)
-            for task, remote in self._fetch_each(tasks):
+        made in Slack (written there first) is never undone by an older copy, and taskbot's own
+        writes read back change nothing. A task gone there is marked deleted here (its cards say
+        so). Where the system has a list (``_listing``), what it returned is compared at once and
+        those tasks are not read again; the others are read by id (``_fetch``), at most
+        ``check_per_pass`` of them a pass, taking turns (``_to_check``)."""
+        rows = self._store.mirrored(self.prefix)  # first: a task made meanwhile isn't "missing"
+        pulled: builtins.list[Pulled] = []
+        listing = self._listing(now)
+        covered: set[str] = set()
+        if listing is not None:
+            covered, failed = self._take_listing(rows, listing, now, pulled)
+            self._listed(listing, failed, now)
+        rest = [row for row in rows if row[2].removeprefix(self.prefix) not in covered]
+        for chunk in self._batches(self._to_check(rest, now)):
+            for task, remote in self._fetch_each(self._load(chunk)):
+                pulled.extend(self._pull_one(task, remote, now))
+        return pulled
+
+    def _take_listing(
+        self, rows: Sequence[Row], listing: Listing, now: datetime, pulled: builtins.list[Pulled]
+    ) -> tuple[set[str], set[str]]:
+        """Compare the listed tasks taskbot mirrors, take in the new ones; (the ids compared,
+        the ids whose pass failed: the mark must not pass them)."""
+        mine = {row[2]: row for row in rows}
+        listed = [self.prefix + external for external in listing.found]
+        tasks = {t.id: t for t in self._store.load_many([i for i in listed if i in mine])}
+        covered: set[str] = set()
+        failed: set[str] = set()
+        people: LinkIndex | None = None
+        for external, raw in listing.found.items():
+            task = tasks.get(self.prefix + external)
+            if task is not None:
+                covered.add(external)
                 try:
-                    after = self._apply(task, remote, now)
-                except DomainError as exc:  # refused (a bound): this task waits, the others sync
-                    log.warning(
-                        "%s sync of %s %s refused: %s",
-                        self.name,
-                        task.team_id,
-                        task.handle,
-                        exc.message,
+                    remote = self._listed_state(raw, task)
+                except Exception:  # an unreadable record: the task waits, the others sync
+                    log.exception(
+                        "%s sync could not read %s %s", self.name, task.team_id, task.handle
                     )
+                    failed.add(external)
                     continue
-                except Exception:  # one task's failure never stops the others' sync
-                    log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
-                    continue
-                if after is not None:
-                    changed.append(Pulled(after=after, before=task))
-        return changed
+                found = self._pull_one(task, remote, now)
+                pulled.extend(found)
+                continue
+            if self.prefix + external in mine:
+                continue  # mirrored but unreadable here: the check by id reads it
+            people = people if people is not None else self._link_index()
+            try:
+                taken = self._take_in(raw, people, listing, now)
+            except Exception:
+                log.exception("%s intake of %s failed", self.name, external)
+                failed.add(external)
+                continue
+            if taken is not None:
+                pulled.append(taken)
+        return covered, failed
+
+    def _pull_one(
+        self, task: Task, remote: RemoteState | None, now: datetime
+    ) -> builtins.list[Pulled]:
+        try:
+            after = self._apply(task, remote, now)
+        except DomainError as exc:  # refused (a bound): this task waits, the others sync
+            log.warning(
+                "%s sync of %s %s refused: %s", self.name, task.team_id, task.handle, exc.message
+            )
+            return []
+        except Exception:  # one task's failure never stops the others' sync
+            log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
+            return []
+        return [Pulled(after=after, before=task)] if after is not None else []
+
+    def _batches(self, rows: Sequence[Row]) -> Iterable[Sequence[Row]]:
+        for start in range(0, len(rows), self.batch_size):
+            yield rows[start : start + self.batch_size]
+
+    def _to_check(self, rows: Sequence[Row], now: datetime) -> Sequence[Row]:
+        """The mirrored tasks this pass reads by id: all of them, or ``check_per_pass`` taking
+        turns in id order from where the last pass stopped (kept in the sync marks), so that a
+        pass stays within the system's rate limit however many tasks there are."""
+        limit = self.check_per_pass
+        if limit is None or len(rows) <= limit:
+            return rows
+        ordered = sorted(rows, key=lambda row: row[2])
+        after = self._marks.get(self.name, CHECK_MARK) or ""
+        start = next((i for i, row in enumerate(ordered) if row[2] > after), 0)
+        turn = (ordered[start:] + ordered[:start])[:limit]
+        self._marks.set(self.name, CHECK_MARK, turn[-1][2], now)
+        return turn
 
     def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:
-        tasks: builtins.list[Task] = []
-        for team, handle, _ in chunk:
-            try:
-                tasks.append(self._store.get(team, handle))
-            except Exception:  # unreadable here: skip it, the others sync
-                log.exception("%s sync could not load %s %s", self.name, team, handle)
-        return tasks
+        try:
+            return self._store.load_many([task_id for _, _, task_id in chunk])
+        except Exception:  # unreadable here: skip them, the others sync
+            log.exception("%s sync could not load %d tasks", self.name, len(chunk))
+            return []
 
     def _fetch_each(self, tasks: Sequence[Task]) -> builtins.list[tuple[Task, RemoteState | None]]:
         """Each task with its remote state; when a batch read fails on one task's data, each
@@ -219,6 +353,107 @@ class MirroredBackend(ABC):
                 )
                 return []
         return [pair for task in tasks for pair in self._fetch_each([task])]
+
+    # --- intake: tasks made in the system -------------------------------------------------------
+
+    def _listing(self, now: datetime) -> Listing | None:
+        """What the system's list says changed (or holds); None: it has no list to use."""
+        return None
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        """The remote state of a mirrored task, from its listed record."""
+        raise NotImplementedError
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        """A listed task as taskbot would take it in; None when it never would (completed)."""
+        return None
+
+    def _listed(self, listing: Listing, failed: set[str], now: datetime) -> None:  # noqa: B027
+        """The listing was applied (but ``failed``): move the high-water mark past it."""
+
+    def _link_index(self) -> LinkIndex:
+        """Every link of this system, by (kind, the system's id): who is who, in which team."""
+        index: LinkIndex = {}
+        for link in self._links.list_all():
+            if link.backend == self.name:
+                index.setdefault((link.kind, link.assignee_id), []).append(
+                    (link.team_id, link.slack_id)
+                )
+        return index
+
+    def _take_in(
+        self, raw: dict[str, Any], people: LinkIndex, listing: Listing, now: datetime
+    ) -> Pulled | None:
+        """Store a task made in the system, if it is open, made (or changed) since intake began,
+        and assigned to someone linked: in the workspace of its first linked assignee (by team
+        id), with the assignees linked there, the linked creator as assignor (else
+        ``NO_ASSIGNOR``: admins manage it) and author."""
+        incoming = self._incoming(raw)
+        if incoming is None or (
+            incoming.made_at is not None
+            and listing.made_since is not None
+            and incoming.made_at < listing.made_since
+        ):
+            return None
+        wanted = [(AssigneeKind.USER, i) for i in incoming.users] + [
+            (AssigneeKind.GROUP, i) for i in incoming.groups
+        ]
+        teams = sorted({team for key in wanted for team, _ in people.get(key, [])})
+        if not teams:
+            return None  # nobody taskbot knows: not its task
+        team = teams[0]
+        assignees = rules.unique_assignees(
+            Assignee(kind=kind, id=slack)
+            for kind, their in wanted
+            for linked_team, slack in people.get((kind, their), [])
+            if linked_team == team
+        )
+        creator = next(
+            (
+                slack
+                for linked_team, slack in people.get(
+                    (AssigneeKind.USER, incoming.creator or ""), []
+                )
+                if linked_team == team
+            ),
+            None,
+        )
+        if incoming.due is not None and incoming.due.date > rules.latest_due_date(now):
+            log.warning(
+                "%s task %s not taken in: due too far ahead", self.name, incoming.external_id
+            )
+            return None
+        task_id = self.prefix + incoming.external_id
+        if self._store.load(task_id) is not None:
+            return None  # taken in (or made from Slack, or deleted here) meanwhile
+
+        def build(handle: str) -> Task:
+            return Task(
+                team_id=team,
+                id=task_id,
+                handle=handle,
+                title=rules.clip(incoming.title.strip(), TITLE_MAX)
+                or incoming.external_id[:TITLE_MAX],
+                description=rules.clip(incoming.description, DESCRIPTION_MAX),
+                due=incoming.due,
+                condition=CompletionCondition.ANY_ONE,
+                status=incoming.status,
+                assignor=creator or NO_ASSIGNOR,
+                parts=tuple(Part(assignee=a) for a in assignees),
+                attachments=tuple(rules.bounded_attachment(a) for a in incoming.entities),
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+
+        try:
+            task = self._store.adopt(team, task_id, build)
+        except Exception:
+            if self._store.load(task_id) is not None:
+                return None  # another process took it in first
+            raise
+        log.info("%s task %s taken in as %s %s", self.name, incoming.external_id, team, task.handle)
+        return Pulled(after=task, before=None, by=creator)
 
     def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Task | None:
         if remote is None:  # deleted there

@@ -28,12 +28,22 @@ import builtins
 import html
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import httpx
 
 from bot.backends.http import ApiClient
-from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.backends.mirror import (
+    CHANGES_MARK,
+    INTAKE_LOOKBACK,
+    MARK_MARGIN,
+    Incoming,
+    Listing,
+    MirroredBackend,
+    RemoteState,
+    SyncMarks,
+)
 from bot.domain.errors import BackendUnavailable, InvalidInput
 from bot.domain.models import (
     Assignee,
@@ -41,6 +51,7 @@ from bot.domain.models import (
     BackendCapabilities,
     Comment,
     Due,
+    Status,
     Task,
     TaskDraft,
 )
@@ -79,6 +90,17 @@ def _content(comment: Comment) -> str:
     return f"{html.escape(comment.text)}<br>— {author} in Slack"
 
 
+USERS_PER_LIST = 100  # user ids per ``users in (…)``: keeps the URL short
+
+
+def _unix(text: object) -> int | None:
+    """Paymo's UTC ``2024-01-17T18:23:02Z`` as Unix seconds (its filters' unit)."""
+    try:
+        return int(datetime.fromisoformat(str(text)).timestamp()) if text else None
+    except ValueError:
+        return None
+
+
 def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
     due = raw.get("due_date")
     tz = task.due.tz if task.due else "UTC"
@@ -93,6 +115,7 @@ def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
 class PaymoBackend(MirroredBackend):
     name = NAME
     prefix = ID_PREFIX
+    check_per_pass = 1000  # 10 reads by id a pass (the changes come from the filtered list)
     capabilities = BackendCapabilities(
         multi_assignee=True,
         groups=False,
@@ -116,10 +139,11 @@ class PaymoBackend(MirroredBackend):
         *,
         project_id: int | None = None,
         tasklist_id: int | None = None,
+        marks: SyncMarks | None = None,
     ) -> None:
         if project_id is None and tasklist_id is None:
             raise ValueError("Paymo needs PAYMO_PROJECT_ID or PAYMO_TASKLIST_ID for new tasks")
-        super().__init__(store, links)
+        super().__init__(store, links, marks)
         self._api = api
         self._api_clients = (api,)
         self._project_id = project_id
@@ -162,14 +186,14 @@ class PaymoBackend(MirroredBackend):
             self._api.request("PUT", f"tasks/{task_id}", json=changes)
         users_after = self._user_ids(after.team_id, after.assignees)
         if users_after != self._user_ids(before.team_id, before.assignees):
-            self._reassign(task_id, set(users_after))
+            self._reassign(after.team_id, task_id, set(users_after))
         for comment in added_comments(before, after):
             if not comment.system:
                 self._api.request(
                     "POST", "comments", json={"task_id": task_id, "content": _content(comment)}
                 )
 
-    def _reassign(self, task_id: int, users: set[int]) -> None:
+    def _reassign(self, team_id: str, task_id: int, users: set[int]) -> None:
         """Assignments through ``/api/userstasks``: add the new people, remove the others."""
         answer = self._api.json(
             self._api.request("GET", "userstasks", params={"where": f"task_id={task_id}"})
@@ -178,6 +202,8 @@ class PaymoBackend(MirroredBackend):
         for user in sorted(users - current.keys()):
             self._api.request("POST", "userstasks", json={"user_id": user, "task_id": task_id})
         for user in sorted(current.keys() - users):
+            if self._links.by_assignee(team_id, NAME, AssigneeKind.USER, str(user)) is None:
+                continue  # someone taskbot can't name (a task taken in) stays assigned
             self._api.request("DELETE", f"userstasks/{current[user]}")
 
     def _push_delete(self, external_id: str) -> None:
@@ -193,6 +219,56 @@ class PaymoBackend(MirroredBackend):
             if key in by_id:
                 found[key] = _remote_state(raw, by_id[key])
         return found
+
+    # --- changes and intake: filtered lists from a high-water mark ------------------------------
+
+    def _listing(self, now: datetime) -> Listing:
+        """The tasks of linked people changed since the mark (less ``MARK_MARGIN``); on the
+        first pass, since ``INTAKE_LOOKBACK`` ago. ``updated_on`` filters take Unix seconds."""
+        mark = self._marks.get(NAME, CHANGES_MARK)
+        margin = int(MARK_MARGIN.total_seconds())
+        since = int(mark) - margin if mark else int((now - INTAKE_LOOKBACK).timestamp())
+        users = sorted(
+            {int(link.assignee_id) for link in self._links.list_all() if link.backend == NAME}
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(users), USERS_PER_LIST):
+            ids = ",".join(str(u) for u in users[start : start + USERS_PER_LIST])
+            where = f"users in ({ids}) and updated_on>{since}"
+            answer = self._api.json(self._api.request("GET", "tasks", params={"where": where}))
+            found.update({str(raw["id"]): raw for raw in answer.get("tasks", []) if "id" in raw})
+        if mark is None:
+            self._marks.set(NAME, CHANGES_MARK, str(since), now)
+        return Listing(found=found)
+
+    def _listed(self, listing: Listing, failed: set[str], now: datetime) -> None:
+        """The mark moves to the newest ``updated_on`` read (Paymo's clock, never ours), but
+        stays before any task whose pass failed, so the next pass reads it again."""
+        stamps = {key: _unix(raw.get("updated_on")) for key, raw in listing.found.items()}
+        newest = max((s for s in stamps.values() if s is not None), default=None)
+        held = [stamps[key] for key in failed if stamps.get(key) is not None]
+        if held:
+            newest = min(newest or 0, min(s for s in held if s is not None) - 1)
+        mark = self._marks.get(NAME, CHANGES_MARK)
+        if newest is not None and (mark is None or newest > int(mark)):
+            self._marks.set(NAME, CHANGES_MARK, str(newest), now)
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        return _remote_state(raw, task)
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        if raw.get("complete"):
+            return None
+        due = raw.get("due_date")
+        return Incoming(
+            external_id=str(raw["id"]),
+            title=str(raw.get("name") or ""),
+            description=str(raw.get("description") or ""),
+            due=Due(date=date.fromisoformat(str(due)[:10])) if due else None,
+            status=Status.NEW,
+            users=tuple(str(u) for u in raw.get("users") or []),
+            creator=str(raw["user_id"]) if raw.get("user_id") is not None else None,
+        )
 
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
         answer = self._api.json(self._api.request("GET", "users", params={"where": "active=true"}))

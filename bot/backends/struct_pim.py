@@ -32,7 +32,16 @@ from typing import Any
 import httpx
 
 from bot.backends.http import ApiClient
-from bot.backends.mirror import MirroredBackend, RemoteState
+from bot.backends.mirror import (
+    INTAKE_LOOKBACK,
+    INTAKE_MARK,
+    MARK_MARGIN,
+    Incoming,
+    Listing,
+    MirroredBackend,
+    RemoteState,
+    SyncMarks,
+)
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
     AssigneeKind,
@@ -105,8 +114,14 @@ class StructPimBackend(MirroredBackend):
         label="Struct PIM",
     )
 
-    def __init__(self, api: ApiClient, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap):
-        super().__init__(store, links)
+    def __init__(
+        self,
+        api: ApiClient,
+        store: SqlAlchemyTaskStore,
+        links: SqlAlchemyUserMap,
+        marks: SyncMarks | None = None,
+    ):
+        super().__init__(store, links, marks)
         self._api = api
         self._api_clients = (api,)
 
@@ -128,7 +143,7 @@ class StructPimBackend(MirroredBackend):
 
     def _push_change(self, before: Task, after: Task) -> None:
         uid = self.external_id(after)
-        wanted = {
+        wanted: dict[str, Any] = {
             "Title": after.title,
             "Description": after.description,
             "Deadline": format_time(after.due.instant()) if after.due else None,
@@ -138,6 +153,11 @@ class StructPimBackend(MirroredBackend):
         }
         if self._fields(before) != self._fields(after):
             current = self._read(uid)  # PUT replaces the whole task: start from what it holds
+            for key, kind in (
+                ("AssignedUsers", AssigneeKind.USER),
+                ("AssignedUserGroups", AssigneeKind.GROUP),
+            ):  # people taskbot can't name (a task taken in) stay assigned
+                wanted[key] = [*wanted[key], *self._unlinked(after.team_id, kind, current.get(key))]
             self._api.request("PUT", "v1/usertasks", json={**_writable(current), **wanted})
         self._push_comments(uid, before.comments, after.comments)
 
@@ -186,6 +206,47 @@ class StructPimBackend(MirroredBackend):
             for raw in answer
             if isinstance(raw, dict) and str(raw.get("Uid")) in by_id
         }
+
+    def _unlinked(self, team_id: str, kind: AssigneeKind, ids: object) -> builtins.list[str]:
+        """The ids (of a task as the PIM holds it) linked to nobody in the workspace."""
+        return [
+            str(i)
+            for i in (ids if isinstance(ids, builtins.list) else [])
+            if self._links.by_assignee(team_id, NAME, kind, str(i)) is None
+        ]
+
+    # --- the paged list: changes and intake ------------------------------------------------------
+
+    def _listing(self, now: datetime) -> Listing:
+        """Every UserTask of the tenant (the list has no filter and no change date: it is walked
+        whole each pass, in place of the batch get of the tasks it holds)."""
+        began = self._marks.get(NAME, INTAKE_MARK)
+        if began is None:
+            began = format_time(now - INTAKE_LOOKBACK)
+            self._marks.set(NAME, INTAKE_MARK, began, now)
+        found = {str(raw["Uid"]): raw for raw in self.all_tasks() if raw.get("Uid")}
+        return Listing(found=found, made_since=datetime.fromisoformat(began) - MARK_MARGIN)
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        return _remote_state(raw, task)
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        status = next((s for s, c in STATUS_CODES.items() if c == raw.get("Status")), None)
+        if status is None or status is Status.COMPLETED:
+            return None
+        deadline = parse_time(raw.get("Deadline"))
+        return Incoming(
+            external_id=str(raw["Uid"]),
+            title=str(raw.get("Title") or ""),
+            description=str(raw.get("Description") or ""),
+            due=Due.at(deadline, "UTC") if deadline is not None else None,
+            status=status,
+            users=tuple(str(u) for u in raw.get("AssignedUsers") or []),
+            groups=tuple(str(g) for g in raw.get("AssignedUserGroups") or []),
+            creator=str(raw["CreatedBy"]) if raw.get("CreatedBy") is not None else None,
+            made_at=parse_time(raw.get("Created")),
+            entities=_attached(raw),
+        )
 
     def _read(self, uid: str) -> dict[str, Any]:
         found = self._api.json(self._api.request("GET", f"v1/usertasks/{uid}"))
@@ -238,20 +299,23 @@ def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
             due = task.due  # unchanged (also a date-only due written as its end of day)
         else:
             due = Due.at(deadline, task.due.tz if task.due else "UTC")
-    entities = tuple(
+    return RemoteState(
+        title=str(raw.get("Title") or ""),
+        description=str(raw.get("Description") or ""),
+        due=due,
+        complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
+        entities=_attached(raw),
+    )
+
+
+def _attached(raw: dict[str, Any]) -> tuple[Attachment, ...]:
+    return tuple(
         Attachment(
             kind=AttachmentKind.ENTITY,
             entity_type=str(e.get("EntityType")),
             entity_id=str(e.get("EntityId")),
         )
         for e in raw.get("AttachedEntities") or []
-    )
-    return RemoteState(
-        title=str(raw.get("Title") or ""),
-        description=str(raw.get("Description") or ""),
-        due=due,
-        complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
-        entities=entities,
     )
 
 
