@@ -92,6 +92,7 @@ def _struct_pim(
         struct_pim.client(
             str(getattr(settings, "STRUCT_PIM_API_URL", "") or ""),
             _secret(settings, "STRUCT_PIM_API_KEY"),
+            rate=_rate(settings, "STRUCT_PIM", 10, 1.0),
             budget=budget,
             wait=_wait(settings),
         ),
