@@ -6,6 +6,17 @@ store (``storage.local_tasks``, id ``<prefix><external id>``) and drives the sys
 state. A subclass says how to create, change, delete and fetch in its system; this class keeps the
 order that never stores what the system refused, and the two-way sync (``pull``). Imports the
 domain and ``storage`` only.
+
+A pass (``pull``) first reads what the system's list offers (``_listing``: Struct's paged walk,
+Paymo's filtered list from a high-water mark; none elsewhere), compares each listed task taskbot
+mirrors with its copy, and takes in the open ones assigned to linked people that it lacks
+(``Pulled(before=None)``: the service sends their cards and plans their reminders). Mirrored
+tasks the list did not cover are read by id (``_fetch``, ``batch_size`` at a time), at most
+``check_per_pass`` of them a pass, taking turns from a cursor kept in ``sync_marks``, so a pass
+stays within the system's rate limit however many tasks there are. A task made from Slack while
+the pass reads the list is normally stored before the pass looks; if the pass takes it in first,
+the create claims it (``_claim``) instead of undoing it there. If two processes take in the same
+task at once, the second finds it stored and skips it.
 """
 
 from __future__ import annotations
@@ -185,9 +196,15 @@ class MirroredBackend(ABC):
 
     def _create(self, draft: TaskDraft, now: datetime, effect: Effect | None) -> Task:
         external = self._push_new(draft)
+        task_id = f"{self.prefix}{external}"
         try:
-            task = self._store.create(draft, now, task_id=f"{self.prefix}{external}", effect=effect)
-        except Exception:  # keep the systems in step: undo it there, then report
+            task = self._store.create(draft, now, task_id=task_id, effect=effect)
+        except Exception as exc:  # keep the systems in step: undo it there, then report
+            taken = None if isinstance(exc, DomainError) else self._store.find(task_id)
+            if taken is not None and taken.team_id == draft.team_id:
+                return self._created(self._claim(taken, draft, now, effect), now)
+            if taken is not None:
+                raise
             try:
                 self._push_delete(external)
             except Exception:
@@ -196,6 +213,15 @@ class MirroredBackend(ABC):
                 )
             raise
         return self._created(task, now)
+
+    def _claim(self, taken: Task, draft: TaskDraft, now: datetime, effect: Effect | None) -> Task:
+        """A sync pass took the task in between its push and its store (it read the system's
+        list at that moment): it is this create's task, so the draft's record replaces the one
+        the pass guessed (assignor, condition, channel), under the handle it was given."""
+        made = rules.new_task(draft, task_id=taken.id, handle=taken.handle, now=now)
+        return self._store.save(
+            made.model_copy(update={"version": taken.version + 1}), taken.version, effect=effect
+        )
 
     def _created(self, task: Task, now: datetime) -> Task:
         """What a system adds to a task it just made (a note); nothing by default."""

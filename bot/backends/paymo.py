@@ -20,6 +20,24 @@ Safe readings where the docs are silent (say so in the README's capability table
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
 - Deleting a task in Paymo also deletes its time entries: the Slack confirmation says so.
+
+Sync and intake (every ``BACKEND_SYNC_SECONDS``, ``bot.backends.mirror``). What the API allows:
+filtered lists (``GET /api/tasks?where=…``: ``users in (…)``, ``updated_on>`` taking a Unix
+timestamp, joined with ``and``), no paging (a maintainer advises against pulling thousands of
+tasks at once), no list of deletions, and 5 calls per 5 s (a third-party figure). The safe
+reading chosen (from 100 calls of ``id in (…)`` a pass for 10,000 tasks, which can't fit in a
+minute at 1 call/s, down to about 11):
+- One filtered list a pass (per 100 linked people): ``users in (<linked ids>) and
+  updated_on><mark − MARK_MARGIN>``. The mark is the newest ``updated_on`` read (Paymo's clock,
+  not ours; the margin re-reads late commits), kept in ``sync_marks`` across passes and
+  processes, and held before any task whose pass failed; the first pass starts
+  ``INTAKE_LOOKBACK`` ago. Listed tasks taskbot mirrors are compared at once (taskbot's own
+  writes read back change nothing); open ones it doesn't have, assigned to a linked person, are
+  taken in (their creator, ``user_id``, as assignor and author when linked).
+- Deletions (and changes to a task no linked person is assigned to any more) are found by
+  reading mirrored tasks by id, ``check_per_pass`` (1,000, 10 calls) a pass, taking turns: every
+  task is read within ``ceil(n / 1000)`` passes.
+- Assignees taskbot can't name (not linked) stay assigned when taskbot changes the assignees.
 """
 
 from __future__ import annotations

@@ -19,6 +19,25 @@ Safe readings where the docs are silent (and the README's capability table says 
 - A date-only due is written as the end of the working day (18:00) in the assignor's zone.
 - Users by email: ``GET /v1/users``, case-insensitive, active users (``Status`` 1) only; more than
   one match is treated as none.
+- No rate limit is documented: the client holds itself to ``STRUCT_PIM_RATE_LIMIT`` calls per
+  ``STRUCT_PIM_RATE_WINDOW_SECONDS`` (10 per second by default), shared by every process.
+
+Sync and intake (every ``BACKEND_SYNC_SECONDS``, ``bot.backends.mirror``). What the API allows:
+the paged list ``GET /v1/usertasks?page=N`` (``Page``, ``PageSize``, ``Total``; no page-size
+parameter, no filter, and a task carries no modified date, only ``Created``), the batch get by
+Uid, and nothing that says what changed or was deleted since a moment. The safe reading chosen:
+- Each pass walks the list whole (``Total``/``PageSize`` calls: 100 for 10,000 tasks). The walk
+  replaces the batch get for every mirrored task it holds: the listed record is compared with
+  taskbot's copy at once, so a task seen unchanged costs nothing more, and taskbot's own writes
+  read back change nothing.
+- A mirrored task the walk did not return (deleted there, or skipped because the pages shifted
+  while they were read) is read with the batch get, which alone marks it deleted.
+- A task taskbot doesn't have, open (``Status`` < 4), assigned to a linked user or user group,
+  and ``Created`` since intake began (the first pass, less ``INTAKE_LOOKBACK``; the mark is kept
+  in ``sync_marks``) is taken in: a handle, a card DM to each linked assignee, reminders from its
+  ``Deadline``; its creator (``CreatedBy``) is its assignor and author when linked. With no
+  modified date, an older task assigned to a linked person later is not taken in.
+- Assignees taskbot can't name (not linked) stay assigned when taskbot writes the task back.
 """
 
 from __future__ import annotations

@@ -300,3 +300,25 @@ def test_intake_begins_once_and_is_remembered_across_instances(
     )
     sim.make_task("Old news to a new intake", ["12"])
     assert fresh.pull(now + timedelta(days=1)) == []  # made before this intake's lookback
+
+
+def test_a_task_taken_in_while_slack_creates_it_is_the_created_task(
+    sim: StructPimSimulator, backend: struct_pim.StructPimBackend, sessions: sessionmaker[Session]
+) -> None:
+    """The race between a create (push, then store) and a sync pass that lists the new task in
+    between: the create claims the task the pass took in; nothing is undone in the PIM."""
+    other = make_backend(sim, sessions)  # the scheduler's pass, in another process
+    push = backend._push_new
+
+    def racing(made: TaskDraft) -> str:
+        uid = push(made)
+        (taken,) = other.pull(datetime.now(UTC))
+        assert taken.before is None
+        return uid
+
+    backend._push_new = racing  # type: ignore[method-assign]
+    task = backend.create(draft(), NOW)
+    assert task.assignor == BOSS and task.condition is CompletionCondition.MUST_ALL
+    assert task.handle == "T-1" and backend.get(TEAM, "T-1") == task
+    assert task.id.removeprefix("struct-") in sim.tasks  # not undone there
+    assert not sim.calls("DELETE")
