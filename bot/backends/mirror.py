@@ -22,6 +22,8 @@ task at once, the second finds it stored and skips it.
 from __future__ import annotations
 
 import builtins
+import hashlib
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -156,6 +158,7 @@ class MirroredBackend(ABC):
         self._store = store
         self._links = links
         self._marks: SyncMarks = marks if marks is not None else MemoryMarks()
+        self._seen: dict[str, tuple[str, int]] = {}  # task id → (listed record's digest, version)
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
 
     def close(self) -> None:
@@ -281,7 +284,7 @@ class MirroredBackend(ABC):
         rest = [row for row in rows if row[2].removeprefix(self.prefix) not in covered]
         for chunk in self._batches(self._to_check(rest, now)):
             for task, remote in self._fetch_each(self._load(chunk)):
-                pulled.extend(self._pull_one(task, remote, now))
+                pulled.extend(self._pull_one(task, remote, now) or [])
         return pulled
 
     def _take_listing(
@@ -291,14 +294,21 @@ class MirroredBackend(ABC):
         the ids whose pass failed: the mark must not pass them)."""
         mine = {row[2]: row for row in rows}
         listed = [self.prefix + external for external in listing.found]
-        tasks = {t.id: t for t in self._store.load_many([i for i in listed if i in mine])}
-        covered: set[str] = set()
+        versions = self._store.versions([i for i in listed if i in mine])
+        digests = {external: _digest(raw) for external, raw in listing.found.items()}
+        unseen = [
+            i
+            for i, v in versions.items()
+            if self._seen.get(i) != (digests[i.removeprefix(self.prefix)], v)
+        ]
+        tasks = {t.id: t for t in self._store.load_many(unseen)}
+        covered = {i.removeprefix(self.prefix) for i in versions}
         failed: set[str] = set()
         people: LinkIndex | None = None
         for external, raw in listing.found.items():
-            task = tasks.get(self.prefix + external)
+            task_id = self.prefix + external
+            task = tasks.get(task_id)
             if task is not None:
-                covered.add(external)
                 try:
                     remote = self._listed_state(raw, task)
                 except Exception:  # an unreadable record: the task waits, the others sync
@@ -308,10 +318,15 @@ class MirroredBackend(ABC):
                     failed.add(external)
                     continue
                 found = self._pull_one(task, remote, now)
+                if found is None:
+                    failed.add(external)
+                    continue
                 pulled.extend(found)
+                version = found[-1].after.version if found else task.version
+                self._seen[task_id] = (digests[external], version)
                 continue
-            if self.prefix + external in mine:
-                continue  # mirrored but unreadable here: the check by id reads it
+            if task_id in mine:
+                continue  # seen unchanged (or unreadable here: the check by id reads it)
             people = people if people is not None else self._link_index()
             try:
                 taken = self._take_in(raw, people, listing, now)
@@ -325,7 +340,8 @@ class MirroredBackend(ABC):
 
     def _pull_one(
         self, task: Task, remote: RemoteState | None, now: datetime
-    ) -> builtins.list[Pulled]:
+    ) -> builtins.list[Pulled] | None:
+        """The change found, if any; None when the pass failed on this task (it is retried)."""
         try:
             after = self._apply(task, remote, now)
         except DomainError as exc:  # refused (a bound): this task waits, the others sync
@@ -335,7 +351,7 @@ class MirroredBackend(ABC):
             return []
         except Exception:  # one task's failure never stops the others' sync
             log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
-            return []
+            return None
         return [Pulled(after=after, before=task)] if after is not None else []
 
     def _batches(self, rows: Sequence[Row]) -> Iterable[Sequence[Row]]:
@@ -547,6 +563,13 @@ class MirroredBackend(ABC):
                 refs=naming.refs,
             )
         return ids
+
+
+def _digest(raw: dict[str, Any]) -> str:
+    """A listed record's fingerprint: the same record, compared with the same stored version,
+    can't hold a change (a memo of one process, never needed for being right: a process that
+    lacks it compares the task in full)."""
+    return hashlib.blake2b(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def same_due(a: Due | None, b: Due | None) -> bool:
