@@ -12,8 +12,9 @@ none), LINE WORKS 60 per minute per operation (documented); Struct PIM and Maxsi
 none: 10 per second is assumed (Struct's client is held to it, ``STRUCT_PIM_RATE_LIMIT``).
 "before" is the reading on main (every mirrored task read by id each pass); "after" is this
 branch's (the list first, then reads by id only for what it missed, at most ``check_per_pass``).
-With ``--real-limits``, Paymo's after-pass is also run against a simulator that refuses past
-5 calls per 5 s, with the client's own limit on: its wall time and refusals are printed.
+With ``--real-limits``, the after-pass of Struct PIM (client at 10/s) and Paymo (client at 5 per
+5 s, against a simulator that refuses past it) is also run with the limit on: its wall time, the
+simulator's peak per window and refusals are printed.
 
     python -m bench.sync_scale [--tasks 10000] [--changed 0.01] [--passes 2]
                                [--backends struct_pim,paymo,lineworks,maxsight] [--real-limits]
@@ -268,8 +269,8 @@ class StructCase(Case):
         for uid in ids:
             self.sim.tasks[uid]["Title"] += " (edited)"
 
-    def backend(self, strategy: str) -> MirroredBackend:
-        api = struct_pim.client(self.sim.url, "struct-key", rate=UNLIMITED)
+    def backend(self, strategy: str, rate: Rate = UNLIMITED) -> MirroredBackend:
+        api = struct_pim.client(self.sim.url, "struct-key", rate=rate)
         made = struct_pim.StructPimBackend(
             api, self.store, SqlAlchemyUserMap(self.sessions), SqlAlchemySyncMarks(self.sessions)
         )
@@ -498,28 +499,35 @@ def report(name: str, strategy: str, passes: list[Pass]) -> None:
     print(f"{name:10} {strategy:6} median wall {statistics.median(walls):.2f} s")
 
 
-def paymo_at_the_limit(tasks: int, share: float) -> None:
-    """One after-pass against a Paymo that refuses past 5 calls per 5 s, client limit on."""
+def at_the_limit(name: str, tasks: int, share: float) -> None:
+    """One after-pass with the client's limit on (Paymo: against a simulator that also refuses
+    past 5 calls per 5 s): its wall time, and the most calls the simulator saw in a window."""
     with database() as sessions:
-        case = PaymoCase(tasks, sessions, limit=5, decay=5)
+        case: StructCase | PaymoCase
+        if name == "paymo":
+            case, rate = PaymoCase(tasks, sessions, limit=5, decay=5), Rate(calls=5, seconds=5.0)
+        else:
+            case, rate = StructCase(tasks, sessions), Rate(calls=10, seconds=1.0)
         try:
             case.seed()
             store_tasks(sessions, case.seeds)
             start = datetime.now(UTC) - timedelta(minutes=10)
-            backend = case.backend("after", rate=Rate(calls=5, seconds=5.0))
+            backend = case.backend("after", rate=rate)
             backend.pull(start)  # warm-up
             at = start + timedelta(seconds=SYNC_SECONDS)
             case.change(random.Random(3).sample(case.ids, round(tasks * share)), at)
-            case.sim.peak, case.sim.rejected = 0, 0
             case.recorder.reset()
             began = time.perf_counter()
             pulled = backend.pull(at)
             seconds = time.perf_counter() - began
             backend.close()
+            refused = f", refused {case.sim.rejected}" if isinstance(case, PaymoCase) else ""
+            peak = case.recorder.peak(rate.seconds) * rate.seconds
             print(
-                f"paymo      limited pass: {sum(case.recorder.ops.values())} calls in "
-                f"{seconds:.1f} s wall at 5 per 5 s; changes found {len(pulled)}; "
-                f"simulator peak {case.sim.peak} per 5 s, refused {case.sim.rejected}"
+                f"{name:10} limited pass: {sum(case.recorder.ops.values())} calls in "
+                f"{seconds:.1f} s wall at {rate.calls} per {rate.seconds:g} s; changes found "
+                f"{len(pulled)}; simulator peak {peak:.0f}"
+                f" per {rate.seconds:g} s{refused}"
             )
         finally:
             case.stop()
@@ -550,7 +558,9 @@ def main() -> None:
                 finally:
                     case.stop()
     if args.real_limits:
-        paymo_at_the_limit(args.tasks, args.changed)
+        for name in ("struct_pim", "paymo"):
+            if name in args.backends.split(","):
+                at_the_limit(name, args.tasks, args.changed)
 
 
 if __name__ == "__main__":
