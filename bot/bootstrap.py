@@ -41,6 +41,7 @@ from bot.web.hooks import SyncTrigger, paymo_hook_app
 from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app, live_app, metrics_app
 from bot.work_process import WorkerProcess
+from storage.comment_links import SqlAlchemyCommentLinks
 from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.home_claims import SqlAlchemyHomeClaims
 from storage.job_ledger import SqlAlchemyJobLedger
@@ -271,6 +272,7 @@ def build_app(
         backend.capabilities,
         clock,
         next_reminder=planner.next_reminder,
+        comment_threads=SqlAlchemyCommentLinks(sessions),
     )
     links = UserLinks(
         SqlAlchemyUserMap(sessions), backend, directory, clock, admins=settings.TASKBOT_ADMINS

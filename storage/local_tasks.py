@@ -51,6 +51,11 @@ class SqlAlchemyTaskStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """For the stores that keep what goes with a task (``storage.comment_links``)."""
+        return self._sessions
+
     def create(
         self,
         draft: TaskDraft,
@@ -159,9 +164,17 @@ class SqlAlchemyTaskStore:
             session.add(row)
         return task
 
-    def save(self, task: Task, expected_version: int, *, effect: Effect | None = None) -> Task:
+    def save(
+        self,
+        task: Task,
+        expected_version: int,
+        *,
+        effect: Effect | None = None,
+        also: Callable[[Session], None] | None = None,
+    ) -> Task:
         """Store the task if nobody changed it since ``expected_version``; with an ``effect``,
-        only once per key, and with its notifications queued in the same transaction."""
+        only once per key, and with its notifications queued in the same transaction; ``also``
+        writes what goes with the change in that transaction (a sync pass's comment links)."""
         try:
             with self._sessions.begin() as session:
                 row = _row(session, task.team_id, task.handle)
@@ -174,6 +187,8 @@ class SqlAlchemyTaskStore:
                 _write(row, task)  # the UPDATE checks the version it read (StaleDataError)
                 session.flush()  # the task row first: the same lock order as TaskCards.add
                 mark_behind(session, task.team_id, task.id, task.version)
+                if also is not None:
+                    also(session)
                 if effect is not None:
                     if not _queue_notice(session, effect, task):  # a concurrent replay won
                         raise AlreadyApplied(
@@ -295,12 +310,15 @@ def _write(row: TaskRow, task: Task) -> None:
         for i, p in enumerate(task.parts)
     ]
     known = {c.id for c in row.comments}
+    # after a comment deleted in a task system, positions have gaps: new ones go after the last
+    last = max((c.position for c in row.comments), default=-1)
     for i, comment in enumerate(task.comments):
         if comment.id not in known:  # comments are append-only
+            last = max(i, last + 1)
             row.comments.append(
                 CommentRow(
                     id=comment.id,
-                    position=i,
+                    position=last,
                     author=comment.author,
                     text=comment.text,
                     created_at=comment.created_at,

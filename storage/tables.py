@@ -363,3 +363,33 @@ class SyncMarkRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(ID))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CommentLinkRow(Base):
+    """A comment in a task system and the taskbot comment it is (``storage.comment_links``):
+    ``own`` when taskbot wrote it there (never told back to Slack); ``fingerprint`` of its text
+    as last read or written, so an edit made there is noticed."""
+
+    __tablename__ = "comment_links"
+
+    backend: Mapped[str] = mapped_column(String(24), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    task_id: Mapped[str] = mapped_column(String(ID))
+    comment_id: Mapped[str] = mapped_column(String(ID))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    own: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_comment_links_task", "backend", "task_id"),)
+
+
+class CommentMessageRow(Base):
+    """A Slack thread message that shows a comment, so an edit or deletion made in the task
+    system reaches it (``storage.comment_links``)."""
+
+    __tablename__ = "comment_messages"
+
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    message_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    comment_id: Mapped[str] = mapped_column(String(ID), index=True)

@@ -25,6 +25,7 @@ import builtins
 import hashlib
 import json
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from bot.domain.errors import (
 )
 from bot.domain.events import Effect
 from bot.domain.models import (
+    COMMENT_MAX,
     DESCRIPTION_MAX,
     TITLE_MAX,
     Actor,
@@ -51,6 +53,7 @@ from bot.domain.models import (
     Attachment,
     AttachmentKind,
     BackendCapabilities,
+    Comment,
     CompletionCondition,
     Due,
     Part,
@@ -61,6 +64,7 @@ from bot.domain.models import (
 )
 from bot.domain.naming import Naming
 from bot.service.ports import Pulled
+from storage.comment_links import CommentLink, PulledComments, SqlAlchemyCommentLinks
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.user_map import SqlAlchemyUserMap
 
@@ -131,6 +135,23 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class RemoteComment:
+    """A comment as the task system holds it: ``text`` plain (its markup read), ``author`` the
+    system's user id when it says who wrote it, ``fingerprint`` of its text as sent or read
+    (``fingerprint``), so an edit made there is noticed."""
+
+    external_id: str
+    text: str
+    fingerprint: str
+    author: str | None = None
+    created_at: datetime | None = None
+
+
+def fingerprint(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class RemoteState:
     """The fields a task system holds that taskbot keeps in step with."""
 
@@ -140,6 +161,8 @@ class RemoteState:
     complete: bool
     entities: tuple[Attachment, ...] | None = None  # None: the system has no attached entities
     assignees: tuple[Assignee, ...] | None = None  # None: assignees only change from Slack
+    # None: comments not read this time; else every comment people wrote there on the task
+    comments: tuple[RemoteComment, ...] | None = None
 
 
 class MirroredBackend(ABC):
@@ -160,6 +183,8 @@ class MirroredBackend(ABC):
         self._marks: SyncMarks = marks if marks is not None else MemoryMarks()
         self._seen: dict[str, tuple[str, int]] = {}  # task id → (listed record's digest, version)
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
+        self._comment_links = SqlAlchemyCommentLinks(store.sessions)
+        self._batch_links = threading.local()  # a pass's batch of comment links, per thread
 
     def close(self) -> None:
         """Release the HTTP connections to the task system (the app closes its backend)."""
@@ -302,6 +327,7 @@ class MirroredBackend(ABC):
             if self._seen.get(i) != (digests[i.removeprefix(self.prefix)], v)
         ]
         tasks = {t.id: t for t in self._store.load_many(unseen)}
+        self._read_links(builtins.list(tasks.values()))  # their comment links, in one query
         covered = {i.removeprefix(self.prefix) for i in versions}
         failed: set[str] = set()
         people: LinkIndex | None = None
@@ -518,6 +544,9 @@ class MirroredBackend(ABC):
             if entities != mine:
                 others = tuple(a for a in task.attachments if a.kind is not AttachmentKind.ENTITY)
                 updates["attachments"] = others + entities
+        comments = self._pulled_comments(task, remote.comments, now)
+        if comments is not None and comments[0] != task.comments:
+            updates["comments"] = comments[0]
         after = task
         if updates:
             after = after.model_copy(
@@ -530,12 +559,82 @@ class MirroredBackend(ABC):
             after = rules.complete_task(after, system, now)
         elif not remote.complete and after.is_completed:
             after = rules.reopen(after, system, now)
+        links = comments[1] if comments is not None else None
         if after is task:
+            if links:  # links alone (an own comment read back the first time)
+                self._comment_links.write(links)
             return None
         try:
-            return self._store.save(after, task.version)
+            return self._store.save(after, task.version, also=links.write if links else None)
         except Conflict:  # changed in Slack meanwhile: Slack wins; the next pull re-checks
             return None
+
+    # --- comments both ways ---------------------------------------------------------------------
+
+    def _pulled_comments(
+        self, task: Task, remote: Sequence[RemoteComment] | None, now: datetime
+    ) -> tuple[tuple[Comment, ...], PulledComments] | None:
+        """The task's comments after what people wrote, edited and deleted there, and the link
+        changes that go with them; None when the system's comments were not read."""
+        if remote is None or (not remote and not any(not c.system for c in task.comments)):
+            return None  # nothing there, nothing of people's here: no need to read the links
+        batch: dict[str, dict[str, CommentLink]] = getattr(self._batch_links, "links", {})
+        known = batch.pop(task.id, None)  # used once: never by a later pass
+        links = known if known is not None else self._comment_links.for_task(self.name, task.id)
+        changes = PulledComments(self.name, task.team_id, task.id)
+        comments = list(task.comments)
+        where = {c.id: i for i, c in enumerate(comments)}
+        for found in remote:
+            link = links.pop(found.external_id, None)
+            text = rules.clip(found.text.strip(), COMMENT_MAX)
+            if link is None:
+                own = self._own_remote(task, found)
+                if own is not None:  # taskbot wrote it (before it kept links): never told back
+                    changes.added.append(_link(found, own.id, own=True))
+                elif text:  # written there (a comment with files only has no text to tell)
+                    comment = Comment(
+                        author=self._slack_author(task.team_id, found.author),
+                        text=text,
+                        created_at=found.created_at or now,
+                    )
+                    comments.append(comment)
+                    changes.added.append(_link(found, comment.id, own=False))
+            elif link.fingerprint != found.fingerprint:  # edited there
+                edited = link.model_copy(update={"fingerprint": found.fingerprint})
+                at = where.get(link.comment_id)
+                if at is not None and text and not comments[at].system:
+                    comments[at] = comments[at].model_copy(update={"text": text})
+                    changes.edited.append((edited, text))
+                else:  # taskbot's event records keep their own words
+                    changes.edited.append((edited, None))
+        for link in links.values():  # linked, and no longer there: deleted there
+            comments = [c for c in comments if c.id != link.comment_id or c.system]
+            changes.removed.append(link)
+        return tuple(comments), changes
+
+    def _read_links(self, tasks: Sequence[Task]) -> None:
+        """The comment links of a batch just read, in one query (a subclass's ``_fetch`` calls
+        it when it read comments), so a pass pays one query per batch, not one per task."""
+        self._batch_links.links = self._comment_links.for_tasks(self.name, [t.id for t in tasks])
+
+    def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
+        """The task's comment that taskbot wrote as ``found``, recognised without a link (one
+        written before links were kept); None by default."""
+        return None
+
+    def _slack_author(self, team_id: str, author: str | None) -> str | None:
+        """The Slack user linked to the system's author of a comment, if any."""
+        if not author:
+            return None
+        link = self._links.by_assignee(team_id, self.name, AssigneeKind.USER, author)
+        return link.slack_id if link is not None else None
+
+    def remember_comment(self, task: Task, comment: Comment, external_id: str, sent: str) -> None:
+        """A comment taskbot wrote there (``sent``: its text as the system holds it)."""
+        link = CommentLink(
+            external_id=external_id, comment_id=comment.id, fingerprint=fingerprint(sent), own=True
+        )
+        self._comment_links.record_own(self.name, task.team_id, task.id, link)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -570,6 +669,15 @@ def _digest(raw: dict[str, Any]) -> str:
     can't hold a change (a memo of one process, never needed for being right: a process that
     lacks it compares the task in full)."""
     return hashlib.blake2b(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _link(found: RemoteComment, comment_id: str, *, own: bool) -> CommentLink:
+    return CommentLink(
+        external_id=found.external_id,
+        comment_id=comment_id,
+        fingerprint=found.fingerprint,
+        own=own,
+    )
 
 
 def same_due(a: Due | None, b: Due | None) -> bool:

@@ -15,7 +15,20 @@ Safe readings where the docs are silent (say so in the README's capability table
   before its next call; 429 waits ``Retry-After``.
 - People's comments are added to the task's Paymo thread (``POST /api/comments`` with
   ``task_id``), escaped as HTML; taskbot's event comments are not (Paymo shows the events itself).
-  Comments written in Paymo are not brought back to Slack.
+  The created comment's ``id`` (201 answer) is remembered (``storage.comment_links``), so it is
+  never told back in Slack.
+- Comments written in Paymo reach the card's thread, as written by the Slack user linked to the
+  comment's ``user_id`` ("someone in Paymo" otherwise); their HTML ``content`` is read as plain
+  text. An edit there (its ``content`` changed) updates the thread message; a comment gone from
+  its thread deletes it. The docs list a task's comments with
+  ``GET /api/threads?where=task_id=X&include=comments`` and allow ``in (…)`` in any ``where``
+  (sections/comments.md, filtering.md); no paging and no per-comment change filter that also
+  shows deletions is documented. So the safe reading is one
+  ``GET /api/threads?where=task_id in (…)&include=comments`` per batch of tasks a pass reads
+  (``batch_size``, 100): a pass costs two calls per 100 mirrored tasks instead of one. Within
+  Paymo's 5 requests per 5 s (``PAYMO_RATE_LIMIT``, shared by the whole pass through the rate
+  budget) that is 2 s per 100 tasks: 3,000 mirrored tasks fit one 60 s ``BACKEND_SYNC_SECONDS``.
+  A thread read that fails leaves that batch's comments unread (nothing taken as deleted).
 - Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
@@ -46,7 +59,8 @@ import builtins
 import html
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -59,10 +73,12 @@ from bot.backends.mirror import (
     Incoming,
     Listing,
     MirroredBackend,
+    RemoteComment,
     RemoteState,
     SyncMarks,
+    fingerprint,
 )
-from bot.domain.errors import BackendUnavailable, InvalidInput
+from bot.domain.errors import BackendUnavailable, DomainError, InvalidInput
 from bot.domain.models import (
     Assignee,
     AssigneeKind,
@@ -109,6 +125,7 @@ def _content(comment: Comment) -> str:
 
 
 USERS_PER_LIST = 100  # user ids per ``users in (…)``: keeps the URL short
+THREAD = "taskbot:thread"  # a listed task's comments, read with it (part of its fingerprint)
 
 
 def _unix(text: object) -> int | None:
@@ -119,7 +136,51 @@ def _unix(text: object) -> int | None:
         return None
 
 
-def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
+class _PlainText(HTMLParser):
+    """Paymo's comment ``content`` is HTML: its text, line breaks kept."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: builtins.list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("p", "div", "li"):
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(content: str) -> str:
+    parser = _PlainText()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+def _remote_comment(raw: dict[str, object]) -> RemoteComment:
+    content = str(raw.get("content") or "")
+    author, created = raw.get("user_id"), raw.get("created_on")
+    try:
+        moment = datetime.fromisoformat(str(created)) if created else None
+    except ValueError:
+        moment = None
+    return RemoteComment(
+        external_id=str(raw.get("id")),
+        text=plain_text(content),
+        fingerprint=fingerprint(content),
+        author=str(author) if author is not None else None,
+        created_at=moment.replace(tzinfo=UTC) if moment and not moment.tzinfo else moment,
+    )
+
+
+def _remote_state(
+    raw: dict[str, object], task: Task, comments: tuple[RemoteComment, ...] | None = None
+) -> RemoteState:
     due = raw.get("due_date")
     tz = task.due.tz if task.due else "UTC"
     return RemoteState(
@@ -127,6 +188,7 @@ def _remote_state(raw: dict[str, object], task: Task) -> RemoteState:
         description=str(raw.get("description") or ""),
         due=Due(date=date.fromisoformat(str(due)[:10]), tz=tz) if due else None,
         complete=bool(raw.get("complete")),
+        comments=comments,
     )
 
 
@@ -207,9 +269,26 @@ class PaymoBackend(MirroredBackend):
             self._reassign(after.team_id, task_id, set(users_after))
         for comment in added_comments(before, after):
             if not comment.system:
-                self._api.request(
-                    "POST", "comments", json={"task_id": task_id, "content": _content(comment)}
-                )
+                self._push_comment(after, task_id, comment)
+
+    def _push_comment(self, task: Task, task_id: int, comment: Comment) -> None:
+        content = _content(comment)
+        answer = self._api.json(
+            self._api.request("POST", "comments", json={"task_id": task_id, "content": content})
+        )
+        try:
+            made = answer["comments"][0]
+        except (KeyError, IndexError, TypeError):
+            log.warning("Paymo answered a new comment on %s without its id", task.handle)
+            return  # read back, it is still recognised by its words (``_own_remote``)
+        self.remember_comment(task, comment, str(made["id"]), str(made.get("content") or content))
+
+    def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
+        """A comment taskbot wrote before it kept links: the words it writes for one."""
+        return next(
+            (c for c in task.comments if not c.system and plain_text(_content(c)) == found.text),
+            None,
+        )
 
     def _reassign(self, team_id: str, task_id: int, users: set[int]) -> None:
         """Assignments through ``/api/userstasks``: add the new people, remove the others."""
@@ -231,11 +310,16 @@ class PaymoBackend(MirroredBackend):
         where = f"id in ({','.join(external_ids)})"
         answer = self._api.json(self._api.request("GET", "tasks", params={"where": where}))
         by_id = {self.external_id(t): t for t in tasks}
+        comments = self._comments(external_ids)
+        if comments is not None:
+            self._read_links(tasks)
         found: dict[str, RemoteState] = {}
         for raw in answer.get("tasks", []):
             key = str(raw.get("id"))
             if key in by_id:
-                found[key] = _remote_state(raw, by_id[key])
+                found[key] = _remote_state(
+                    raw, by_id[key], comments.get(key, ()) if comments is not None else None
+                )
         return found
 
     # --- changes and intake: filtered lists from a high-water mark ------------------------------
@@ -255,6 +339,13 @@ class PaymoBackend(MirroredBackend):
             where = f"users in ({ids}) and updated_on>{since}"
             answer = self._api.json(self._api.request("GET", "tasks", params={"where": where}))
             found.update({str(raw["id"]): raw for raw in answer.get("tasks", []) if "id" in raw})
+        keys = builtins.list(found)
+        for start in range(0, len(keys), self.batch_size):  # their comments, as a read by id does
+            chunk = keys[start : start + self.batch_size]
+            comments = self._comments(chunk)
+            if comments is not None:
+                for key in chunk:
+                    found[key][THREAD] = comments.get(key, ())
         if mark is None:
             self._marks.set(NAME, CHANGES_MARK, str(since), now)
         return Listing(found=found)
@@ -272,7 +363,8 @@ class PaymoBackend(MirroredBackend):
             self._marks.set(NAME, CHANGES_MARK, str(newest), now)
 
     def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
-        return _remote_state(raw, task)
+        thread = raw.get(THREAD)  # None: the thread read failed, comments wait
+        return _remote_state(raw, task, thread if isinstance(thread, tuple) else None)
 
     def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
         if raw.get("complete"):
@@ -287,6 +379,24 @@ class PaymoBackend(MirroredBackend):
             users=tuple(str(u) for u in raw.get("users") or []),
             creator=str(raw["user_id"]) if raw.get("user_id") is not None else None,
         )
+
+    def _comments(self, external_ids: Sequence[str]) -> dict[str, tuple[RemoteComment, ...]] | None:
+        """People's comments on these tasks, by task id, in one call; None if unread."""
+        where = f"task_id in ({','.join(external_ids)})"
+        try:
+            answer = self._api.json(
+                self._api.request("GET", "threads", params={"where": where, "include": "comments"})
+            )
+            found: dict[str, builtins.list[RemoteComment]] = {}
+            for thread in answer.get("threads", []):
+                comments = found.setdefault(str(thread.get("task_id")), [])
+                comments.extend(_remote_comment(c) for c in thread.get("comments") or [])
+        except BackendUnavailable:
+            raise
+        except (DomainError, AttributeError, TypeError) as exc:  # comments wait for next pass
+            log.warning("Paymo comment threads could not be read: %s", type(exc).__name__)
+            return None
+        return {key: tuple(comments) for key, comments in found.items()}
 
     def find_user_by_email(self, team_id: str, email: str) -> str | None:
         answer = self._api.json(self._api.request("GET", "users", params={"where": "active=true"}))

@@ -38,6 +38,15 @@ Uid, and nothing that says what changed or was deleted since a moment. The safe 
   ``Deadline``; its creator (``CreatedBy``) is its assignor and author when linked. With no
   modified date, an older task assigned to a linked person later is not taken in.
 - Assignees taskbot can't name (not linked) stay assigned when taskbot writes the task back.
+
+Comments both ways: a comment written in Slack is added with a ``Uid`` taskbot chooses (from the
+comment's id) and remembered (``storage.comment_links``), so it is never told back. Comments
+written in the PIM come at no extra cost: the list walk (or the batch get, for a task it missed)
+returns each task's ``Comments``; a new one is posted in the card's thread as
+written by the Slack user linked to its ``UserId`` ("someone in Struct PIM" otherwise), an edit
+(its ``Comment`` text changed) updates that message, and a comment gone from the list deletes it.
+``IsSystemGenerated`` comments are the PIM's own records of events, not anyone's words: they are
+not posted (taskbot tells its events itself).
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -58,8 +67,10 @@ from bot.backends.mirror import (
     Incoming,
     Listing,
     MirroredBackend,
+    RemoteComment,
     RemoteState,
     SyncMarks,
+    fingerprint,
 )
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
@@ -178,7 +189,7 @@ class StructPimBackend(MirroredBackend):
             ):  # people taskbot can't name (a task taken in) stay assigned
                 wanted[key] = [*wanted[key], *self._unlinked(after.team_id, kind, current.get(key))]
             self._api.request("PUT", "v1/usertasks", json={**_writable(current), **wanted})
-        self._push_comments(uid, before.comments, after.comments)
+        self._push_comments(after, before.comments, after.comments)
 
     def _fields(self, task: Task) -> tuple[object, ...]:
         return (
@@ -189,22 +200,24 @@ class StructPimBackend(MirroredBackend):
             tuple(sorted((a.kind.value, a.id) for a in task.assignees)),
         )
 
-    def _push_comments(self, uid: str, before: Sequence[Comment], after: Sequence[Comment]) -> None:
+    def _push_comments(
+        self, task: Task, before: Sequence[Comment], after: Sequence[Comment]
+    ) -> None:
+        """Taskbot chooses each comment's ``Uid`` (the API answers with no body), and remembers
+        it, so the comment read back is never told in Slack again."""
+        uid = self.external_id(task)
         old = {c.id: c for c in before}
         new = {c.id: c for c in after}
         for comment in after:
-            if comment.id not in old:
-                self._api.request(
-                    "POST",
-                    f"v1/usertasks/{uid}/comments",
-                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
-                )
-            elif old[comment.id].text != comment.text:
-                self._api.request(
-                    "PUT",
-                    f"v1/usertasks/{uid}/comments",
-                    json={"Uid": _uuid(comment.id), "Comment": _comment_text(comment)},
-                )
+            if comment.id in old and old[comment.id].text == comment.text:
+                continue
+            text = _comment_text(comment)
+            self._api.request(
+                "POST" if comment.id not in old else "PUT",
+                f"v1/usertasks/{uid}/comments",
+                json={"Uid": _uuid(comment.id), "Comment": text},
+            )
+            self.remember_comment(task, comment, _uuid(comment.id), text)
         for comment_id in old.keys() - new.keys():
             self._api.request(
                 "DELETE",
@@ -220,6 +233,7 @@ class StructPimBackend(MirroredBackend):
         if not isinstance(answer, builtins.list):
             raise BackendUnavailable("Struct PIM answered a batch get with something not a list.")
         by_id = {self.external_id(t): t for t in tasks}
+        self._read_links(tasks)
         return {
             str(raw["Uid"]): _remote_state(raw, by_id[str(raw["Uid"])])
             for raw in answer
@@ -266,6 +280,10 @@ class StructPimBackend(MirroredBackend):
             made_at=parse_time(raw.get("Created")),
             entities=_attached(raw),
         )
+
+    def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
+        """Every comment taskbot writes has the ``Uid`` it chose from the comment's id."""
+        return next((c for c in task.comments if _uuid(c.id) == found.external_id), None)
 
     def _read(self, uid: str) -> dict[str, Any]:
         found = self._api.json(self._api.request("GET", f"v1/usertasks/{uid}"))
@@ -324,6 +342,7 @@ def _remote_state(raw: dict[str, Any], task: Task) -> RemoteState:
         due=due,
         complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
         entities=_attached(raw),
+        comments=_comments(raw.get("Comments")),
     )
 
 
@@ -336,6 +355,41 @@ def _attached(raw: dict[str, Any]) -> tuple[Attachment, ...]:
         )
         for e in raw.get("AttachedEntities") or []
     )
+
+
+def _comments(raw: object) -> tuple[RemoteComment, ...] | None:
+    """People's comments of a UserTask. ``IsSystemGenerated`` ones are the PIM's own records of
+    events, not written by anyone: taskbot tells its events itself, so they are left out."""
+    if not isinstance(raw, builtins.list):
+        return None  # not read: nothing is taken as deleted
+    found: builtins.list[RemoteComment] = []
+    for comment in raw:
+        if (
+            not isinstance(comment, dict)
+            or comment.get("IsSystemGenerated")
+            or not comment.get("Uid")
+        ):
+            continue
+        text = str(comment.get("Comment") or "")
+        author = comment.get("UserId")
+        found.append(
+            RemoteComment(
+                external_id=str(comment["Uid"]),
+                text=text,
+                fingerprint=fingerprint(text),
+                author=str(author) if author not in (None, "") else None,
+                created_at=_created(comment.get("Created")),
+            )
+        )
+    return tuple(found)
+
+
+def _created(text: object) -> datetime | None:
+    try:
+        moment = parse_time(str(text)) if text else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def _writable(current: dict[str, Any]) -> dict[str, Any]:

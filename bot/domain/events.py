@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     COMPLETED = "completed"
     REOPENED = "reopened"
     COMMENTED = "commented"
+    COMMENT_EDITED = "comment_edited"  # in a task system: the comment's thread messages follow
+    COMMENT_DELETED = "comment_deleted"
     EDITED = "edited"
     DELETED = "deleted"
     CLAIMED = "claimed"

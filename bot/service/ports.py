@@ -191,6 +191,19 @@ class CardRefresher(Protocol):
     def refresh_card(self, task: Task, card: CardRef, *, wait: float = 0.0) -> None: ...
 
 
+class CommentThreads(Protocol):
+    """Which Slack thread messages show which comment (``storage.comment_links``), so an edit or
+    a deletion made in a task system reaches them."""
+
+    def add_message(
+        self, team_id: str, comment_id: str, channel_id: str, message_ts: str
+    ) -> None: ...
+
+    def messages(self, team_id: str, comment_id: str) -> list[tuple[str, str]]: ...
+
+    def forget_messages(self, team_id: str, messages: Sequence[tuple[str, str]]) -> None: ...
+
+
 class Notifier(Protocol):
     """Tells people what happened (DMs, card updates); implemented by ``bot.slack``.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from bot.domain.events import EventKind, Origin, TaskEvent
-from bot.domain.models import Actor
+from bot.domain.models import Actor, Comment
 from bot.service.ports import Clock, Mirroring, Notifier, Pulled, SyncRecorder
 from bot.service.reminders import ReminderPlanner
 
@@ -66,8 +66,12 @@ class BackendSync:
                     self._reminders.replan(after)
                 except Exception:  # the change is stored; the next change re-plans
                     log.exception("re-planning %s after sync failed", after.handle)
+            said = comment_events(change, self._system)
+            told = (
+                said if said and only_comments(change) else [*events(change, self._system), *said]
+            )
             try:
-                self._notifier.notify(events(change, self._system))
+                self._notifier.notify(told)
             except Exception:  # cards catch up at the next change
                 log.exception("telling Slack about %s failed", after.handle)
         return len(changed)
@@ -91,3 +95,44 @@ def events(change: Pulled, system: str) -> list[TaskEvent]:
     if before.is_completed and not after.is_completed:
         return event(EventKind.REOPENED)
     return event(EventKind.EDITED)
+
+
+def only_comments(change: Pulled) -> bool:
+    """Whether all that changed there is comments (then only they are told)."""
+    before, after = change.before, change.after
+    if before is None:
+        return False
+    same = {"comments": after.comments, "version": after.version, "updated_at": after.updated_at}
+    return before.model_copy(update=same) == after
+
+
+def comment_events(change: Pulled, system: str) -> list[TaskEvent]:
+    """People's comments written, edited or deleted in the task system, each told as written
+    there by its author (the Slack user linked to the system's author, else someone there)."""
+    before, after = change.before, change.after
+    if before is None or after.deleted:
+        return []
+    old = {c.id: c for c in before.comments if not c.system}
+    new = {c.id: c for c in after.comments if not c.system}
+    told: list[TaskEvent] = []
+
+    def tell(kind: EventKind, comment: Comment) -> None:
+        told.append(
+            TaskEvent(
+                kind=kind,
+                task=after,
+                actor=Actor(team_id=after.team_id, user_id=comment.author or ""),
+                comment=comment,
+                origin=Origin(system=system, user_id=comment.author),
+            )
+        )
+
+    for comment in new.values():
+        if comment.id not in old:
+            tell(EventKind.COMMENTED, comment)
+        elif old[comment.id].text != comment.text:
+            tell(EventKind.COMMENT_EDITED, comment)
+    for comment in old.values():
+        if comment.id not in new:
+            tell(EventKind.COMMENT_DELETED, comment)
+    return told

@@ -26,10 +26,11 @@ from bot.domain.models import (
     BackendCapabilities,
     CardKind,
     CardRef,
+    Comment,
     PartState,
     Task,
 )
-from bot.service.ports import Clock, Directory, TaskCards
+from bot.service.ports import Clock, CommentThreads, Directory, TaskCards
 from bot.slack.blocks.card import task_card
 from bot.slack.clients import ClientProvider
 from bot.slack.markup import (
@@ -140,8 +141,10 @@ class SlackNotifier:
         *,
         after_change: Callable[[Task], None] | None = None,
         next_reminder: NextReminder | None = None,
+        comment_threads: CommentThreads | None = None,
     ) -> None:
         self._clients = clients
+        self._threads = comment_threads
         self._cards = cards
         self._directory = directory
         self._capabilities = capabilities
@@ -232,7 +235,11 @@ class SlackNotifier:
                         f":leftwards_arrow_with_hook: {who} reopened {task_name(task)}.",
                     )
         elif event.kind is EventKind.COMMENTED and event.comment is not None:
-            self._post_comment(task, actor, who, event.comment.text)
+            self._post_comment(task, actor, who, event.comment)
+        elif event.kind is EventKind.COMMENT_EDITED and event.comment is not None:
+            self._edit_comment(task, who, event.comment)
+        elif event.kind is EventKind.COMMENT_DELETED and event.comment is not None:
+            self._delete_comment(task, event.comment)
         return set()
 
     def _post_new_task(self, task: Task, actor: str, who: str) -> set[tuple[str, str]]:
@@ -274,13 +281,13 @@ class SlackNotifier:
                 posted.add((card.channel_id, card.message_ts))
         return posted
 
-    def _post_comment(self, task: Task, author: str, who: str, text: str) -> None:
+    def _post_comment(self, task: Task, author: str, who: str, comment: Comment) -> None:
         cards = self._cards.for_task(task.team_id, task.id)
         threads = [c for c in cards if c.kind is CardKind.CHANNEL] or [
             c for c in cards if c.user_id != author and c.kind is not CardKind.REMINDER_DM
         ]
         for card in threads:
-            self._call(
+            answer, _ = self._call(
                 task,
                 "chat.postMessage",
                 partial(
@@ -288,9 +295,55 @@ class SlackNotifier:
                     task.team_id,
                     card.channel_id,
                     thread_ts=card.message_ts,
-                    text=f"{who}: {escape(text)}",
+                    text=f"{who}: {escape(comment.text)}",
                 ),
             )
+            if answer is not None and self._threads is not None:
+                try:  # so an edit or deletion made in a task system reaches this message
+                    self._threads.add_message(
+                        task.team_id, comment.id, answer["channel"], answer["ts"]
+                    )
+                except Exception:
+                    log.exception("recording a comment's message failed team=%s", task.team_id)
+
+    def _edit_comment(self, task: Task, who: str, comment: Comment) -> None:
+        """A comment edited in the task system: its thread messages say the new words."""
+        if self._threads is None:
+            return
+        gone: list[tuple[str, str]] = []
+        for channel, ts in self._threads.messages(task.team_id, comment.id):
+            _, error = self._call(
+                task,
+                "chat.update",
+                partial(
+                    self._clients(task.team_id).chat_update,
+                    channel=channel,
+                    ts=ts,
+                    text=f"{who}: {escape(comment.text)} _(edited)_",
+                ),
+                quiet={*GONE, *UNEDITABLE},
+            )
+            if error in GONE:
+                gone.append((channel, ts))
+        if gone:
+            self._threads.forget_messages(task.team_id, gone)
+
+    def _delete_comment(self, task: Task, comment: Comment) -> None:
+        """A comment deleted in the task system: its thread messages go too."""
+        if self._threads is None:
+            return
+        done: list[tuple[str, str]] = []
+        for channel, ts in self._threads.messages(task.team_id, comment.id):
+            _, error = self._call(
+                task,
+                "chat.delete",
+                partial(self._clients(task.team_id).chat_delete, channel=channel, ts=ts),
+                quiet=set(GONE),
+            )
+            if error is None or error in GONE:
+                done.append((channel, ts))
+        if done:
+            self._threads.forget_messages(task.team_id, done)
 
     # --- cards ------------------------------------------------------------------------------------
 

@@ -5,10 +5,12 @@ JSON bodies wrapped in a list under the object's plural name (``{"tasks": [{…}
 ``Location`` header on create, ``complete`` to complete or reopen, ``users`` as a list of integer
 user ids, ``due_date`` as a date, datetimes in UTC with ``Z``, ``where=`` filters (``=``, ``in``,
 ``and``), ``/api/userstasks`` assignments (a ``where`` on user_id or task_id is required),
-``/api/users`` with emails, errors as ``{"message": …}`` (the shape third-party clients read),
-rate-limit headers on every answer, and a sliding window of ``limit`` requests per ``decay``
-seconds past which requests are refused with 429 and ``Retry-After`` (``peak`` and ``rejected``
-say how close callers came). Faults can be injected.
+``/api/users`` with emails, comments in one thread per task (``/api/threads?where=task_id…``
+with ``include=comments``; ``/api/comments`` create, get, update and delete, HTML ``content``;
+``add_comment`` and friends act as Paymo's own UI), errors as ``{"message": …}`` (the shape
+third-party clients read), rate-limit headers on every answer, and a sliding window of ``limit``
+requests per ``decay`` seconds past which requests are refused with 429 and ``Retry-After``
+(``peak`` and ``rejected`` say how close callers came). Faults can be injected.
 """
 
 from __future__ import annotations
@@ -333,6 +335,8 @@ class PaymoSimulator:
         return 200, {}, b""
 
     def _comments_post(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        if number is not None:  # POST /api/comments/[ID] updates, as PUT does
+            return self._comments_put(r, number)
         body = r.body if isinstance(r.body, dict) else {}
         if not body.get("content"):
             return _error(400, "Missing required field: content")
@@ -343,18 +347,7 @@ class PaymoSimulator:
                 return _error(400, "Missing one of: thread_id, task_id, discussion_id, file_id")
             if task_id not in self.tasks:
                 return _error(404, "Task not found")
-            thread = next((t for t in self.threads.values() if t["task_id"] == task_id), None)
-            if thread is None:
-                stamp = _now()
-                thread = {
-                    "id": next(self._ids),
-                    "project_id": self.tasks[task_id]["project_id"],
-                    "task_id": task_id,
-                    "created_on": stamp,
-                    "updated_on": stamp,
-                }
-                self.threads[thread["id"]] = thread
-            thread_id = thread["id"]
+            thread_id = self._thread_of(task_id)["id"]
         elif thread_id not in self.threads:
             return _error(404, "Thread not found")
         stamp = _now()
@@ -367,7 +360,78 @@ class PaymoSimulator:
             "updated_on": stamp,
         }
         self.comments[comment["id"]] = comment
+        self.threads[thread_id]["updated_on"] = stamp
         return 201, {"Location": f"/api/comments/{comment['id']}"}, _json({"comments": [comment]})
+
+    def _comments_get(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        if number is not None:
+            if number not in self.comments:
+                return _error(404, "Comment not found")
+            return 200, {}, _json({"comments": [self.comments[number]]})
+        where = _where(r.query.get("where", ""))
+        found = [c for c in self.comments.values() if all(_matches(c, w) for w in where)]
+        return 200, {}, _json({"comments": found})
+
+    def _comments_put(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        """Update: POST or PUT ``/api/comments/[ID]`` with only the changed fields."""
+        if number is None or number not in self.comments:
+            return _error(404, "Comment not found")
+        body = r.body if isinstance(r.body, dict) else {}
+        comment = self.comments[number]
+        if "content" in body:
+            if not body["content"]:
+                return _error(400, "Missing required field: content")
+            comment.update(content=body["content"], updated_on=_now())
+            self.threads[comment["thread_id"]]["updated_on"] = comment["updated_on"]
+        return 200, {}, _json({"comments": [comment]})
+
+    def _comments_delete(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
+        comment = self.comments.pop(number or -1, None)
+        if comment is None:
+            return _error(404, "Comment not found")
+        return 200, {}, b""
+
+    # --- what people do in Paymo's own UI ---------------------------------------------------
+
+    def add_comment(self, task_id: int, user_id: int, content: str) -> int:
+        """A comment written in Paymo (HTML content) by one of its users; its id."""
+        with self._lock:
+            thread = self._thread_of(task_id)
+            stamp = _now()
+            comment = {
+                "id": next(self._ids),
+                "thread_id": thread["id"],
+                "user_id": user_id,
+                "content": content,
+                "created_on": stamp,
+                "updated_on": stamp,
+            }
+            self.comments[comment["id"]] = comment
+            thread["updated_on"] = stamp
+            return int(comment["id"])
+
+    def edit_comment(self, comment_id: int, content: str) -> None:
+        with self._lock:
+            self.comments[comment_id].update(content=content, updated_on=_now())
+
+    def delete_comment(self, comment_id: int) -> None:
+        with self._lock:
+            del self.comments[comment_id]
+
+    def _thread_of(self, task_id: int) -> dict[str, Any]:
+        """The task's comments thread, made with its first comment."""
+        thread = next((t for t in self.threads.values() if t["task_id"] == task_id), None)
+        if thread is None:
+            stamp = _now()
+            thread = {
+                "id": next(self._ids),
+                "project_id": self.tasks[task_id]["project_id"],
+                "task_id": task_id,
+                "created_on": stamp,
+                "updated_on": stamp,
+            }
+            self.threads[thread["id"]] = thread
+        return thread
 
     def _threads_get(self, r: Request, number: int | None) -> tuple[int, dict[str, str], bytes]:
         where = _where(r.query.get("where", ""))

@@ -129,6 +129,35 @@ class StructPimSimulator:
         with self._lock:
             self.tasks[uid].update(changes)
 
+    def add_comment(self, uid: str, user_id: str, text: str, *, system: bool = False) -> str:
+        """A comment written in the PIM by one of its users (or one it generated); its Uid."""
+        with self._lock:
+            stamp = struct_time()
+            comment_uid = str(uuid.uuid4())
+            self.tasks[uid]["Comments"].append(
+                {
+                    "Uid": comment_uid,
+                    "Comment": text,
+                    "UserId": user_id,
+                    "Name": self.users.get(user_id, {}).get("Firstname", "System"),
+                    "Created": stamp,
+                    "LastModified": stamp,
+                    "IsSystemGenerated": system,
+                }
+            )
+            return comment_uid
+
+    def edit_comment(self, uid: str, comment_uid: str, text: str) -> None:
+        with self._lock:
+            for comment in self.tasks[uid]["Comments"]:
+                if comment["Uid"] == comment_uid:
+                    comment.update(Comment=text, LastModified=struct_time())
+
+    def delete_comment(self, uid: str, comment_uid: str) -> None:
+        with self._lock:
+            task = self.tasks[uid]
+            task["Comments"] = [c for c in task["Comments"] if c["Uid"] != comment_uid]
+
     def calls(self, method: str | None = None, path: str | None = None) -> list[Request]:
         with self._lock:
             return [
