@@ -25,9 +25,9 @@ Safe readings where the docs are silent (say so in the README's capability table
   (sections/comments.md, filtering.md); no paging and no per-comment change filter that also
   shows deletions is documented. So the safe reading is one
   ``GET /api/threads?where=task_id in (…)&include=comments`` per batch of tasks a pass reads
-  (``batch_size``, 100): a pass costs two calls per 100 mirrored tasks instead of one. Within
-  Paymo's 5 requests per 5 s (``PAYMO_RATE_LIMIT``, shared by the whole pass through the rate
-  budget) that is 2 s per 100 tasks: 3,000 mirrored tasks fit one 60 s ``BACKEND_SYNC_SECONDS``.
+  (``batch_size``, 100): the tasks the filtered list returned, and those read by id in their
+  turn (below), so a comment added to an otherwise unchanged task is read within
+  ``ceil(n / check_per_pass)`` passes.
   A thread read that fails leaves that batch's comments unread (nothing taken as deleted).
 - Assignees are set with ``users`` on create, then changed through ``/api/userstasks``.
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
@@ -39,7 +39,7 @@ filtered lists (``GET /api/tasks?where=…``: ``users in (…)``, ``updated_on>`
 timestamp, joined with ``and``), no paging (a maintainer advises against pulling thousands of
 tasks at once), no list of deletions, and 5 calls per 5 s (a third-party figure). The safe
 reading chosen (from 100 calls of ``id in (…)`` a pass for 10,000 tasks, which can't fit in a
-minute at 1 call/s, down to about 11):
+minute at 1 call/s, down to about 22 with comment threads):
 - One filtered list a pass (per 100 linked people): ``users in (<linked ids>) and
   updated_on><mark − MARK_MARGIN>``. The mark is the newest ``updated_on`` read (Paymo's clock,
   not ours; the margin re-reads late commits), kept in ``sync_marks`` across passes and
@@ -48,8 +48,8 @@ minute at 1 call/s, down to about 11):
   writes read back change nothing); open ones it doesn't have, assigned to a linked person, are
   taken in (their creator, ``user_id``, as assignor and author when linked).
 - Deletions (and changes to a task no linked person is assigned to any more) are found by
-  reading mirrored tasks by id, ``check_per_pass`` (1,000, 10 calls) a pass, taking turns: every
-  task is read within ``ceil(n / 1000)`` passes.
+  reading mirrored tasks by id, ``check_per_pass`` (1,000: 10 calls, 10 more for their threads)
+  a pass, taking turns: every task is read within ``ceil(n / 1000)`` passes.
 - Assignees taskbot can't name (not linked) stay assigned when taskbot changes the assignees.
 """
 

@@ -1,7 +1,7 @@
 """where each task system's sync got to: high-water marks and the rotating check's cursor
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 revision = "0018"
-down_revision = "0012"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
