@@ -80,8 +80,9 @@ class Pass:
     found: int
     peak: float  # the most calls the simulator saw in its window, per second
 
-    def at_limit(self, per_second: float) -> float:
-        return max(self.calls.values(), default=0) / per_second
+    def at_limit(self, per_second: float, per_operation: bool) -> float:
+        calls = max(self.calls.values(), default=0) if per_operation else self.total()
+        return calls / per_second
 
     def total(self) -> int:
         return sum(self.calls.values())
@@ -486,7 +487,7 @@ def run_passes(case: Case, strategy: str, passes: int, share: float, start: date
 def report(name: str, strategy: str, passes: list[Pass]) -> None:
     rate, source = LIMITS[name]
     for n, one in enumerate(passes, 1):
-        at_limit = one.at_limit(rate)
+        at_limit = one.at_limit(rate, per_operation=name == "lineworks")
         fits = "fits" if at_limit <= SYNC_SECONDS else "DOES NOT FIT"
         ops = ", ".join(f"{op} {count}" for op, count in sorted(one.calls.items()))
         print(
