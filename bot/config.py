@@ -122,6 +122,8 @@ class Settings(CheckedSettings):
     PAYMO_RATE_WINDOW_SECONDS: float = Field(default=5, gt=0)
     MAXSIGHT_RATE_LIMIT: int = Field(default=60, ge=1)  # undocumented: see bot.backends.maxsight
     MAXSIGHT_RATE_WINDOW_SECONDS: float = Field(default=60, gt=0)
+    STRUCT_PIM_RATE_LIMIT: int = Field(default=10, ge=1)
+    STRUCT_PIM_RATE_WINDOW_SECONDS: float = Field(default=1, gt=0)
     JOB_LEASE_SECONDS: float = Field(default=20, gt=0)
     JOB_POLL_SECONDS: float = Field(default=0.25, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)

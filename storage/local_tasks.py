@@ -7,7 +7,7 @@ Conflict carrying the stored task.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -43,6 +43,8 @@ from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
 from storage.task_cards import mark_behind
 from storage.task_lists import list_page
+
+LOAD_CHUNK = 500  # ids per IN (…) of ``load_many``: well under every database's bound
 
 
 class SqlAlchemyTaskStore:
@@ -124,6 +126,33 @@ class SqlAlchemyTaskStore:
         with self._sessions() as session:
             row = session.get(TaskRow, task_id)
             return _to_task(row) if row is not None else None
+
+    def load_many(self, task_ids: Sequence[str]) -> list[Task]:
+        """The live tasks with these ids (missing and deleted ones left out), a few queries per
+        hundreds of tasks (the rows' relationships load by ``selectin``): what a sync pass
+        compares with the task system's copies."""
+        found: list[Task] = []
+        with self._sessions() as session:
+            for start in range(0, len(task_ids), LOAD_CHUNK):
+                statement = select(TaskRow).where(
+                    TaskRow.id.in_(task_ids[start : start + LOAD_CHUNK]),
+                    TaskRow.deleted_at.is_(None),
+                )
+                found.extend(_to_task(row) for row in session.scalars(statement))
+        return found
+
+    def versions(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """The stored version of each live task with these ids (one light query per chunk): a
+        sync pass reads whole tasks only where something may have changed."""
+        found: dict[str, int] = {}
+        with self._sessions() as session:
+            for start in range(0, len(task_ids), LOAD_CHUNK):
+                statement = select(TaskRow.id, TaskRow.version).where(
+                    TaskRow.id.in_(task_ids[start : start + LOAD_CHUNK]),
+                    TaskRow.deleted_at.is_(None),
+                )
+                found.update({task_id: version for task_id, version in session.execute(statement)})
+        return found
 
     def adopt(self, team_id: str, task_id: str, build: Callable[[str], Task]) -> Task:
         """Number a task another system made (``build`` gets its handle) and store it as is."""

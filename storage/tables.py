@@ -355,6 +355,19 @@ class SyncRunRow(Base):
     error: Mapped[str | None] = mapped_column(String(SYNC_ERROR_CHARS))
 
 
+class SyncMarkRow(Base):
+    """Where a task system's sync got to (``storage.sync_marks``): the high-water mark of the
+    changes it read (e.g. Paymo's newest ``updated_on``), and the next task of its rotating
+    check, kept across passes and processes."""
+
+    __tablename__ = "sync_marks"
+
+    backend: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(ID))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class CommentLinkRow(Base):
     """A comment in a task system and the taskbot comment it is (``storage.comment_links``):
     ``own`` when taskbot wrote it there (never told back to Slack); ``fingerprint`` of its text

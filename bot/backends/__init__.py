@@ -61,6 +61,7 @@ def _paymo(
 ) -> TaskBackend:
     from bot.backends import paymo
     from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.sync_marks import SqlAlchemySyncMarks
     from storage.user_map import SqlAlchemyUserMap
 
     return paymo.PaymoBackend(
@@ -75,6 +76,7 @@ def _paymo(
         SqlAlchemyUserMap(sessions),
         project_id=getattr(settings, "PAYMO_PROJECT_ID", None),
         tasklist_id=getattr(settings, "PAYMO_TASKLIST_ID", None),
+        marks=SqlAlchemySyncMarks(sessions),
     )
 
 
@@ -83,17 +85,20 @@ def _struct_pim(
 ) -> TaskBackend:
     from bot.backends import struct_pim
     from storage.local_tasks import SqlAlchemyTaskStore
+    from storage.sync_marks import SqlAlchemySyncMarks
     from storage.user_map import SqlAlchemyUserMap
 
     return struct_pim.StructPimBackend(
         struct_pim.client(
             str(getattr(settings, "STRUCT_PIM_API_URL", "") or ""),
             _secret(settings, "STRUCT_PIM_API_KEY"),
+            rate=_rate(settings, "STRUCT_PIM", 10, 1.0),
             budget=budget,
             wait=_wait(settings),
         ),
         SqlAlchemyTaskStore(sessions),
         SqlAlchemyUserMap(sessions),
+        SqlAlchemySyncMarks(sessions),
     )
 
 

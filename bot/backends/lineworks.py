@@ -190,6 +190,7 @@ def _lifetime(answer: dict[str, Any]) -> float:
 class LineWorksBackend(MirroredBackend):
     name = NAME
     prefix = ID_PREFIX
+    check_per_pass = 50  # GET /tasks/{id} is 60 a minute: a pass reads 50, taking turns
     capabilities = BackendCapabilities(
         multi_assignee=True,
         groups=False,

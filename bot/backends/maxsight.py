@@ -306,7 +306,7 @@ class MaxsightBackend(MirroredBackend):
         if known is None:
             if not self._assignees(team_id, raw):
                 return None  # assigned to an id linked in another kind: nobody to tell
-            task = self._take_in(team_id, raw)
+            task = self._adopt_new(team_id, raw)
             self._synced[(team_id, task_id)] = stamp
             if task is None:
                 return None
@@ -326,7 +326,7 @@ class MaxsightBackend(MirroredBackend):
         """A task that left every queue, as read alone (None: gone from Maxsight)."""
         return self._apply(task, remote, now)
 
-    def _take_in(self, team_id: str, raw: dict[str, Any]) -> Task | None:
+    def _adopt_new(self, team_id: str, raw: dict[str, Any]) -> Task | None:
         """Adopt a task new to taskbot; None when another process took it in meanwhile."""
         try:
             return self._adopt(team_id, raw)

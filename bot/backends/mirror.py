@@ -6,19 +6,32 @@ store (``storage.local_tasks``, id ``<prefix><external id>``) and drives the sys
 state. A subclass says how to create, change, delete and fetch in its system; this class keeps the
 order that never stores what the system refused, and the two-way sync (``pull``). Imports the
 domain and ``storage`` only.
+
+A pass (``pull``) first reads what the system's list offers (``_listing``: Struct's paged walk,
+Paymo's filtered list from a high-water mark; none elsewhere), compares each listed task taskbot
+mirrors with its copy, and takes in the open ones assigned to linked people that it lacks
+(``Pulled(before=None)``: the service sends their cards and plans their reminders). Mirrored
+tasks the list did not cover are read by id (``_fetch``, ``batch_size`` at a time), at most
+``check_per_pass`` of them a pass, taking turns from a cursor kept in ``sync_marks``, so a pass
+stays within the system's rate limit however many tasks there are. A task made from Slack while
+the pass reads the list is normally stored before the pass looks; if the pass takes it in first,
+the create claims it (``_claim``) instead of undoing it there. If two processes take in the same
+task at once, the second finds it stored and skips it.
 """
 
 from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import logging
 import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from bot.backends.http import ApiClient
 from bot.domain import rules
@@ -42,7 +55,10 @@ from bot.domain.models import (
     AttachmentKind,
     BackendCapabilities,
     Comment,
+    CompletionCondition,
     Due,
+    Part,
+    Status,
     Task,
     TaskDraft,
     TaskQuery,
@@ -57,6 +73,67 @@ log = logging.getLogger(__name__)
 
 Row = tuple[str, str, str]  # team, handle, task id
 SLACK_SIGNATURE = re.compile(r"\n— [^\n]* in Slack\s*$")  # how taskbot signs what it writes
+LinkIndex = dict[
+    tuple[AssigneeKind, str], list[tuple[str, str]]
+]  # (kind, their id) → (team, Slack id)
+
+NO_ASSIGNOR = "USLACKBOT"
+"""The assignor of a task taken in whose creator isn't linked: nobody in Slack, so admins manage
+it (its assignees still do their parts)."""
+INTAKE_LOOKBACK = timedelta(hours=1)
+"""How far back the first pass takes tasks in: older ones were there before taskbot synced."""
+MARK_MARGIN = timedelta(seconds=30)
+"""Each pass re-reads this much before its high-water mark (late commits, clock skew); what it
+reads again is compared and changes nothing."""
+CHECK_MARK = "check"  # the sync mark of the rotating check by id
+CHANGES_MARK = "changes"  # the high-water mark of the changes read
+INTAKE_MARK = "intake"  # when intake began (systems whose list has no change date)
+
+
+class SyncMarks(Protocol):
+    """Where a system's sync got to, kept across passes and processes (``storage.sync_marks``)."""
+
+    def get(self, backend: str, name: str) -> str | None: ...
+
+    def set(self, backend: str, name: str, value: str, at: datetime) -> None: ...
+
+
+class MemoryMarks:
+    """Marks held by one backend object (a backend built without the database, in tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], str] = {}
+
+    def get(self, backend: str, name: str) -> str | None:
+        return self._values.get((backend, name))
+
+    def set(self, backend: str, name: str, value: str, at: datetime) -> None:
+        self._values[(backend, name)] = value
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one pass read from the system's list: its tasks by external id, as listed, and the
+    moment (system time) from which a task new to taskbot is taken in (None: any)."""
+
+    found: dict[str, dict[str, Any]]
+    made_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A task listed by the system, as taskbot would take it in (ids are the system's)."""
+
+    external_id: str
+    title: str
+    description: str
+    due: Due | None
+    status: Status
+    users: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    creator: str | None = None
+    made_at: datetime | None = None
+    entities: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,10 +176,18 @@ class MirroredBackend(ABC):
     capabilities: BackendCapabilities
     prefix: str
     batch_size = 100
+    check_per_pass: int | None = None  # tasks read by id per pass; None: all of them
 
-    def __init__(self, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap) -> None:
+    def __init__(
+        self,
+        store: SqlAlchemyTaskStore,
+        links: SqlAlchemyUserMap,
+        marks: SyncMarks | None = None,
+    ) -> None:
         self._store = store
         self._links = links
+        self._marks: SyncMarks = marks if marks is not None else MemoryMarks()
+        self._seen: dict[str, tuple[str, int]] = {}  # task id → (listed record's digest, version)
         self._api_clients: tuple[ApiClient, ...] = ()  # closed with the backend
         self._comment_links = SqlAlchemyCommentLinks(store.sessions)
         self._batch_links = threading.local()  # a pass's batch of comment links, per thread
@@ -145,9 +230,15 @@ class MirroredBackend(ABC):
 
     def _create(self, draft: TaskDraft, now: datetime, effect: Effect | None) -> Task:
         external = self._push_new(draft)
+        task_id = f"{self.prefix}{external}"
         try:
-            task = self._store.create(draft, now, task_id=f"{self.prefix}{external}", effect=effect)
-        except Exception:  # keep the systems in step: undo it there, then report
+            task = self._store.create(draft, now, task_id=task_id, effect=effect)
+        except Exception as exc:  # keep the systems in step: undo it there, then report
+            taken = None if isinstance(exc, DomainError) else self._store.find(task_id)
+            if taken is not None and taken.team_id == draft.team_id:
+                return self._created(self._claim(taken, draft, now, effect), now)
+            if taken is not None:
+                raise
             try:
                 self._push_delete(external)
             except Exception:
@@ -156,6 +247,15 @@ class MirroredBackend(ABC):
                 )
             raise
         return self._created(task, now)
+
+    def _claim(self, taken: Task, draft: TaskDraft, now: datetime, effect: Effect | None) -> Task:
+        """A sync pass took the task in between its push and its store (it read the system's
+        list at that moment): it is this create's task, so the draft's record replaces the one
+        the pass guessed (assignor, condition, channel), under the handle it was given."""
+        made = rules.new_task(draft, task_id=taken.id, handle=taken.handle, now=now)
+        return self._store.save(
+            made.model_copy(update={"version": taken.version + 1}), taken.version, effect=effect
+        )
 
     def _created(self, task: Task, now: datetime) -> Task:
         """What a system adds to a task it just made (a note); nothing by default."""
@@ -197,43 +297,119 @@ class MirroredBackend(ABC):
     # --- two-way sync ----------------------------------------------------------------------
 
     def pull(self, now: datetime) -> Sequence[Pulled]:
-        """Changes made in the system's own UI, already stored.
+        """Changes made in the system's own UI, already stored, and the tasks taken in from it.
 
         A field counts as changed there when it differs from what taskbot last wrote, so a change
-        made in Slack (written there first) is never undone by an older copy. A task gone there
-        is marked deleted here (its cards say so)."""
-        changed: builtins.list[Pulled] = []
-        rows = self._store.mirrored(self.prefix)
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            tasks = self._load(chunk)
-            for task, remote in self._fetch_each(tasks):
+        made in Slack (written there first) is never undone by an older copy, and taskbot's own
+        writes read back change nothing. A task gone there is marked deleted here (its cards say
+        so). Where the system has a list (``_listing``), what it returned is compared at once and
+        those tasks are not read again; the others are read by id (``_fetch``), at most
+        ``check_per_pass`` of them a pass, taking turns (``_to_check``)."""
+        rows = self._store.mirrored(self.prefix)  # first: a task made meanwhile isn't "missing"
+        pulled: builtins.list[Pulled] = []
+        listing = self._listing(now)
+        covered: set[str] = set()
+        if listing is not None:
+            covered, failed = self._take_listing(rows, listing, now, pulled)
+            self._listed(listing, failed, now)
+        rest = [row for row in rows if row[2].removeprefix(self.prefix) not in covered]
+        for chunk in self._batches(self._to_check(rest, now)):
+            for task, remote in self._fetch_each(self._load(chunk)):
+                pulled.extend(self._pull_one(task, remote, now) or [])
+        return pulled
+
+    def _take_listing(
+        self, rows: Sequence[Row], listing: Listing, now: datetime, pulled: builtins.list[Pulled]
+    ) -> tuple[set[str], set[str]]:
+        """Compare the listed tasks taskbot mirrors, take in the new ones; (the ids compared,
+        the ids whose pass failed: the mark must not pass them)."""
+        mine = {row[2]: row for row in rows}
+        listed = [self.prefix + external for external in listing.found]
+        versions = self._store.versions([i for i in listed if i in mine])
+        digests = {external: _digest(raw) for external, raw in listing.found.items()}
+        unseen = [
+            i
+            for i, v in versions.items()
+            if self._seen.get(i) != (digests[i.removeprefix(self.prefix)], v)
+        ]
+        tasks = {t.id: t for t in self._store.load_many(unseen)}
+        self._read_links(builtins.list(tasks.values()))  # their comment links, in one query
+        covered = {i.removeprefix(self.prefix) for i in versions}
+        failed: set[str] = set()
+        people: LinkIndex | None = None
+        for external, raw in listing.found.items():
+            task_id = self.prefix + external
+            task = tasks.get(task_id)
+            if task is not None:
                 try:
-                    after = self._apply(task, remote, now)
-                except DomainError as exc:  # refused (a bound): this task waits, the others sync
-                    log.warning(
-                        "%s sync of %s %s refused: %s",
-                        self.name,
-                        task.team_id,
-                        task.handle,
-                        exc.message,
+                    remote = self._listed_state(raw, task)
+                except Exception:  # an unreadable record: the task waits, the others sync
+                    log.exception(
+                        "%s sync could not read %s %s", self.name, task.team_id, task.handle
                     )
+                    failed.add(external)
                     continue
-                except Exception:  # one task's failure never stops the others' sync
-                    log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
+                found = self._pull_one(task, remote, now)
+                if found is None:
+                    failed.add(external)
                     continue
-                if after is not None:
-                    changed.append(after)
-        return changed
+                pulled.extend(found)
+                version = found[-1].after.version if found else task.version
+                self._seen[task_id] = (digests[external], version)
+                continue
+            if task_id in mine:
+                continue  # seen unchanged (or unreadable here: the check by id reads it)
+            people = people if people is not None else self._link_index()
+            try:
+                taken = self._take_in(raw, people, listing, now)
+            except Exception:
+                log.exception("%s intake of %s failed", self.name, external)
+                failed.add(external)
+                continue
+            if taken is not None:
+                pulled.append(taken)
+        return covered, failed
+
+    def _pull_one(
+        self, task: Task, remote: RemoteState | None, now: datetime
+    ) -> builtins.list[Pulled] | None:
+        """The change found, if any; None when the pass failed on this task (it is retried)."""
+        try:
+            pulled = self._apply(task, remote, now)
+        except DomainError as exc:  # refused (a bound): this task waits, the others sync
+            log.warning(
+                "%s sync of %s %s refused: %s", self.name, task.team_id, task.handle, exc.message
+            )
+            return []
+        except Exception:  # one task's failure never stops the others' sync
+            log.exception("%s sync of %s %s failed", self.name, task.team_id, task.handle)
+            return None
+        return [pulled] if pulled is not None else []
+
+    def _batches(self, rows: Sequence[Row]) -> Iterable[Sequence[Row]]:
+        for start in range(0, len(rows), self.batch_size):
+            yield rows[start : start + self.batch_size]
+
+    def _to_check(self, rows: Sequence[Row], now: datetime) -> Sequence[Row]:
+        """The mirrored tasks this pass reads by id: all of them, or ``check_per_pass`` taking
+        turns in id order from where the last pass stopped (kept in the sync marks), so that a
+        pass stays within the system's rate limit however many tasks there are."""
+        limit = self.check_per_pass
+        if limit is None or len(rows) <= limit:
+            return rows
+        ordered = sorted(rows, key=lambda row: row[2])
+        after = self._marks.get(self.name, CHECK_MARK) or ""
+        start = next((i for i, row in enumerate(ordered) if row[2] > after), 0)
+        turn = (ordered[start:] + ordered[:start])[:limit]
+        self._marks.set(self.name, CHECK_MARK, turn[-1][2], now)
+        return turn
 
     def _load(self, chunk: Sequence[Row]) -> builtins.list[Task]:
-        tasks: builtins.list[Task] = []
-        for team, handle, _ in chunk:
-            try:
-                tasks.append(self._store.get(team, handle))
-            except Exception:  # unreadable here: skip it, the others sync
-                log.exception("%s sync could not load %s %s", self.name, team, handle)
-        return tasks
+        try:
+            return self._store.load_many([task_id for _, _, task_id in chunk])
+        except Exception:  # unreadable here: skip them, the others sync
+            log.exception("%s sync could not load %d tasks", self.name, len(chunk))
+            return []
 
     def _fetch_each(self, tasks: Sequence[Task]) -> builtins.list[tuple[Task, RemoteState | None]]:
         """Each task with its remote state; when a batch read fails on one task's data, each
@@ -251,6 +427,107 @@ class MirroredBackend(ABC):
                 )
                 return []
         return [pair for task in tasks for pair in self._fetch_each([task])]
+
+    # --- intake: tasks made in the system -------------------------------------------------------
+
+    def _listing(self, now: datetime) -> Listing | None:
+        """What the system's list says changed (or holds); None: it has no list to use."""
+        return None
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        """The remote state of a mirrored task, from its listed record."""
+        raise NotImplementedError
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        """A listed task as taskbot would take it in; None when it never would (completed)."""
+        return None
+
+    def _listed(self, listing: Listing, failed: set[str], now: datetime) -> None:  # noqa: B027
+        """The listing was applied (but ``failed``): move the high-water mark past it."""
+
+    def _link_index(self) -> LinkIndex:
+        """Every link of this system, by (kind, the system's id): who is who, in which team."""
+        index: LinkIndex = {}
+        for link in self._links.list_all():
+            if link.backend == self.name:
+                index.setdefault((link.kind, link.assignee_id), []).append(
+                    (link.team_id, link.slack_id)
+                )
+        return index
+
+    def _take_in(
+        self, raw: dict[str, Any], people: LinkIndex, listing: Listing, now: datetime
+    ) -> Pulled | None:
+        """Store a task made in the system, if it is open, made (or changed) since intake began,
+        and assigned to someone linked: in the workspace of its first linked assignee (by team
+        id), with the assignees linked there, the linked creator as assignor (else
+        ``NO_ASSIGNOR``: admins manage it) and author."""
+        incoming = self._incoming(raw)
+        if incoming is None or (
+            incoming.made_at is not None
+            and listing.made_since is not None
+            and incoming.made_at < listing.made_since
+        ):
+            return None
+        wanted = [(AssigneeKind.USER, i) for i in incoming.users] + [
+            (AssigneeKind.GROUP, i) for i in incoming.groups
+        ]
+        teams = sorted({team for key in wanted for team, _ in people.get(key, [])})
+        if not teams:
+            return None  # nobody taskbot knows: not its task
+        team = teams[0]
+        assignees = rules.unique_assignees(
+            Assignee(kind=kind, id=slack)
+            for kind, their in wanted
+            for linked_team, slack in people.get((kind, their), [])
+            if linked_team == team
+        )
+        creator = next(
+            (
+                slack
+                for linked_team, slack in people.get(
+                    (AssigneeKind.USER, incoming.creator or ""), []
+                )
+                if linked_team == team
+            ),
+            None,
+        )
+        if incoming.due is not None and incoming.due.date > rules.latest_due_date(now):
+            log.warning(
+                "%s task %s not taken in: due too far ahead", self.name, incoming.external_id
+            )
+            return None
+        task_id = self.prefix + incoming.external_id
+        if self._store.load(task_id) is not None:
+            return None  # taken in (or made from Slack, or deleted here) meanwhile
+
+        def build(handle: str) -> Task:
+            return Task(
+                team_id=team,
+                id=task_id,
+                handle=handle,
+                title=rules.clip(incoming.title.strip(), TITLE_MAX)
+                or incoming.external_id[:TITLE_MAX],
+                description=rules.clip(incoming.description, DESCRIPTION_MAX),
+                due=incoming.due,
+                condition=CompletionCondition.ANY_ONE,
+                status=incoming.status,
+                assignor=creator or NO_ASSIGNOR,
+                parts=tuple(Part(assignee=a) for a in assignees),
+                attachments=tuple(rules.bounded_attachment(a) for a in incoming.entities),
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+
+        try:
+            task = self._store.adopt(team, task_id, build)
+        except Exception:
+            if self._store.load(task_id) is not None:
+                return None  # another process took it in first
+            raise
+        log.info("%s task %s taken in as %s %s", self.name, incoming.external_id, team, task.handle)
+        return Pulled(after=task, before=None, by=creator)
 
     def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Pulled | None:
         """Store the system's state of ``task`` as a change made there (never as its
@@ -431,6 +708,13 @@ def made_there(task: Task, by: str | None) -> Actor:
     authority (it was made there), named as the linked person when the system said who, else
     nobody (never the assignor, who did nothing)."""
     return Actor(team_id=task.team_id, user_id=by or "", is_admin=True)
+
+
+def _digest(raw: dict[str, Any]) -> str:
+    """A listed record's fingerprint: the same record, compared with the same stored version,
+    can't hold a change (a memo of one process, never needed for being right: a process that
+    lacks it compares the task in full)."""
+    return hashlib.blake2b(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _link(found: RemoteComment, comment_id: str, *, own: bool) -> CommentLink:

@@ -25,11 +25,9 @@ Safe readings where the docs are silent (say so in the README's capability table
   (sections/comments.md, filtering.md); no paging and no per-comment change filter that also
   shows deletions is documented. So the safe reading is one
   ``GET /api/threads?where=task_id in (…)&include=comments`` per batch of tasks a pass reads
-  (``batch_size``, 100): a pass costs two calls per 100 mirrored tasks instead of one. Within
-  Paymo's 5 requests per 5 s (``PAYMO_RATE_LIMIT``, shared by the whole pass through the rate
-  budget) that is 2 s per 100 tasks, so a 60 s ``BACKEND_SYNC_SECONDS`` holds at most 3,000
-  mirrored tasks (``bench.comment_sync``); a bigger pass takes longer than the interval, never
-  more than the budget.
+  (``batch_size``, 100): the tasks the filtered list returned, and those read by id in their
+  turn (below), so a comment added to an otherwise unchanged task is read within
+  ``ceil(n / check_per_pass)`` passes.
   A thread read that fails leaves that batch's comments unread (nothing taken as deleted).
 - Assignees are set with ``users`` on create, then changed through ``/api/userstasks``. Sync
   reads them back from ``users``; an empty list means "anyone on the project" there, which
@@ -39,6 +37,24 @@ Safe readings where the docs are silent (say so in the README's capability table
 - Users by email: ``GET /api/users?where=active=true``, matched case-insensitively; active users
   have unique emails per the docs, so more than one match is treated as none.
 - Deleting a task in Paymo also deletes its time entries: the Slack confirmation says so.
+
+Sync and intake (every ``BACKEND_SYNC_SECONDS``, ``bot.backends.mirror``). What the API allows:
+filtered lists (``GET /api/tasks?where=…``: ``users in (…)``, ``updated_on>`` taking a Unix
+timestamp, joined with ``and``), no paging (a maintainer advises against pulling thousands of
+tasks at once), no list of deletions, and 5 calls per 5 s (a third-party figure). The safe
+reading chosen (from 100 calls of ``id in (…)`` a pass for 10,000 tasks, which can't fit in a
+minute at 1 call/s, down to about 22 with comment threads):
+- One filtered list a pass (per 100 linked people): ``users in (<linked ids>) and
+  updated_on><mark − MARK_MARGIN>``. The mark is the newest ``updated_on`` read (Paymo's clock,
+  not ours; the margin re-reads late commits), kept in ``sync_marks`` across passes and
+  processes, and held before any task whose pass failed; the first pass starts
+  ``INTAKE_LOOKBACK`` ago. Listed tasks taskbot mirrors are compared at once (taskbot's own
+  writes read back change nothing); open ones it doesn't have, assigned to a linked person, are
+  taken in (their creator, ``user_id``, as assignor and author when linked).
+- Deletions (and changes to a task no linked person is assigned to any more) are found by
+  reading mirrored tasks by id, ``check_per_pass`` (1,000: 10 calls, 10 more for their threads)
+  a pass, taking turns: every task is read within ``ceil(n / 1000)`` passes.
+- Assignees taskbot can't name (not linked) stay assigned when taskbot changes the assignees.
 """
 
 from __future__ import annotations
@@ -49,11 +65,23 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 
 from bot.backends.http import ApiClient
-from bot.backends.mirror import MirroredBackend, RemoteComment, RemoteState, fingerprint
+from bot.backends.mirror import (
+    CHANGES_MARK,
+    INTAKE_LOOKBACK,
+    MARK_MARGIN,
+    Incoming,
+    Listing,
+    MirroredBackend,
+    RemoteComment,
+    RemoteState,
+    SyncMarks,
+    fingerprint,
+)
 from bot.domain.errors import BackendUnavailable, DomainError, InvalidInput
 from bot.domain.models import (
     Assignee,
@@ -61,6 +89,7 @@ from bot.domain.models import (
     BackendCapabilities,
     Comment,
     Due,
+    Status,
     Task,
     TaskDraft,
 )
@@ -97,6 +126,18 @@ def _content(comment: Comment) -> str:
     """Paymo comments are HTML; say who wrote it in Slack (the key's owner posts it)."""
     author = html.escape(f"@{comment.author}" if comment.author else "someone")
     return f"{html.escape(comment.text)}<br>— {author} in Slack"
+
+
+USERS_PER_LIST = 100  # user ids per ``users in (…)``: keeps the URL short
+THREAD = "taskbot:thread"  # a listed task's comments, read with it (part of its fingerprint)
+
+
+def _unix(text: object) -> int | None:
+    """Paymo's UTC ``2024-01-17T18:23:02Z`` as Unix seconds (its filters' unit)."""
+    try:
+        return int(datetime.fromisoformat(str(text)).timestamp()) if text else None
+    except ValueError:
+        return None
 
 
 class _PlainText(HTMLParser):
@@ -173,6 +214,7 @@ def _users(raw: dict[str, object]) -> list[tuple[AssigneeKind, str]] | None:
 class PaymoBackend(MirroredBackend):
     name = NAME
     prefix = ID_PREFIX
+    check_per_pass = 1000  # 10 reads by id a pass (the changes come from the filtered list)
     capabilities = BackendCapabilities(
         multi_assignee=True,
         groups=False,
@@ -196,10 +238,11 @@ class PaymoBackend(MirroredBackend):
         *,
         project_id: int | None = None,
         tasklist_id: int | None = None,
+        marks: SyncMarks | None = None,
     ) -> None:
         if project_id is None and tasklist_id is None:
             raise ValueError("Paymo needs PAYMO_PROJECT_ID or PAYMO_TASKLIST_ID for new tasks")
-        super().__init__(store, links)
+        super().__init__(store, links, marks)
         self._api = api
         self._api_clients = (api,)
         self._project_id = project_id
@@ -242,7 +285,7 @@ class PaymoBackend(MirroredBackend):
             self._api.request("PUT", f"tasks/{task_id}", json=changes)
         users_after = self._user_ids(after.team_id, after.assignees)
         if users_after != self._user_ids(before.team_id, before.assignees):
-            self._reassign(task_id, set(users_after))
+            self._reassign(after.team_id, task_id, set(users_after))
         for comment in added_comments(before, after):
             if not comment.system:
                 self._push_comment(after, task_id, comment)
@@ -266,7 +309,7 @@ class PaymoBackend(MirroredBackend):
             None,
         )
 
-    def _reassign(self, task_id: int, users: set[int]) -> None:
+    def _reassign(self, team_id: str, task_id: int, users: set[int]) -> None:
         """Assignments through ``/api/userstasks``: add the new people, remove the others."""
         answer = self._api.json(
             self._api.request("GET", "userstasks", params={"where": f"task_id={task_id}"})
@@ -275,6 +318,8 @@ class PaymoBackend(MirroredBackend):
         for user in sorted(users - current.keys()):
             self._api.request("POST", "userstasks", json={"user_id": user, "task_id": task_id})
         for user in sorted(current.keys() - users):
+            if self._links.by_assignee(team_id, NAME, AssigneeKind.USER, str(user)) is None:
+                continue  # someone taskbot can't name (a task taken in) stays assigned
             self._api.request("DELETE", f"userstasks/{current[user]}")
 
     def _push_delete(self, external_id: str) -> None:
@@ -292,12 +337,77 @@ class PaymoBackend(MirroredBackend):
             key = str(raw.get("id"))
             if key in by_id:
                 task = by_id[key]
-                users = _users(raw)
-                assignees = None if users is None else self.slack_assignees(task.team_id, users)
                 found[key] = _remote_state(
-                    raw, task, comments.get(key, ()) if comments is not None else None, assignees
+                    raw,
+                    task,
+                    comments.get(key, ()) if comments is not None else None,
+                    self._assignees_of(raw, task),
                 )
         return found
+
+    # --- changes and intake: filtered lists from a high-water mark ------------------------------
+
+    def _listing(self, now: datetime) -> Listing:
+        """The tasks of linked people changed since the mark (less ``MARK_MARGIN``); on the
+        first pass, since ``INTAKE_LOOKBACK`` ago. ``updated_on`` filters take Unix seconds."""
+        mark = self._marks.get(NAME, CHANGES_MARK)
+        margin = int(MARK_MARGIN.total_seconds())
+        since = int(mark) - margin if mark else int((now - INTAKE_LOOKBACK).timestamp())
+        users = sorted(
+            {int(link.assignee_id) for link in self._links.list_all() if link.backend == NAME}
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(users), USERS_PER_LIST):
+            ids = ",".join(str(u) for u in users[start : start + USERS_PER_LIST])
+            where = f"users in ({ids}) and updated_on>{since}"
+            answer = self._api.json(self._api.request("GET", "tasks", params={"where": where}))
+            found.update({str(raw["id"]): raw for raw in answer.get("tasks", []) if "id" in raw})
+        keys = builtins.list(found)
+        for start in range(0, len(keys), self.batch_size):  # their comments, as a read by id does
+            chunk = keys[start : start + self.batch_size]
+            comments = self._comments(chunk)
+            if comments is not None:
+                for key in chunk:
+                    found[key][THREAD] = comments.get(key, ())
+        if mark is None:
+            self._marks.set(NAME, CHANGES_MARK, str(since), now)
+        return Listing(found=found)
+
+    def _listed(self, listing: Listing, failed: set[str], now: datetime) -> None:
+        """The mark moves to the newest ``updated_on`` read (Paymo's clock, never ours), but
+        stays before any task whose pass failed, so the next pass reads it again."""
+        stamps = {key: _unix(raw.get("updated_on")) for key, raw in listing.found.items()}
+        newest = max((s for s in stamps.values() if s is not None), default=None)
+        held = [stamps[key] for key in failed if stamps.get(key) is not None]
+        if held:
+            newest = min(newest or 0, min(s for s in held if s is not None) - 1)
+        mark = self._marks.get(NAME, CHANGES_MARK)
+        if newest is not None and (mark is None or newest > int(mark)):
+            self._marks.set(NAME, CHANGES_MARK, str(newest), now)
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        thread = raw.get(THREAD)  # None: the thread read failed, comments wait
+        comments = thread if isinstance(thread, tuple) else None
+        return _remote_state(raw, task, comments, self._assignees_of(raw, task))
+
+    def _assignees_of(self, raw: dict[str, Any], task: Task) -> tuple[Assignee, ...] | None:
+        """The task's Slack assignees as Paymo holds them; None: leave them as they are."""
+        users = _users(raw)
+        return None if users is None else self.slack_assignees(task.team_id, users)
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        if raw.get("complete"):
+            return None
+        due = raw.get("due_date")
+        return Incoming(
+            external_id=str(raw["id"]),
+            title=str(raw.get("name") or ""),
+            description=str(raw.get("description") or ""),
+            due=Due(date=date.fromisoformat(str(due)[:10])) if due else None,
+            status=Status.NEW,
+            users=tuple(str(u) for u in raw.get("users") or []),
+            creator=str(raw["user_id"]) if raw.get("user_id") is not None else None,
+        )
 
     def _comments(self, external_ids: Sequence[str]) -> dict[str, tuple[RemoteComment, ...]] | None:
         """People's comments on these tasks, by task id, in one call; None if unread."""

@@ -22,11 +22,30 @@ Safe readings where the docs are silent (and the README's capability table says 
 - Sync reads ``AssignedUsers`` and ``AssignedUserGroups`` back (someone not linked leaves the
   assignees as they are). A UserTask says who created it (``CreatedBy``), not who changed it, so
   a status or assignee change made in the PIM is told as made "in Struct PIM".
+- No rate limit is documented: the client holds itself to ``STRUCT_PIM_RATE_LIMIT`` calls per
+  ``STRUCT_PIM_RATE_WINDOW_SECONDS`` (10 per second by default), shared by every process.
+
+Sync and intake (every ``BACKEND_SYNC_SECONDS``, ``bot.backends.mirror``). What the API allows:
+the paged list ``GET /v1/usertasks?page=N`` (``Page``, ``PageSize``, ``Total``; no page-size
+parameter, no filter, and a task carries no modified date, only ``Created``), the batch get by
+Uid, and nothing that says what changed or was deleted since a moment. The safe reading chosen:
+- Each pass walks the list whole (``Total``/``PageSize`` calls: 100 for 10,000 tasks). The walk
+  replaces the batch get for every mirrored task it holds: the listed record is compared with
+  taskbot's copy at once, so a task seen unchanged costs nothing more, and taskbot's own writes
+  read back change nothing.
+- A mirrored task the walk did not return (deleted there, or skipped because the pages shifted
+  while they were read) is read with the batch get, which alone marks it deleted.
+- A task taskbot doesn't have, open (``Status`` < 4), assigned to a linked user or user group,
+  and ``Created`` since intake began (the first pass, less ``INTAKE_LOOKBACK``; the mark is kept
+  in ``sync_marks``) is taken in: a handle, a card DM to each linked assignee, reminders from its
+  ``Deadline``; its creator (``CreatedBy``) is its assignor and author when linked. With no
+  modified date, an older task assigned to a linked person later is not taken in.
+- Assignees taskbot can't name (not linked) stay assigned when taskbot writes the task back.
 
 Comments both ways: a comment written in Slack is added with a ``Uid`` taskbot chooses (from the
 comment's id) and remembered (``storage.comment_links``), so it is never told back. Comments
-written in the PIM come at no extra cost: the batch get (``POST /v1/usertasks/batch``, one call
-per 100 tasks) returns each task's ``Comments``; a new one is posted in the card's thread as
+written in the PIM come at no extra cost: the list walk (or the batch get, for a task it missed)
+returns each task's ``Comments``; a new one is posted in the card's thread as
 written by the Slack user linked to its ``UserId`` ("someone in Struct PIM" otherwise), an edit
 (its ``Comment`` text changed) updates that message, and a comment gone from the list deletes it.
 ``IsSystemGenerated`` comments are the PIM's own records of events, not anyone's words: they are
@@ -44,7 +63,18 @@ from typing import Any
 import httpx
 
 from bot.backends.http import ApiClient
-from bot.backends.mirror import MirroredBackend, RemoteComment, RemoteState, fingerprint
+from bot.backends.mirror import (
+    INTAKE_LOOKBACK,
+    INTAKE_MARK,
+    MARK_MARGIN,
+    Incoming,
+    Listing,
+    MirroredBackend,
+    RemoteComment,
+    RemoteState,
+    SyncMarks,
+    fingerprint,
+)
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
     Assignee,
@@ -118,8 +148,14 @@ class StructPimBackend(MirroredBackend):
         label="Struct PIM",
     )
 
-    def __init__(self, api: ApiClient, store: SqlAlchemyTaskStore, links: SqlAlchemyUserMap):
-        super().__init__(store, links)
+    def __init__(
+        self,
+        api: ApiClient,
+        store: SqlAlchemyTaskStore,
+        links: SqlAlchemyUserMap,
+        marks: SyncMarks | None = None,
+    ):
+        super().__init__(store, links, marks)
         self._api = api
         self._api_clients = (api,)
 
@@ -141,7 +177,7 @@ class StructPimBackend(MirroredBackend):
 
     def _push_change(self, before: Task, after: Task) -> None:
         uid = self.external_id(after)
-        wanted = {
+        wanted: dict[str, Any] = {
             "Title": after.title,
             "Description": after.description,
             "Deadline": format_time(after.due.instant()) if after.due else None,
@@ -151,6 +187,11 @@ class StructPimBackend(MirroredBackend):
         }
         if self._fields(before) != self._fields(after):
             current = self._read(uid)  # PUT replaces the whole task: start from what it holds
+            for key, kind in (
+                ("AssignedUsers", AssigneeKind.USER),
+                ("AssignedUserGroups", AssigneeKind.GROUP),
+            ):  # people taskbot can't name (a task taken in) stay assigned
+                wanted[key] = [*wanted[key], *self._unlinked(after.team_id, kind, current.get(key))]
             self._api.request("PUT", "v1/usertasks", json={**_writable(current), **wanted})
         self._push_comments(after, before.comments, after.comments)
 
@@ -204,6 +245,47 @@ class StructPimBackend(MirroredBackend):
                 assignees = self.slack_assignees(task.team_id, _assigned(raw))
                 found[str(raw["Uid"])] = _remote_state(raw, task, assignees)
         return found
+
+    def _unlinked(self, team_id: str, kind: AssigneeKind, ids: object) -> builtins.list[str]:
+        """The ids (of a task as the PIM holds it) linked to nobody in the workspace."""
+        return [
+            str(i)
+            for i in (ids if isinstance(ids, builtins.list) else [])
+            if self._links.by_assignee(team_id, NAME, kind, str(i)) is None
+        ]
+
+    # --- the paged list: changes and intake ------------------------------------------------------
+
+    def _listing(self, now: datetime) -> Listing:
+        """Every UserTask of the tenant (the list has no filter and no change date: it is walked
+        whole each pass, in place of the batch get of the tasks it holds)."""
+        began = self._marks.get(NAME, INTAKE_MARK)
+        if began is None:
+            began = format_time(now - INTAKE_LOOKBACK)
+            self._marks.set(NAME, INTAKE_MARK, began, now)
+        found = {str(raw["Uid"]): raw for raw in self.all_tasks() if raw.get("Uid")}
+        return Listing(found=found, made_since=datetime.fromisoformat(began) - MARK_MARGIN)
+
+    def _listed_state(self, raw: dict[str, Any], task: Task) -> RemoteState:
+        return _remote_state(raw, task, self.slack_assignees(task.team_id, _assigned(raw)))
+
+    def _incoming(self, raw: dict[str, Any]) -> Incoming | None:
+        status = next((s for s, c in STATUS_CODES.items() if c == raw.get("Status")), None)
+        if status is None or status is Status.COMPLETED:
+            return None
+        deadline = parse_time(raw.get("Deadline"))
+        return Incoming(
+            external_id=str(raw["Uid"]),
+            title=str(raw.get("Title") or ""),
+            description=str(raw.get("Description") or ""),
+            due=Due.at(deadline, "UTC") if deadline is not None else None,
+            status=status,
+            users=tuple(str(u) for u in raw.get("AssignedUsers") or []),
+            groups=tuple(str(g) for g in raw.get("AssignedUserGroups") or []),
+            creator=str(raw["CreatedBy"]) if raw.get("CreatedBy") is not None else None,
+            made_at=parse_time(raw.get("Created")),
+            entities=_attached(raw),
+        )
 
     def _own_remote(self, task: Task, found: RemoteComment) -> Comment | None:
         """Every comment taskbot writes has the ``Uid`` it chose from the comment's id."""
@@ -269,22 +351,25 @@ def _remote_state(
             due = task.due  # unchanged (also a date-only due written as its end of day)
         else:
             due = Due.at(deadline, task.due.tz if task.due else "UTC")
-    entities = tuple(
+    return RemoteState(
+        title=str(raw.get("Title") or ""),
+        description=str(raw.get("Description") or ""),
+        due=due,
+        complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
+        entities=_attached(raw),
+        assignees=assignees,
+        comments=_comments(raw.get("Comments")),
+    )
+
+
+def _attached(raw: dict[str, Any]) -> tuple[Attachment, ...]:
+    return tuple(
         Attachment(
             kind=AttachmentKind.ENTITY,
             entity_type=str(e.get("EntityType")),
             entity_id=str(e.get("EntityId")),
         )
         for e in raw.get("AttachedEntities") or []
-    )
-    return RemoteState(
-        title=str(raw.get("Title") or ""),
-        description=str(raw.get("Description") or ""),
-        due=due,
-        complete=raw.get("Status") == STATUS_CODES[Status.COMPLETED],
-        entities=entities,
-        assignees=assignees,
-        comments=_comments(raw.get("Comments")),
     )
 
 

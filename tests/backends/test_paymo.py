@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.backends import paymo
+from bot.backends import mirror, paymo
 from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
 from bot.domain.links import LinkHow, UserLink
 from bot.domain.models import (
@@ -25,6 +25,7 @@ from bot.domain.models import (
 )
 from bot.service.tasks import TaskService
 from storage.local_tasks import SqlAlchemyTaskStore
+from storage.sync_marks import SqlAlchemySyncMarks
 from storage.user_map import SqlAlchemyUserMap
 from tests.fakes import FakeClock, FakeDirectory, FakeNotifier
 from tests.stubs.paymo_api import PaymoSimulator, paymo_simulator
@@ -60,7 +61,13 @@ def make_backend(
             )
         )
     api = paymo.client(sim.url, key, backoff=0.01, **options)
-    return paymo.PaymoBackend(api, SqlAlchemyTaskStore(sessions), links, project_id=7001)
+    return paymo.PaymoBackend(
+        api,
+        SqlAlchemyTaskStore(sessions),
+        links,
+        project_id=7001,
+        marks=SqlAlchemySyncMarks(sessions),
+    )
 
 
 @pytest.fixture
@@ -248,3 +255,98 @@ def test_recorded_seed_examples_have_the_simulators_shape(
         assert set(recorded["userstasks"][0]) == set(answer["userstasks"][0])
     with pytest.raises(InvalidInput, match="where condition"):
         backend._api.request("GET", "userstasks")
+
+
+def test_where_filters_take_unix_timestamps_and_users_in(sim: PaymoSimulator) -> None:
+    """Contract: ``updated_on>`` compares with a Unix timestamp (a date text is refused),
+    ``users in (…)`` matches tasks assigned to any of them, joined with ``and``."""
+    ana = sim.make_task("Ana's", [ANA_ID])
+    both = sim.make_task("Both", [ANA_ID, BEN_ID])
+    sim.make_task("Nobody's", [])
+    api = paymo.client(sim.url, "paymo-key", backoff=0.01)
+
+    def ids(where: str) -> set[int]:
+        answer = api.json(api.request("GET", "tasks", params={"where": where}))
+        return {t["id"] for t in answer["tasks"]}
+
+    past = int(time.time()) - 60
+    assert ids(f"users in ({ANA_ID},{BEN_ID})") == {ana, both}
+    assert ids(f"users in ({BEN_ID}) and updated_on>{past}") == {both}
+    assert ids(f"users in ({ANA_ID}) and updated_on>{past + 3600}") == set()
+    sim.tasks[ana]["updated_on"] = "2020-01-01T00:00:00Z"
+    assert ids(f"users in ({ANA_ID}) and updated_on>={1577836800}") == {ana, both}
+    assert ids(f"users in ({ANA_ID}) and updated_on>{1577836800}") == {both}
+    with pytest.raises(InvalidInput, match="Unix timestamp"):
+        ids("updated_on>2020-01-01")
+    api.close()
+
+
+def test_a_task_made_in_paymo_for_a_linked_person_is_taken_in_once(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    now = datetime.now(UTC)
+    sim.add_user(999, "zoe@example.com")  # in Paymo, not linked
+    due = (now + timedelta(days=2)).date().isoformat()
+    mine = sim.make_task("Invoice", [ANA_ID, 999], by=BEN_ID, due_date=due)
+    sim.make_task("Not ours", [999], by=ANA_ID)
+    done = sim.make_task("Done already", [ANA_ID])
+    sim.edit_task(done, complete=True)
+    (taken,) = backend.pull(now)
+    assert taken.before is None and taken.by == BEN and taken.after.id == f"paymo-{mine}"
+    assert taken.after.assignor == BEN and taken.after.assignees == (Assignee.user(ANA),)
+    assert taken.after.due == Due(date=date.fromisoformat(due))
+    assert backend.pull(now) == []  # taken in once
+    listed = [c.query["where"] for c in sim.calls("GET", "/api/tasks")]
+    assert len(listed) == 2  # one filtered list a pass, nothing read by id
+    assert all(w.startswith(f"users in ({ANA_ID},{BEN_ID}) and updated_on>") for w in listed)
+    tasks = service(backend)
+    tasks.assign(Actor(team_id=TEAM, user_id=BEN), taken.after.handle, [Assignee.user(BEN)])
+    assert sorted(sim.tasks[mine]["users"]) == [999, ANA_ID, BEN_ID]  # the unlinked one stays
+    tasks.complete_part(Actor(team_id=TEAM, user_id=ANA), taken.after.handle)
+    assert sim.tasks[mine]["complete"] is True
+    assert backend.pull(now) == []  # taskbot's own write read back: no change
+
+
+def test_the_high_water_mark_is_kept_across_instances(
+    sim: PaymoSimulator, sessions: sessionmaker[Session]
+) -> None:
+    """Each pass asks only for what changed since the newest ``updated_on`` it read (less a
+    margin); the mark is in the database, so another process goes on from it."""
+    now = datetime.now(UTC)
+    first = make_backend(sim, sessions)
+    sim.make_task("Invoice", [ANA_ID])
+    (taken,) = first.pull(now)
+    mark = SqlAlchemySyncMarks(sessions).get("paymo", mirror.CHANGES_MARK)
+    stamp = int(
+        datetime.fromisoformat(sim.tasks[int(taken.after.id[6:])]["updated_on"]).timestamp()
+    )
+    assert mark == str(stamp)
+    second = make_backend(sim, sessions)
+    assert second.pull(now) == []
+    where = sim.calls("GET", "/api/tasks")[-1].query["where"]
+    assert where.endswith(f"updated_on>{stamp - int(mirror.MARK_MARGIN.total_seconds())}")
+
+
+def test_reads_by_id_take_turns_within_a_bound(
+    sim: PaymoSimulator, backend: paymo.PaymoBackend
+) -> None:
+    """Tasks the change list did not return are read by id at most ``check_per_pass`` a pass,
+    going on from where the last pass stopped, so a deletion is found within a few passes."""
+    made = [backend.create(draft().model_copy(update={"title": f"t{n}"}), NOW) for n in range(5)]
+    backend.check_per_pass, backend.batch_size = 2, 2
+    for task in made:
+        sim.tasks[int(backend.external_id(task))]["updated_on"] = "2020-01-01T00:00:00Z"
+    del sim.tasks[int(backend.external_id(made[4]))]
+    seen: list[str] = []
+    for turn in range(3):
+        before = len(sim.calls("GET", "/api/tasks"))
+        pulled = backend.pull(NOW)
+        reads = sim.calls("GET", "/api/tasks")[before:]
+        by_id = [c.query["where"] for c in reads if c.query["where"].startswith("id in")]
+        assert len(by_id) == 1  # 2 tasks, one batch
+        seen.extend(by_id)
+        if turn == 2:
+            assert [p.after.deleted for p in pulled] == [True]
+    ids = [backend.external_id(t) for t in made]
+    turns = [set(w.removeprefix("id in (").rstrip(")").split(",")) for w in seen]
+    assert turns == [{ids[0], ids[1]}, {ids[2], ids[3]}, {ids[4], ids[0]}]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.backends import struct_pim
+from bot.backends import mirror, struct_pim
 from bot.domain.errors import BackendUnavailable, InvalidInput, NotFound
 from bot.domain.links import LinkHow, UserLink
 from bot.domain.models import (
@@ -27,6 +27,7 @@ from bot.domain.models import (
 from bot.service.ports import Pulled
 from bot.service.tasks import TaskService
 from storage.local_tasks import SqlAlchemyTaskStore
+from storage.sync_marks import SqlAlchemySyncMarks
 from storage.user_map import SqlAlchemyUserMap
 from tests.fakes import FakeClock, FakeDirectory, FakeNotifier
 from tests.stubs.struct_pim_api import StructPimSimulator, struct_pim_simulator
@@ -67,7 +68,9 @@ def make_backend(
             )
         )
     api = struct_pim.client(sim.url, key, backoff=0.01)
-    return struct_pim.StructPimBackend(api, SqlAlchemyTaskStore(sessions), links)
+    return struct_pim.StructPimBackend(
+        api, SqlAlchemyTaskStore(sessions), links, SqlAlchemySyncMarks(sessions)
+    )
 
 
 @pytest.fixture
@@ -235,3 +238,87 @@ def _only(changes: Sequence[Pulled]) -> Task:
     """The one task a sync pass changed."""
     (change,) = changes
     return change.after
+
+
+def test_the_list_is_paged_with_page_pagesize_and_total(sim: StructPimSimulator) -> None:
+    """Contract: ``GET /v1/usertasks?page=N`` answers ``Page``, ``PageSize``, ``Total`` and that
+    page's ``UserTasks``; past the last page, none; no page-size parameter."""
+    sim.page_size = 2
+    made = [sim.make_task(f"t{n}", ["12"]) for n in range(5)]
+    api = struct_pim.client(sim.url, "struct-key", backoff=0.01)
+    pages = [api.json(api.request("GET", "v1/usertasks", params={"page": p})) for p in (1, 2, 3, 4)]
+    assert [(p["Page"], p["PageSize"], p["Total"]) for p in pages] == [
+        (n, 2, 5) for n in (1, 2, 3, 4)
+    ]
+    assert [len(p["UserTasks"]) for p in pages] == [2, 2, 1, 0]
+    assert [t["Uid"] for p in pages for t in p["UserTasks"]] == made
+    api.close()
+
+
+def test_a_task_made_in_the_pim_for_linked_people_is_taken_in_once(
+    sim: StructPimSimulator, backend: struct_pim.StructPimBackend
+) -> None:
+    now = datetime.now(UTC)
+    sim.page_size = 2  # the walk crosses pages
+    sim.add_user("77", "zoe@example.com")  # in the PIM, not linked
+    mine = sim.make_task("Check images", ["12", "77"], by="5", deadline=now + timedelta(days=2))
+    team = sim.make_task("Translate", [], [GROUP_UID], by="77")
+    sim.make_task("Not ours", ["77"], by="5")
+    sim.make_task("Done already", ["12"], status=4)
+    taken = {p.after.id: p for p in backend.pull(now)}
+    assert set(taken) == {f"struct-{mine}", f"struct-{team}"}
+    ana = taken[f"struct-{mine}"]
+    assert ana.before is None and ana.by == BEN and ana.after.assignor == BEN
+    assert ana.after.assignees == (Assignee.user(ANA),) and ana.after.due is not None
+    ops = taken[f"struct-{team}"]
+    assert ops.by is None and ops.after.assignor == mirror.NO_ASSIGNOR
+    assert ops.after.assignees == (Assignee.group(OPS),)
+    assert backend.pull(now) == []  # taken in once
+    assert not sim.calls("POST", "/v1/usertasks/batch")  # the walk read them: no batch get
+    service(backend).complete_part(Actor(team_id=TEAM, user_id=ANA), ana.after.handle)
+    assert sim.tasks[mine]["Status"] == 4
+    assert sim.tasks[mine]["AssignedUsers"] == ["12", "77"]  # the unlinked one stays assigned
+    assert backend.pull(now) == []  # taskbot's own write read back: no change
+
+
+def test_intake_begins_once_and_is_remembered_across_instances(
+    sim: StructPimSimulator, sessions: sessionmaker[Session]
+) -> None:
+    """The list has no change date: intake takes tasks made since it began (the first pass,
+    less ``INTAKE_LOOKBACK``), a mark kept in the database, not in the backend object."""
+    now = datetime.now(UTC)
+    first = make_backend(sim, sessions)
+    assert first.pull(now) == []
+    made = sim.make_task("Made after intake began", ["12"])
+    later = make_backend(sim, sessions)  # another process, a day on
+    (taken,) = later.pull(now + timedelta(days=1))
+    assert taken.after.id == f"struct-{made}" and taken.before is None
+    fresh = struct_pim.StructPimBackend(
+        struct_pim.client(sim.url, "struct-key"),
+        SqlAlchemyTaskStore(sessions),
+        SqlAlchemyUserMap(sessions),
+    )
+    sim.make_task("Old news to a new intake", ["12"])
+    assert fresh.pull(now + timedelta(days=1)) == []  # made before this intake's lookback
+
+
+def test_a_task_taken_in_while_slack_creates_it_is_the_created_task(
+    sim: StructPimSimulator, backend: struct_pim.StructPimBackend, sessions: sessionmaker[Session]
+) -> None:
+    """The race between a create (push, then store) and a sync pass that lists the new task in
+    between: the create claims the task the pass took in; nothing is undone in the PIM."""
+    other = make_backend(sim, sessions)  # the scheduler's pass, in another process
+    push = backend._push_new
+
+    def racing(made: TaskDraft) -> str:
+        uid = push(made)
+        (taken,) = other.pull(datetime.now(UTC))
+        assert taken.before is None
+        return uid
+
+    backend._push_new = racing  # type: ignore[method-assign]
+    task = backend.create(draft(), NOW)
+    assert task.assignor == BOSS and task.condition is CompletionCondition.MUST_ALL
+    assert task.handle == "T-1" and backend.get(TEAM, "T-1") == task
+    assert task.id.removeprefix("struct-") in sim.tasks  # not undone there
+    assert not sim.calls("DELETE")

@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.slack import ids
+from storage.reminder_ledger import SqlAlchemyReminderLedger
 from tests.e2e import test_flows, test_surfaces
 from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, EVE, TEAM, Taskbot
 from tests.e2e.test_flows import card_in, create, text_of
@@ -145,3 +147,26 @@ def test_a_signed_paymo_webhook_updates_the_cards_at_once(
     assert accepted.status_code == 200
     taskbot.slack.wait_for("chat.update")
     assert "Order sofas" in text_of(taskbot.slack.message(CHANNEL, card["ts"]))
+
+
+def test_a_task_made_in_paymo_reaches_its_assignee_by_itself(
+    taskbot: Taskbot, paymo: PaymoSimulator
+) -> None:
+    """Intake: no `/task list`, one sync pass (a filtered list from the high-water mark): a
+    card DM to the linked assignee, reminders planned from its due date; then nothing more."""
+    assert "is now" in answer(taskbot, f"link <@{ANA}|ana> 241185", ADMIN, "link-ana")
+    due = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    made = paymo.make_task("Invoice the client", [241185], by=241100, due_date=due)
+    paymo.make_task("Not ours", [241186], by=241100)  # Ben isn't linked yet
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 1
+    taskbot.slack.wait_for("chat.postMessage")
+    to_ana = [text_of(m) for m in taskbot.slack.messages("D" + ANA[1:])]
+    assert any("Invoice the client" in t for t in to_ana), to_ana
+    assert not any("Not ours" in text_of(m) for m in taskbot.slack.messages())
+    task = taskbot.app.backend.get(TEAM, "T-1")
+    assert task.id == f"paymo-{made}" and task.due is not None
+    ledger = SqlAlchemyReminderLedger(taskbot.app.sessions)
+    assert ledger.next_reminder(TEAM, task.id, ANA) is not None
+    (listed,) = [c for c in paymo.calls("GET", "/api/tasks") if "updated_on>" in str(c.query)]
+    assert "users in (241185)" in listed.query["where"]
+    assert taskbot.app.sync.run_once() == 0

@@ -4,12 +4,14 @@ email and the user group linked by an admin."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.domain.links import LinkHow
 from bot.domain.models import Actor, Assignee
+from storage.reminder_ledger import SqlAlchemyReminderLedger
 from tests.e2e import test_flows, test_surfaces
 from tests.e2e.conftest import ADMIN, ANA, BEN, BOSS, CARL, CHANNEL, OPS, TEAM, Taskbot
 from tests.e2e.test_flows import card_in, create, text_of
@@ -109,3 +111,29 @@ def test_a_slack_group_is_linked_to_the_pim_group_of_the_same_name(
     )
     refused = answer(taskbot, f"add Translate more <!subteam^{OPS}|@ops>", BOSS, "c2")
     assert "not linked to struct_pim" in refused
+
+
+def test_a_task_made_in_the_pim_reaches_its_assignees_by_itself(
+    taskbot: Taskbot, struct: StructPimSimulator
+) -> None:
+    """Intake: no `/task list`, one sync pass: a card DM to the linked assignee (and to each
+    member of a linked group), reminders planned from its deadline; the next pass takes in
+    nothing more."""
+    for user, uid in ((ANA, "12"), (BOSS, "3")):
+        assert "is now" in answer(taskbot, f"link <@{user}|u> {uid}", ADMIN, f"link-{user}")
+    due = datetime.now(UTC) + timedelta(days=3)
+    mine = struct.make_task("Check the new range", ["12"], by="3", deadline=due)
+    struct.make_task("Translate the range", [], [OPS_UID], by="99")
+    struct.make_task("Someone else's", ["77"], by="3")
+    assert taskbot.app.sync is not None and taskbot.app.sync.run_once() == 2
+    taskbot.slack.wait_for("chat.postMessage", count=3)
+    to_ana = [text_of(m) for m in taskbot.slack.messages("D" + ANA[1:])]
+    assert any("Check the new range" in t for t in to_ana), to_ana
+    assert any("Translate the range" in t for t in to_ana)
+    assert any("Translate the range" in text_of(m) for m in taskbot.slack.messages("D" + CARL[1:]))
+    assert not any("Someone else" in text_of(m) for m in taskbot.slack.messages())
+    task = taskbot.app.backend.get(TEAM, "T-1")
+    assert task.id == f"struct-{mine}" and task.assignor == BOSS
+    ledger = SqlAlchemyReminderLedger(taskbot.app.sessions)
+    assert ledger.next_reminder(TEAM, task.id, ANA) is not None
+    assert taskbot.app.sync.run_once() == 0

@@ -90,6 +90,35 @@ class PaymoSimulator:
                 "timezone": "UTC",
             }
 
+    def make_task(
+        self, name: str, users: list[int], *, by: int = 1, due_date: str | None = None
+    ) -> int:
+        """A task made in Paymo's own UI by user ``by``; its id."""
+        with self._lock:
+            task_id = next(self._ids)
+            stamp = _now()
+            self.tasks[task_id] = {
+                "id": task_id,
+                "name": name,
+                "code": f"PR-{task_id}",
+                "project_id": 7001,
+                "tasklist_id": 8001,
+                "description": "",
+                "complete": False,
+                "completed_on": None,
+                "completed_by": None,
+                "due_date": due_date,
+                "user_id": by,
+                "users": list(users),
+                "priority": 50,
+                "status_id": 1,
+                "created_on": stamp,
+                "updated_on": stamp,
+            }
+            for user in users:
+                self._assign(user, task_id)
+            return task_id
+
     def edit_task(self, task_id: int, **changes: Any) -> None:
         """A change made in Paymo's own UI."""
         with self._lock:
@@ -135,7 +164,10 @@ class PaymoSimulator:
             refused = self._admit()
             if refused is not None:
                 return refused
-            status, headers, data = self._route(request)
+            try:
+                status, headers, data = self._route(request)
+            except ValueError as exc:  # a where= Paymo would refuse
+                status, headers, data = _error(400, str(exc))
             return status, {**self._rate_headers(), **headers}, data
 
     def _admit(self) -> tuple[int, dict[str, str], bytes] | None:
@@ -489,7 +521,7 @@ def _where(text: str) -> list[tuple[str, str, Any]]:
     for clause in re.split(r"\s+and\s+", text.strip(), flags=re.I) if text.strip() else []:
         match = _CONDITION.match(clause)
         if match is None:
-            continue
+            raise ValueError(f"Invalid where condition: {clause}")
         field, op, raw = match.group(1), match.group(2).strip().lower(), match.group(3)
         if op in ("in", "not in"):
             value: Any = [_value(v) for v in raw.strip("()").split(",") if v.strip()]
@@ -506,11 +538,31 @@ def _value(raw: str) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+DATETIMES = ("created_on", "updated_on", "completed_on")
+COMPARE = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+def _unix(text: Any) -> int | None:
+    return int(datetime.fromisoformat(str(text)).timestamp()) if text else None
+
+
 def _matches(item: dict[str, Any], condition: tuple[str, str, Any]) -> bool:
     field, op, value = condition
     actual = item.get(field)
     if field == "users" and isinstance(actual, list):  # users=ID: assigned to that user
+        if op in ("in", "not in"):  # assigned to any of them
+            return any(u in value for u in actual) is (op == "in")
         return value in actual if op == "=" else value not in actual
+    if field in DATETIMES and op in COMPARE:  # datetime filters take Unix timestamps
+        if not isinstance(value, int):
+            raise ValueError(f"{field} filters take a Unix timestamp")
+        stamp = _unix(actual)
+        return stamp is not None and bool(COMPARE[op](stamp, value))
     if op == "=":
         return actual == value
     if op in ("!=", "<>"):

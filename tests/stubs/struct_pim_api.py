@@ -96,6 +96,34 @@ class StructPimSimulator:
             "BusinessUnits": [],
         }
 
+    def make_task(
+        self,
+        title: str,
+        users: list[str],
+        groups: list[str] | None = None,
+        *,
+        by: str = "1",
+        deadline: datetime | None = None,
+        status: int = 0,
+    ) -> str:
+        """A task made in Struct PIM's own UI by user ``by``; its Uid."""
+        uid = str(uuid.uuid4())
+        with self._lock:
+            self.tasks[uid] = {
+                "Uid": uid,
+                "Created": struct_time(),
+                "CreatedBy": by,
+                "Deadline": struct_time(deadline) if deadline else None,
+                "Title": title,
+                "Description": "",
+                "Status": status,
+                "AssignedUsers": list(users),
+                "AssignedUserGroups": list(groups or []),
+                "Comments": [],
+                "AttachedEntities": [],
+            }
+        return uid
+
     def edit_task(self, uid: str, **changes: Any) -> None:
         """A change made in Struct's own UI."""
         with self._lock:
