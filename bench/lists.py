@@ -6,8 +6,9 @@ migrations; PostgreSQL: VACUUM ANALYZE, as autovacuum would). Then, for a typica
 20 open tasks) and a heavy one (2,000 assigned to them, 2,000 assigned by them), each path as
 the app runs it: ``/task mine|list|assigned|overdue`` (the first page and its message, as the
 command builds it) and Home (``publish_home``, with Slack replaced by a stand-in that
-serialises the view). Figures: p50/p99 in ms, SQL statements per call, and garbage collection
-(collections, total and longest pause in ms) during the timed calls. Target at 1M: p99 < 50 ms.
+serialises the view). Figures: p50/p99 in ms, SQL statements per call, garbage collection
+(collections, total and longest pause in ms) during the timed calls, and the 1-minute load
+average when the path's calls ended. Target at 1M: p99 < 50 ms.
 
     python -m bench.lists [--tasks 10000,100000,1000000] [--db sqlite|postgres|both]
                           [--calls 200] [--people 10000]
@@ -20,6 +21,7 @@ import functools
 import gc
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -101,7 +103,11 @@ def measure(engine: Engine, call: Callable[[], None], calls: int) -> str:
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
     pauses = timer.pauses
     gcs = f"{len(pauses)} gc {sum(pauses):.1f} ms (max {max(pauses, default=0):.1f})"
-    return f"p50 {p50:6.1f}  p99 {p99:6.1f} ms  {statements / calls:.1f} stmt/call  {gcs}"
+    load = os.getloadavg()[0]  # the machine may be shared: the figure's context
+    return (
+        f"p50 {p50:6.1f}  p99 {p99:6.1f} ms  {statements / calls:.1f} stmt/call  {gcs}"
+        f"  load {load:.2f}"
+    )
 
 
 def listing(
