@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -97,9 +98,14 @@ class Shape(NamedTuple):
     shape (building one costs more than running it) and run with the query's values."""
 
     view: ListView
-    groups: int
+    groups: int  # one range each; beyond GROUP_RANGES, one range for all (-1)
     direction: Direction
     overdue: bool
+
+
+GROUP_RANGES = 16
+"""A range of its own for each of up to this many groups; a person in more (rare) gets one range
+for all their groups, sorted by the database (SQLite allows 500 terms in a UNION)."""
 
 
 def _shape(query: TaskQuery) -> tuple[Shape, dict[str, Any]]:
@@ -117,9 +123,10 @@ def _shape(query: TaskQuery) -> tuple[Shape, dict[str, Any]]:
         "limit": query.limit + 1,  # one more: whether another page follows
     }
     groups = sorted(query.group_ids)
-    values.update({f"group_{i}": group for i, group in enumerate(groups)})
+    values.update({f"group_{i}": group for i, group in enumerate(groups)}, groups=groups)
     overdue = query.view is ListView.OVERDUE and query.now is not None
-    return Shape(query.view, len(groups), direction, overdue), values
+    ranges = len(groups) if len(groups) <= GROUP_RANGES else -1
+    return Shape(query.view, ranges, direction, overdue), values
 
 
 @dataclass(frozen=True)
@@ -160,20 +167,24 @@ def _ranges(shape: Shape) -> list[_Range]:
         return [_tasks_range(TASKS.c.channel_id == bindparam("channel"), shape)]
     ranges: list[_Range] = []
     if shape.view is not ListView.ASSIGNED:
-        ranges.append(_parts_range(AssigneeKind.USER, "user", shape))
+        ranges.append(_parts_range(AssigneeKind.USER, bindparam("user"), shape))
         for i in range(shape.groups):
-            ranges.append(_parts_range(AssigneeKind.GROUP, f"group_{i}", shape))
+            ranges.append(_parts_range(AssigneeKind.GROUP, bindparam(f"group_{i}"), shape))
+        if shape.groups < 0:
+            every: BindParameter[str] = bindparam("groups", expanding=True)
+            ranges.append(_parts_range(AssigneeKind.GROUP, every, shape))
     if shape.view is not ListView.MINE:
         ranges.append(_tasks_range(TASKS.c.assignor == bindparam("user"), shape))
     return ranges
 
 
-def _parts_range(kind: AssigneeKind, who: str, shape: Shape) -> _Range:
-    """Through ix_task_parts_list: the open tasks assigned to ``who``."""
+def _parts_range(kind: AssigneeKind, who: BindParameter[Any], shape: Shape) -> _Range:
+    """Through ix_task_parts_list: the open tasks assigned to ``who`` (one of ``who``)."""
+    person = PARTS.c.assignee_id.in_(who) if who.expanding else PARTS.c.assignee_id == who
     where = (
         PARTS.c.team_id == bindparam("team"),
         PARTS.c.assignee_kind == kind.value,
-        PARTS.c.assignee_id == bindparam(who),
+        person,
         PARTS.c.task_open.is_(True),
     )
     return _Range(

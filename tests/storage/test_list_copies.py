@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
@@ -26,6 +27,7 @@ from bot.domain.models import (
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.migrate import alembic_config
 from storage.tables import LIST_UNDATED
+from storage.task_lists import GROUP_RANGES
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 TEAM, BOSS, ANN, BOB = "T1", "UBOSS", "UANN", "UBOB"
@@ -144,3 +146,27 @@ def test_the_migration_fills_the_copies_of_stored_tasks(
     assert stale_rows(engine) == 0
     store = SqlAlchemyTaskStore(sessions)
     assert listed(store, ListView.MINE) == ["T-1", "T-2"]
+
+
+@pytest.mark.parametrize("groups", [2, GROUP_RANGES + 4])
+def test_a_persons_groups_are_listed_however_many(
+    sessions: sessionmaker[Session], groups: int
+) -> None:
+    """A range per group, or one for all of them when there are many: the same list."""
+    store = SqlAlchemyTaskStore(sessions)
+    names = [f"S{i:02d}" for i in range(groups)]
+    for i, (who, days) in enumerate(
+        [(Assignee.group(names[-1]), 2), (Assignee.user(ANN), 3), (Assignee.group(names[0]), 1)]
+    ):
+        draft = TaskDraft(
+            team_id=TEAM, assignor=BOSS, title=f"t{i}", due=due(days), assignees=(who,)
+        )
+        store.create(draft, NOW)
+    store.create(TaskDraft(team_id=TEAM, assignor=BOSS, title="other", due=due(0)), NOW)
+    query = TaskQuery(
+        team_id=TEAM, view=ListView.MINE, user_id=ANN, group_ids=frozenset(names), limit=2
+    )
+    first = store.list(query)
+    second = store.list(query.model_copy(update={"after": PageKey.of(first[-1])}))
+    assert [t.handle for t in [*first, *second]] == ["T-3", "T-1", "T-2"]
+    assert first.total == 3 and first.more_after and not second.more_after
