@@ -62,7 +62,10 @@ NEW_INDEXES = {
 
 
 def upgrade() -> None:
+    """Old indexes dropped first and new ones built last: the backfill maintains none of them."""
     dialect = op.get_bind().dialect.name
+    for name in OLD_INDEXES:
+        op.drop_index(name, table_name=OLD_INDEXES[name][0])
     undated = sa.text(UNDATED[dialect])
     due = storage.types.UtcDateTime(timezone=True)
     op.add_column("tasks", sa.Column("list_due", due, nullable=False, server_default=undated))
@@ -81,8 +84,6 @@ def upgrade() -> None:
         for table, columns in NEW_COLUMNS.items():
             for name in columns:
                 op.alter_column(table, name, server_default=None)
-    for name in OLD_INDEXES:
-        op.drop_index(name, table_name=OLD_INDEXES[name][0])
     for name, (table, columns) in NEW_INDEXES.items():
         op.create_index(name, table, columns, unique=False)
 
