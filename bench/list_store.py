@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bench.reminder_claim import PART_COLUMNS, TASK_COLUMNS, write_postgres, write_sqlite
-from storage.tables import Base
+from storage.tables import Base, list_due
 
 TEAMS = ("T0BIG", "T0SMALL")
 TYPICAL, HEAVY = "U0TYPICAL", "U0HEAVY"
@@ -92,6 +92,7 @@ def _rows(
                 created,
                 1,
                 None,
+                list_due(due),
             )
         )
         part_rows.append(
@@ -104,6 +105,9 @@ def _rows(
                 "DONE" if completed else "TODO",
                 assignee if completed and kind == "user" else None,
                 now if completed else None,
+                not completed,
+                list_due(due),
+                number,
             )
         )
         if len(task_rows) >= CHUNK:

@@ -10,7 +10,9 @@ serialises the view). Figures: p50/p99 in ms, SQL statements per call, and garba
 during the timed calls: collections, their total and longest pause, and the full (generation 2)
 ones with their longest pause, in CPU ms of the collecting thread (``GcTimer``). The collector
 is settled as a started taskbot settles it (``bot.collector``); ``--no-freeze`` shows what that
-saves. Target at 1M: p99 < 50 ms; no full collection over 10 ms.
+saves. Also this process's CPU time per call (p50: on a loaded machine the wall time mostly
+waits for a core) and the 1-minute load average when the path's calls ended. Target at 1M:
+p99 < 50 ms; no full collection over 10 ms.
 
     python -m bench.lists [--tasks 10000,100000,1000000] [--db sqlite|postgres|both]
                           [--calls 200] [--people 10000] [--who typical,heavy]
@@ -24,6 +26,7 @@ import functools
 import gc
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -106,21 +109,26 @@ def measure(engine: Engine, call: Callable[[], None], calls: int) -> str:
 
     timer = GcTimer()
     times: list[float] = []
+    cpu: list[float] = []
     event.listen(engine, "before_cursor_execute", count)
     gc.callbacks.append(timer)
     try:
         for _ in range(calls):
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.thread_time()
             call()
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.thread_time() - used) * 1000)
     finally:
         gc.callbacks.remove(timer)
         event.remove(engine, "before_cursor_execute", count)
     times.sort()
     p50 = statistics.median(times)
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    own = statistics.median(cpu)
+    load = os.getloadavg()[0]  # the machine may be shared: the figure's context
     return (
-        f"p50 {p50:6.1f}  p99 {p99:6.1f} ms  {statements / calls:.1f} stmt/call  {timer.summary()}"
+        f"p50 {p50:6.1f}  p99 {p99:6.1f} ms  cpu p50 {own:5.1f} ms  {statements / calls:.1f} "
+        f"stmt/call  {timer.summary()}  load {load:.2f}"
     )
 
 

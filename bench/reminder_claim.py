@@ -59,9 +59,12 @@ TARGET_MS = 20.0
 
 TASK_COLUMNS = (
     "id team_id number title description due_date due_time due_tz due_at condition status "
-    "is_open assignor channel_id created_at updated_at version deleted_at"
+    "is_open assignor channel_id created_at updated_at version deleted_at list_due"
 ).split()
-PART_COLUMNS = "task_id assignee_kind assignee_id team_id position state done_by done_at".split()
+PART_COLUMNS = (
+    "task_id assignee_kind assignee_id team_id position state done_by done_at "
+    "task_open list_due task_number"  # the task's, copied (storage.tables.PartRow)
+).split()
 REMINDER_COLUMNS = (
     "id team_id task_id handle assignee_id offset_seconds due_at state claimed_by "
     "claim_expires_at sent_at attempts last_error"
@@ -132,6 +135,7 @@ def generate(
                     created,
                     1,
                     None,
+                    task_due,
                 )
             )
             done_at = t0 - timedelta(days=1) if completed else None
@@ -145,6 +149,9 @@ def generate(
                     "DONE" if completed else "TODO",
                     assignee if completed else None,
                     done_at,
+                    not completed,
+                    task_due,
+                    n,
                 )
             )
             for k, offset in enumerate(OFFSETS):

@@ -40,7 +40,14 @@ from bot.domain.models import (
 )
 from storage.engine import rowcount
 from storage.job_ledger import NewJob, insert_jobs, job_exists
-from storage.tables import AttachmentRow, CommentRow, HandleCounterRow, PartRow, TaskRow
+from storage.tables import (
+    AttachmentRow,
+    CommentRow,
+    HandleCounterRow,
+    PartRow,
+    TaskRow,
+    list_due,
+)
 from storage.task_cards import mark_behind
 from storage.task_lists import list_page
 
@@ -216,6 +223,12 @@ class SqlAlchemyTaskStore:
                 raise Conflict(
                     f"{handle} changed since you last saw it.", current=self.get(team_id, handle)
                 )
+            session.execute(  # the parts' copy of the open state (lists read it)
+                update(PartRow)
+                .where(PartRow.task_id == row.id)
+                .values(task_open=False)
+                .execution_options(synchronize_session=False)
+            )
             mark_behind(session, team_id, row.id, expected_version + 1)
 
     def mirrored(self, prefix: str) -> list[tuple[str, str, str]]:
@@ -295,13 +308,15 @@ def _row(session: Session, team_id: str, handle: str, *, for_update: bool = Fals
 
 
 def _write(row: TaskRow, task: Task) -> None:
-    """Copy a domain task onto its rows (the version is already set by the caller)."""
+    """Copy a domain task onto its rows (the version is already set by the caller), the list
+    order's columns onto each part too: every list reads them from there."""
     row.title = task.title
     row.description = task.description
     row.due_date = task.due.date if task.due else None
     row.due_time = task.due.time if task.due else None
     row.due_tz = task.due.tz if task.due else None
     row.due_at = task.due_instant()
+    row.list_due = list_due(row.due_at)
     row.condition = task.condition.value
     row.status = task.status.value
     row.is_open = task.is_open
@@ -319,6 +334,9 @@ def _write(row: TaskRow, task: Task) -> None:
             state=p.state.value,
             done_by=p.done_by,
             done_at=p.done_at,
+            task_open=task.is_open,
+            list_due=row.list_due,
+            task_number=row.number,
         )
         for i, p in enumerate(task.parts)
     ]

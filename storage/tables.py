@@ -4,7 +4,7 @@ due instant."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import (
     Boolean,
@@ -27,6 +27,16 @@ SLACK_ID = 32
 SYNC_ERROR_CHARS = 300  # the one line a failed sync pass leaves for `taskbot status`
 
 
+LIST_UNDATED = datetime(9999, 12, 31, tzinfo=UTC)
+"""``list_due`` of an undated task: lists put undated tasks last, and a plain ascending index
+then holds them in list order on SQLite (nulls first) as on PostgreSQL (nulls last)."""
+
+
+def list_due(due_at: datetime | None) -> datetime:
+    """Where a task with this due instant sorts in every list (then by handle number)."""
+    return LIST_UNDATED if due_at is None else due_at
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -43,6 +53,7 @@ class TaskRow(Base):
     due_time: Mapped[time | None] = mapped_column(Time)
     due_tz: Mapped[str | None] = mapped_column(String(64))
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    list_due: Mapped[datetime] = mapped_column(UtcDateTime)  # list_due(due_at): the list order
     condition: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24))
     is_open: Mapped[bool] = mapped_column(Boolean)  # not completed and not deleted
@@ -71,8 +82,26 @@ class TaskRow(Base):
         UniqueConstraint("team_id", "number", name="uq_tasks_team_number"),
         UniqueConstraint("create_key", name="uq_tasks_create_key"),
         Index("ix_tasks_team_open_due", "team_id", "is_open", "due_at"),
-        Index("ix_tasks_team_assignor_open_due", "team_id", "assignor", "is_open", "due_at"),
-        Index("ix_tasks_team_channel_open", "team_id", "channel_id", "is_open"),
+        # An assignor's (a channel's) open tasks in list order, with the key: a list's page
+        # stops after its rows and its count reads the index alone (storage.task_lists).
+        Index(
+            "ix_tasks_team_assignor_list",
+            "team_id",
+            "assignor",
+            "is_open",
+            "list_due",
+            "number",
+            "id",
+        ),
+        Index(
+            "ix_tasks_team_channel_list",
+            "team_id",
+            "channel_id",
+            "is_open",
+            "list_due",
+            "number",
+            "id",
+        ),
     )
 
 
@@ -89,9 +118,24 @@ class PartRow(Base):
     state: Mapped[str] = mapped_column(String(8))
     done_by: Mapped[str | None] = mapped_column(String(SLACK_ID))
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Copies of the task's is_open, list_due and number, written with the task in the same
+    # transaction (storage.local_tasks): a person's list is then one range of
+    # ix_task_parts_list, already in list order, and its first page reads only that page's rows.
+    task_open: Mapped[bool] = mapped_column(Boolean)
+    list_due: Mapped[datetime] = mapped_column(UtcDateTime)
+    task_number: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (
-        Index("ix_task_parts_assignee", "team_id", "assignee_kind", "assignee_id", "task_id"),
+        Index(
+            "ix_task_parts_list",
+            "team_id",
+            "assignee_kind",
+            "assignee_id",
+            "task_open",
+            "list_due",
+            "task_number",
+            "task_id",
+        ),
     )
 
 

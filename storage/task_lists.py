@@ -1,31 +1,35 @@
 """Lists of open tasks (``/task mine|list|assigned|overdue``, App Home), one statement a page.
 
-Every list starts from the person's own rows and only then reads their tasks by primary key: the
-assignee index for parts (the person and their groups), the assignor index for tasks they
-assigned, each a UNION arm of its own (an OR would make the planner walk every open task of the
-workspace). The tasks table is joined without a workspace condition, so its only way in is its
-primary key, whatever the statistics say. One statement sorts the list's keys (narrow rows),
-then reads the page's tasks, their parts and the whole list's count; comments and attachments,
-which no list shows, are not read.
+Every list starts from the person's own rows, each source a range of an index that holds them in
+list order (``list_due``, then handle number): ix_task_parts_list for the tasks assigned to the
+person and to each of their groups (the parts carry copies of their task's open state and list
+order, see ``storage.tables``), ix_tasks_team_assignor_list for the tasks they assigned,
+ix_tasks_team_channel_list for a channel's. Each range is read in order and stops after the
+page (plus one row: whether another page follows); the ranges meet in a UNION (an OR would walk
+every open task of the workspace), whose first rows are the page. So a page reads about as many
+index rows however many tasks the person has and however big the store is. Then the page's
+tasks are read by key with their parts; comments and attachments, which no list shows, are not.
+The list's length comes in the same statement from the same ranges, counted in the index alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    CTE,
+    BindParameter,
     ColumnElement,
+    Integer,
     Select,
     Subquery,
-    and_,
-    any_,
-    case,
+    bindparam,
     func,
-    or_,
     select,
-    true,
+    tuple_,
     union,
 )
 from sqlalchemy.engine import Row
@@ -37,7 +41,6 @@ from bot.domain.models import (
     CompletionCondition,
     Due,
     ListView,
-    PageKey,
     Part,
     PartState,
     Status,
@@ -46,7 +49,8 @@ from bot.domain.models import (
     TaskQuery,
     format_handle,
 )
-from storage.tables import PartRow, TaskRow
+from storage.tables import PartRow, TaskRow, list_due
+from storage.types import UtcDateTime
 
 TASKS = TaskRow.__table__
 PARTS = PartRow.__table__
@@ -59,153 +63,195 @@ PART_COLUMNS = ("assignee_kind", "assignee_id", "state", "done_by", "done_at", "
 
 def list_page(session: Session, query: TaskQuery) -> TaskPage:
     """One page of a list, in the list order (soonest due first, undated last, then handle)."""
-    backwards = query.before is not None
-    by_key_array = session.get_bind().dialect.name == "postgresql"
-    rows = session.execute(_statement(query, by_key_array=by_key_array)).all()
+    shape, values = _shape(query)
+    rows = session.execute(_statement(shape), values).all()
     tasks = _tasks(rows)
     more = len(tasks) > query.limit
     tasks = tasks[: query.limit]
+    backwards = shape.direction is Direction.BEFORE
     if backwards:
         tasks.reverse()
-    total = int(rows[0].total) if rows else 0
     return TaskPage(
         tasks,
-        total=total if rows else _empty_total(session, query, by_key_array=by_key_array),
-        more_before=more if backwards else query.after is not None,
+        total=int(rows[0].total) if rows else _empty_total(session, shape, values),
+        more_before=more if backwards else shape.direction is Direction.AFTER,
         more_after=True if backwards else more,
     )
 
 
-def _empty_total(session: Session, query: TaskQuery, *, by_key_array: bool) -> int:
+def _empty_total(session: Session, shape: Shape, values: dict[str, Any]) -> int:
     """The count when the page itself is empty (a page past the end): one more statement, only
     then."""
-    if query.after is None and query.before is None:
+    if shape.direction is Direction.FIRST:
         return 0
-    listed = _listed_rows(query, by_key_array=by_key_array)
-    return int(session.scalar(select(func.max(listed.c.total))) or 0)
+    return int(session.scalar(_count(shape), values) or 0)
 
 
-def _arms(query: TaskQuery) -> list[Select[Any]]:
-    """The person's own rows, one index range each."""
-    team = query.team_id
-    if query.view is ListView.CHANNEL:
-        return [_assignor_or_channel(TASKS.c.channel_id == query.channel_id, query)]
-    arms: list[Select[Any]] = []
-    if query.view is not ListView.ASSIGNED:
-        arms.append(_parts(team, AssigneeKind.USER, [query.user_id or ""]))
-        if query.group_ids:
-            arms.append(_parts(team, AssigneeKind.GROUP, sorted(query.group_ids)))
-    if query.view is not ListView.MINE:
-        arms.append(_assignor_or_channel(TASKS.c.assignor == query.user_id, query))
-    return arms
+class Direction(Enum):
+    FIRST = "first"
+    AFTER = "after"
+    BEFORE = "before"
 
 
-def _parts(team: str, kind: AssigneeKind, who: Sequence[str]) -> Select[Any]:
-    person = PARTS.c.assignee_id == who[0] if len(who) == 1 else PARTS.c.assignee_id.in_(who)
-    return select(PARTS.c.task_id.label("id")).where(
-        PARTS.c.team_id == team, PARTS.c.assignee_kind == kind.value, person
+class Shape(NamedTuple):
+    """What a list's statement depends on besides its values: statements are built once per
+    shape (building one costs more than running it) and run with the query's values."""
+
+    view: ListView
+    groups: int  # one range each; beyond GROUP_RANGES, one range for all (-1)
+    direction: Direction
+    overdue: bool
+
+
+GROUP_RANGES = 16
+"""A range of its own for each of up to this many groups; a person in more (rare) gets one range
+for all their groups, sorted by the database (SQLite allows 500 terms in a UNION)."""
+
+
+def _shape(query: TaskQuery) -> tuple[Shape, dict[str, Any]]:
+    key = query.after or query.before
+    direction = (
+        Direction.AFTER if query.after else Direction.BEFORE if query.before else Direction.FIRST
+    )
+    values: dict[str, Any] = {
+        "team": query.team_id,
+        "user": query.user_id or "",
+        "channel": query.channel_id,
+        "now": query.now,
+        "key_due": list_due(key.due_at) if key else None,
+        "key_number": key.number if key else None,
+        "limit": query.limit + 1,  # one more: whether another page follows
+    }
+    groups = sorted(query.group_ids)
+    values.update({f"group_{i}": group for i, group in enumerate(groups)}, groups=groups)
+    overdue = query.view is ListView.OVERDUE and query.now is not None
+    ranges = len(groups) if len(groups) <= GROUP_RANGES else -1
+    return Shape(query.view, ranges, direction, overdue), values
+
+
+@dataclass(frozen=True)
+class _Range:
+    """One source of a person's list: an index range whose rows come in list order."""
+
+    id: ColumnElement[Any]
+    due: ColumnElement[Any]  # list_due
+    number: ColumnElement[Any]
+    where: tuple[ColumnElement[bool], ...]
+
+    def keys(self) -> Select[Any]:
+        return select(self.id.label("id")).where(*self.where)
+
+    def page(self, direction: Direction) -> Select[Any]:
+        """The range's first rows past the page's start: the most the page can take."""
+        statement = select(
+            self.id.label("id"), self.due.label("list_due"), self.number.label("number")
+        ).where(*self.where)
+        here = tuple_(self.due, self.number)
+        there = tuple_(bindparam("key_due", type_=UtcDateTime()), bindparam("key_number"))
+        if direction is Direction.AFTER:
+            statement = statement.where(here > there).order_by(self.due, self.number)
+        elif direction is Direction.BEFORE:
+            statement = statement.where(here < there).order_by(self.due.desc(), self.number.desc())
+        else:
+            statement = statement.order_by(self.due, self.number)
+        return statement.limit(LIMIT)
+
+
+LIMIT = bindparam("limit", type_=Integer())
+
+
+def _ranges(shape: Shape) -> list[_Range]:
+    """The person's own rows, one index range each (each group its own: ``IN`` would lose the
+    order)."""
+    if shape.view is ListView.CHANNEL:
+        return [_tasks_range(TASKS.c.channel_id == bindparam("channel"), shape)]
+    ranges: list[_Range] = []
+    if shape.view is not ListView.ASSIGNED:
+        ranges.append(_parts_range(AssigneeKind.USER, bindparam("user"), shape))
+        for i in range(shape.groups):
+            ranges.append(_parts_range(AssigneeKind.GROUP, bindparam(f"group_{i}"), shape))
+        if shape.groups < 0:
+            every: BindParameter[str] = bindparam("groups", expanding=True)
+            ranges.append(_parts_range(AssigneeKind.GROUP, every, shape))
+    if shape.view is not ListView.MINE:
+        ranges.append(_tasks_range(TASKS.c.assignor == bindparam("user"), shape))
+    return ranges
+
+
+def _parts_range(kind: AssigneeKind, who: BindParameter[Any], shape: Shape) -> _Range:
+    """Through ix_task_parts_list: the open tasks assigned to ``who`` (one of ``who``)."""
+    person = PARTS.c.assignee_id.in_(who) if who.expanding else PARTS.c.assignee_id == who
+    where = (
+        PARTS.c.team_id == bindparam("team"),
+        PARTS.c.assignee_kind == kind.value,
+        person,
+        PARTS.c.task_open.is_(True),
+    )
+    return _Range(
+        PARTS.c.task_id, PARTS.c.list_due, PARTS.c.task_number, where + _overdue(PARTS, shape)
     )
 
 
-def _assignor_or_channel(who: ColumnElement[bool], query: TaskQuery) -> Select[Any]:
-    """Through ix_tasks_team_assignor_open_due (ix_tasks_team_channel_open): open ones only, and
-    for ``overdue`` only the range before now."""
-    statement = select(TASKS.c.id.label("id")).where(
-        TASKS.c.team_id == query.team_id, who, TASKS.c.is_open.is_(True)
-    )
-    if query.view is ListView.OVERDUE:
-        statement = statement.where(TASKS.c.due_at < query.now)
-    return statement
+def _tasks_range(who: ColumnElement[bool], shape: Shape) -> _Range:
+    """Through ix_tasks_team_assignor_list (ix_tasks_team_channel_list): open ones only."""
+    where = (TASKS.c.team_id == bindparam("team"), who, TASKS.c.is_open.is_(True))
+    return _Range(TASKS.c.id, TASKS.c.list_due, TASKS.c.number, where + _overdue(TASKS, shape))
 
 
-def _ids(query: TaskQuery) -> CTE:
-    arms = _arms(query)
-    return (arms[0] if len(arms) == 1 else union(*arms)).cte("person_tasks")
+def _overdue(table: Any, shape: Shape) -> tuple[ColumnElement[bool], ...]:
+    """``overdue``: only the range before now (undated tasks sort after every instant)."""
+    if not shape.overdue:
+        return ()
+    return (table.c.list_due < bindparam("now", type_=UtcDateTime()),)
 
 
-def _listed(query: TaskQuery) -> ColumnElement[bool]:
-    condition: ColumnElement[bool] = TASKS.c.is_open.is_(True)
-    if query.view is ListView.OVERDUE:
-        condition = and_(condition, TASKS.c.due_at < query.now)
-    return condition
+@lru_cache(maxsize=256)
+def _count(shape: Shape) -> Select[Any]:
+    """The whole list's length, from the same ranges (index rows only; a task in two ranges,
+    say assigned to the person by the person, counts once)."""
+    ranges = _ranges(shape)
+    if len(ranges) == 1:
+        return select(func.count()).where(*ranges[0].where)
+    return select(func.count()).select_from(union(*(r.keys() for r in ranges)).subquery())
 
 
-UNDATED = case((TASKS.c.due_at.is_(None), 1), else_=0)
-
-
-def _listed_rows(query: TaskQuery, *, by_key_array: bool) -> Subquery:
-    """The person's whole list, narrow (key and order columns only, so sorting it stays cheap),
-    each row with the list's length (counted as the rows are read for sorting anyway).
-
-    ``by_key_array`` (PostgreSQL): the tasks are fetched as ``id = ANY(ARRAY(<their ids>))``, an
-    index condition on the primary key; a join let PostgreSQL hash the person's ids against a
-    scan of every open task once the person had a few thousand."""
-    ids = _ids(query)
-    columns = (
-        TASKS.c.id,
-        TASKS.c.due_at,
-        TASKS.c.number,
-        UNDATED.label("undated"),
-        func.count().over().label("total"),
-    )
+def _page(shape: Shape) -> Subquery:
+    """The page's keys: each range's first rows, merged (a UNION drops a task two ranges
+    share), and the first of them in list order."""
+    ranges = _ranges(shape)
+    if len(ranges) == 1:
+        return ranges[0].page(shape.direction).subquery("page")
+    arms: list[Select[Any]] = [select(r.page(shape.direction).subquery()) for r in ranges]
+    merged = union(*arms).subquery("merged")
+    order = [merged.c.list_due, merged.c.number]
+    backwards = shape.direction is Direction.BEFORE
     return (
-        select(*columns)
-        .select_from(ids.join(TASKS, TASKS.c.id == ids.c.id))
-        .where(_listed(query))
-        .subquery("listed")
-        if not by_key_array
-        else select(*columns)
-        .where(TASKS.c.id == any_(func.array(select(ids.c.id).scalar_subquery())))
-        .where(_listed(query))
-        .subquery("listed")
-    )
-
-
-def _statement(query: TaskQuery, *, by_key_array: bool) -> Select[Any]:
-    """The page's keys, then its tasks (by key) and their parts."""
-    listed = _listed_rows(query, by_key_array=by_key_array)
-    backwards = query.before is not None
-    order = [listed.c.undated, listed.c.due_at, listed.c.number]
-    page = (
-        select(listed)
-        .where(_keyset(query, listed))
-        .order_by(*(c.desc() if backwards else c.asc() for c in order))
-        .limit(query.limit + 1)  # one more: whether another page follows
+        select(merged)
+        .order_by(*(c.desc() if backwards else c for c in order))
+        .limit(LIMIT)
         .subquery("page")
     )
-    task = TASKS.alias("task")
-    outer = [page.c.undated, page.c.due_at, page.c.number]
+
+
+@lru_cache(maxsize=256)
+def _statement(shape: Shape) -> Select[Any]:
+    """The page's keys, then its tasks (by key) and their parts, with the list's length."""
+    page = _page(shape)
+    backwards = shape.direction is Direction.BEFORE
+    task, part = TASKS.alias("task"), PARTS.alias("part")
+    total = _count(shape).correlate(None).scalar_subquery()
+    order = [page.c.list_due, page.c.number]
     return (
         select(
-            page.c.total,
+            total.label("total"),
             *(task.c[name] for name in TASK_COLUMNS),
-            *(PARTS.c[name].label(f"part_{name}") for name in PART_COLUMNS),
+            *(part.c[name].label(f"part_{name}") for name in PART_COLUMNS),
         )
         .select_from(
-            page.join(task, task.c.id == page.c.id).outerjoin(PARTS, PARTS.c.task_id == page.c.id)
+            page.join(task, task.c.id == page.c.id).outerjoin(part, part.c.task_id == page.c.id)
         )
-        .order_by(*(c.desc() if backwards else c.asc() for c in outer), PARTS.c.position)
+        .order_by(*(c.desc() if backwards else c for c in order), part.c.position)
     )
-
-
-def _keyset(query: TaskQuery, listed: Subquery) -> ColumnElement[bool]:
-    """The rows strictly after ``query.after`` (before ``query.before``) in the list order."""
-    if query.after is not None:
-        return _beyond(listed, query.after, forward=True)
-    if query.before is not None:
-        return _beyond(listed, query.before, forward=False)
-    return true()
-
-
-def _beyond(listed: Subquery, key: PageKey, *, forward: bool) -> ColumnElement[bool]:
-    due, number = listed.c.due_at, listed.c.number
-    later_number = number > key.number if forward else number < key.number
-    if key.due_at is None:  # among the undated (last in the order)
-        return and_(due.is_(None), later_number) if forward else or_(due.is_not(None), later_number)
-    same = and_(due == key.due_at, later_number)
-    if forward:
-        return or_(due.is_(None), due > key.due_at, same)
-    return or_(due < key.due_at, same)
 
 
 def _tasks(rows: Sequence[Row[Any]]) -> list[Task]:
