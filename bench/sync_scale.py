@@ -53,7 +53,7 @@ from storage.local_tasks import SqlAlchemyTaskStore
 from storage.migrate import upgrade_engine
 from storage.oauth_tokens import SqlAlchemyOAuthTokens
 from storage.sync_marks import SqlAlchemySyncMarks
-from storage.tables import HandleCounterRow, PartRow, TaskRow
+from storage.tables import HandleCounterRow, PartRow, TaskRow, list_due
 from storage.user_map import SqlAlchemyUserMap
 from tests.stubs.lineworks_api import LineWorksSimulator
 from tests.stubs.maxsight_api import MaxsightSimulator
@@ -159,6 +159,7 @@ def store_tasks(sessions: sessionmaker[Session], seeds: list[Seed]) -> None:
             "condition": CompletionCondition.ANY_ONE.value,
             "status": Status.NEW.value,
             "is_open": True,
+            "list_due": list_due(None),
             "assignor": BOSS,
             "created_at": now,
             "updated_at": now,
@@ -174,8 +175,11 @@ def store_tasks(sessions: sessionmaker[Session], seeds: list[Seed]) -> None:
             "team_id": TEAM,
             "position": 0,
             "state": "TODO",
+            "task_open": True,
+            "list_due": list_due(None),
+            "task_number": n,
         }
-        for task_id, _, person, _ in seeds
+        for n, (task_id, _, person, _) in enumerate(seeds, 1)
     ]
     with sessions.begin() as session:
         session.execute(insert(TaskRow), tasks)
