@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import importlib
 import io
 import logging
 import os
@@ -43,8 +44,8 @@ log = logging.getLogger(__name__)
 _WAKE, _STOP = b"w", b"s"
 MALLOC_ARENAS = "2"
 _ENTRY = (
-    "import sys; sys.path[:] = sys.argv[2:]; "
-    "from bot.work_process import child_main; child_main(int(sys.argv[1]))"
+    "import sys; sys.path[:] = sys.argv[3:]; "
+    "from bot.work_process import child_main; child_main(int(sys.argv[1]), sys.argv[2])"
 )
 """The child's whole command line: stdlib only until the parent's ``sys.path`` is in place."""
 
@@ -71,6 +72,7 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings, serve: WorkerFactory, *, niceness: int = 19) -> None:
         self._job = pickle.dumps((settings, serve, niceness))
+        self._main = _main_module() if b"__main__" in self._job else ""
         self._lock = threading.Lock()
         self._stopping = False
         self._is_ready = False
@@ -86,7 +88,7 @@ class WorkerProcess:
         env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", _ENTRY, str(ready_writer), *sys.path],
+                [sys.executable, "-c", _ENTRY, str(ready_writer), self._main, *sys.path],
                 stdin=subprocess.PIPE,
                 pass_fds=(ready_writer,),
                 env=env,
@@ -207,10 +209,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def child_main(ready: int) -> None:
+def _main_module() -> str:
+    """The module the parent runs as ``__main__`` (``python -m bench.serve``), for a factory
+    defined there; "" for a script run by path (its factory can't be found, as with spawn)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    return spec.name if spec is not None else ""
+
+
+def child_main(ready: int, main: str = "") -> None:
     """The child's entry (see ``_ENTRY``): build the worker, say ready, then serve wakes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if main:  # what was pickled as ``__main__.serve`` is found there, as multiprocessing does
+        sys.modules["__main__"] = importlib.import_module(main)
     commands = cast(io.BufferedReader, sys.stdin.buffer)  # read1: what has come, at most 4 KB
     settings, serve, niceness = pickle.load(commands)
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
