@@ -31,6 +31,7 @@ from bot.config import (
     load_store_settings,
 )
 from bot.logs import configure_logging
+from bot.work_process import limit_malloc_arenas
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SETTINGS
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     _show_migration_steps(args.verbose)
+    limit_malloc_arenas()  # a long-running role, before its first thread
     if args.command == "scheduler":
         return _scheduler(settings, args.metrics_port)
     if args.command == "worker":

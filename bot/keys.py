@@ -11,7 +11,8 @@ all hex digits (``openssl rand -hex 32``), and none of the patterns of a made-up
 character repeated, a repeating unit, runs such as ``abcd`` or ``1234``, few distinct characters).
 The key is used as the text it is, so any of these encodings works as it stands.
 
-Imports ``cryptography`` only, so the backends, the web edge, the CLI and the settings share it.
+Imports ``cryptography`` only, so the backends, the web edge, the CLI and the settings share it;
+and only once a key is used (10 MB that a taskbot without sign-in never needs).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import hmac
 import math
 import string
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 MAKE_ONE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 MIN_LENGTH = 43  # 43 base64 characters carry 258 bits
@@ -69,16 +70,23 @@ def derive_key(secret: str, info: bytes) -> bytes:
     """32 bytes for one purpose, derived from the operator's key with HKDF-SHA256."""
     if not secret.strip():
         raise ValueError("the secret key is blank")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT, info=info)
     return hkdf.derive(secret.encode())
 
 
 def _fernet(secret: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(derive_key(secret, SEAL_INFO)))
 
 
 def _legacy_fernet(secret: str) -> Fernet:
     """How tokens were sealed before HKDF (one SHA-256 of the key); read-only, until rotated."""
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
 
 
@@ -90,6 +98,9 @@ class Keys:
     """Seal and sign with the current key; open and verify with the current or the old one."""
 
     def __init__(self, secret: str, old: str | None = None) -> None:
+        from cryptography.fernet import InvalidToken, MultiFernet
+
+        self._invalid = InvalidToken
         secrets = [secret, *([old] if old and old != secret else [])]
         current = [_fernet(s) for s in secrets]  # the first one seals
         legacy = [_legacy_fernet(s) for s in secrets]
@@ -102,14 +113,14 @@ class Keys:
     def open(self, sealed: str) -> str:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
-        except InvalidToken:
+        except self._invalid:
             raise UnreadableSecret("sealed with a key taskbot no longer has") from None
 
     def reseal(self, sealed: str) -> str:
         """The same secret sealed with the current key (``taskbot secrets rotate``)."""
         try:
             return self._fernet.rotate(sealed.encode()).decode()
-        except InvalidToken:
+        except self._invalid:
             raise UnreadableSecret("sealed with a key taskbot no longer has") from None
 
     def mac(self, text: str) -> str:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.engine import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger("taskbot.migrate")
 
@@ -35,6 +39,8 @@ class SchemaError(Exception):
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -42,9 +48,46 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+_REVISION = re.compile(r"^(down_)?revision(?:\s*:[^=\n]*)?\s*=\s*(?:None|\"(\w+)\")\s*$", re.M)
+
+
+@functools.cache
+def _chain() -> dict[str, str | None] | None:
+    """Each revision's ``down_revision``, read from the migration files' plain
+    ``revision = "…"`` and ``down_revision = "…"`` lines, without alembic: alembic and its script
+    loading cost a running process 9 MB, so they are imported only to migrate. None when a file
+    is not one plain step of one line of revisions (then alembic answers)."""
+    chain: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = {down: name for down, name in _REVISION.findall(path.read_text())}
+        if set(found) != {"", "down_"} or not found[""]:
+            return None
+        chain[found[""]] = found["down_"] or None
+    return chain if len(set(chain) - set(chain.values())) == 1 else None
+
+
+def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision this code has."""
+    chain = _chain()
+    if chain is None:
+        return frozenset(s.revision for s in _script().walk_revisions())
+    return frozenset(chain)
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "no migrations"
+    """The newest revision: the one no other follows."""
+    chain = _chain()
+    if chain is None:
+        head = _script().get_current_head()
+        assert head is not None, "no migrations"
+        return head
+    (head,) = set(chain) - set(chain.values())
     return head
 
 
@@ -69,6 +112,8 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
             )
         before, head = current_revision(connection), head_revision()
         if before != head:
+            from alembic import command
+
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -111,7 +156,7 @@ def wait_for_schema(engine: Engine, *, timeout: float) -> None:
     step migrates it); raise SchemaError at once for a newer, unknown revision, or after
     ``timeout`` seconds for a missing or older one."""
     head = head_revision()
-    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    known = known_revisions()
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as connection:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,10 @@ class Job:
 
 
 def build_scheduler(jobs: Sequence[Job]) -> BackgroundScheduler:
-    """One interval job each; a run still going when the next is due is skipped, not stacked."""
+    """One interval job each; a run still going when the next is due is skipped, not stacked.
+    APScheduler is imported here, by the processes that schedule (not the worker process)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         timezone="UTC",

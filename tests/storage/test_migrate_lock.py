@@ -35,3 +35,14 @@ def test_concurrent_upgrades_of_one_new_sqlite_file_all_succeed(tmp_path: Path) 
         for engine in engines:
             engine.dispose()
     assert (tmp_path / "new.db.migrate.lock").exists()
+
+
+def test_the_revisions_read_without_alembic_are_alembics() -> None:
+    """A running taskbot reads its head from the migration files (alembic only migrates)."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config, known_revisions
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert known_revisions() == {s.revision for s in script.walk_revisions()}
