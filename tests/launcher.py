@@ -1,12 +1,13 @@
 """Start several ``taskbot`` commands at the same instant: ``python -m tests.launcher``.
 
 Importing taskbot takes most of a second of CPU, which would spread out starts meant to race
-(and cost a test half a minute on two cores), so this process imports ``bot.cli`` and the
-composition root once, then for each round forks one child per command, all at once; each child
-runs ``bot.cli.main(argv)`` with its own environment, as the console script would. A round is one
-JSON line on stdin: ``[{"argv": [...], "env": {...}, "ready": "line" | null}, ...]``. A command
-with ``ready`` is a long-running role: once that text appears in its output it gets SIGTERM. The
-answer is one JSON line: ``[{"code": int, "output": str, "ready": bool}, ...]``.
+(and cost a test half a minute on two cores), so this process imports ``bot.cli``, the
+composition root and alembic once, then for each round forks one child per command, all at
+once; each child runs ``bot.cli.main(argv)`` with its own environment, as the console script
+would. A round is one JSON line on stdin:
+``[{"argv": [...], "env": {...}, "ready": "line" | null}, ...]``. A command with ``ready`` is a
+long-running role: once that text appears in its output it gets SIGTERM. The answer is one JSON
+line: ``[{"code": int, "output": str, "ready": bool}, ...]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import time
 import traceback
 from typing import Any
 
-import bot.bootstrap  # noqa: F401  (imported before forking, so children start at once)
+# Imported before forking, so children start at once: the composition root, and what each
+# child's start imports lazily (alembic alone is a fifth of a second of CPU per child).
+import bot.bootstrap  # noqa: F401
+import bot.reminders.scheduler  # noqa: F401
+import storage.migrate  # noqa: F401
 from bot import cli
 
 ROUND_TIMEOUT = 60.0

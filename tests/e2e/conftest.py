@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.service.ports import Clock, TaskBackend
 from bot.web.server import HttpServer
 from bot.work_process import WorkerProcess
+from tests.conftest import migrated_sqlite
 from tests.slack_requests import SlackClient, SlackRequest, block_action, slash_command
 from tests.stubs.slack_api import SlackApiStub, slack_stub
 
@@ -81,8 +82,11 @@ class Taskbot:
 
 
 @pytest.fixture
-def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., Taskbot]]:
+def make_taskbot(
+    slack: SlackApiStub, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Callable[..., Taskbot]]:
     started: list[Taskbot] = []
+    database = tmp_path / "e2e.db"
 
     def start(
         backend: TaskBackend | None = None,
@@ -90,12 +94,14 @@ def make_taskbot(slack: SlackApiStub, tmp_path: Path) -> Iterator[Callable[..., 
         work_process: bool = False,
         **settings: Any,
     ) -> Taskbot:
+        if "DATABASE_URL" not in settings and not database.exists():
+            migrated_sqlite(sqlite_template, database)  # the start finds the schema current
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
             SLACK_BOT_TOKEN=TOKEN,  # type: ignore[arg-type]
             SLACK_SIGNING_SECRET=SECRET,  # type: ignore[arg-type]
             SLACK_API_URL=slack.url,
-            **{"DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", **settings},
+            **{"DATABASE_URL": f"sqlite:///{database}", **settings},
         )
         app = build_app(
             config,
