@@ -16,7 +16,6 @@ then joins the thread pool, which gives ``taskbot run`` its clean SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -250,53 +249,6 @@ def _call_wsgi(
     return status, headers, chunks
 
 
-class PromptServer(uvicorn.Server):
-    """uvicorn's server, stopped as soon as ``wake()`` is called: uvicorn notices ``should_exit``
-    on a 0.1 s tick, then sleeps a fixed 0.1 s and polls its connections every 0.1 s, which made
-    every stop take 0.2 s or more even with nothing in flight. Here the main loop waits on an
-    event (and still refreshes the Date header once a second), and shutdown waits for the
-    connections and request tasks themselves to finish, bounded by the graceful timeout."""
-
-    _loop: asyncio.AbstractEventLoop | None = None
-    _wake: asyncio.Event | None = None
-
-    async def main_loop(self) -> None:
-        self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter += 10  # on_tick refreshes the Date header when counter % 10 == 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-
-    def wake(self) -> None:
-        """From any thread: look at ``should_exit`` now."""
-        loop, event = self._loop, self._wake
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has already finished
-                loop.call_soon_threadsafe(event.set)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()
-        for sock in sockets or []:
-            sock.close()
-        state = self.server_state
-        for connection in list(state.connections):
-            connection.shutdown()  # closes idle ones, ends the others after their response
-        try:
-            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
-                while state.connections or state.tasks:
-                    await asyncio.sleep(SHUTDOWN_POLL)
-        except TimeoutError:
-            log.error("cancelled %d request(s) still running at shutdown", len(state.tasks))
-            for task in state.tasks:
-                task.cancel()
-        for server in self.servers:
-            await server.wait_closed()
-        await self.lifespan.shutdown()
-
-
 class HttpServer:
     """Serves ``routes`` on ``host:port`` (0: any free port, see ``port``) from a thread of its
     own; ``threads`` WSGI calls run at once, any number of connections wait on the loop."""
@@ -315,7 +267,7 @@ class HttpServer:
     ) -> None:
         import uvicorn  # here: a process that only imports this module's helpers never needs it
 
-        from bot.web.protocol import HeadDeadlineProtocol
+        from bot.web.protocol import HeadDeadlineProtocol, PromptServer
 
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
         bridge = WsgiBridge(
@@ -333,7 +285,7 @@ class HttpServer:
             timeout_keep_alive=int(read_timeout),
             timeout_graceful_shutdown=shutdown_timeout,
         )
-        self._server = PromptServer(self._config)
+        self._server: PromptServer = PromptServer(self._config)
         self._host, self._port, self._backlog = host, port, backlog
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
