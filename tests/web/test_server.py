@@ -51,8 +51,8 @@ def wait_until_refused(port: int, timeout: float = 10) -> None:
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except ConnectionRefusedError:
-            return
+        except (ConnectionRefusedError, ConnectionResetError):
+            return  # reset: the listener closed with this connection still in its backlog
         assert time.monotonic() < deadline, "the server kept listening"
         time.sleep(0.005)
 
