@@ -71,6 +71,8 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    if len(rows) == 1:  # an ack's job: one statement shape, compiled once and cached
+        return len(session.execute(_INSERT_ONE[dialect.__name__], rows[0]).all())
     statement = (
         dialect.insert(JobRow)
         .values(rows)
@@ -78,6 +80,14 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
         .returning(JobRow.id)
     )
     return len(session.execute(statement).all())
+
+
+_INSERT_ONE = {
+    dialect.__name__: dialect.insert(JobRow)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(JobRow.id)
+    for dialect in (postgresql, sqlite)
+}
 
 
 def job_exists(session: Session, key: str) -> bool:
