@@ -26,11 +26,8 @@ from bot.domain.models import (
     AttachmentKind,
     Comment,
     CommentEvent,
-    CompletionCondition,
-    Due,
     Part,
     PartState,
-    Status,
     Task,
     TaskDraft,
     TaskPage,
@@ -49,7 +46,7 @@ from storage.tables import (
     list_due,
 )
 from storage.task_cards import mark_behind
-from storage.task_lists import list_page
+from storage.task_lists import list_page, task_of
 
 LOAD_CHUNK = 500  # ids per IN (…) of ``load_many``: well under every database's bound
 
@@ -371,20 +368,9 @@ def _write(row: TaskRow, task: Task) -> None:
 
 
 def _to_task(row: TaskRow) -> Task:
-    due = (
-        Due(date=row.due_date, time=row.due_time, tz=row.due_tz or "UTC") if row.due_date else None
-    )
-    return Task(
-        team_id=row.team_id,
-        id=row.id,
-        handle=format_handle(row.number),
-        title=row.title,
-        description=row.description,
-        due=due,
-        condition=CompletionCondition(row.condition),
-        status=Status(row.status),
-        assignor=row.assignor,
-        parts=tuple(
+    return task_of(
+        row,
+        (
             Part(
                 assignee=Assignee(kind=AssigneeKind(p.assignee_kind), id=p.assignee_id),
                 state=PartState(p.state),
@@ -414,9 +400,5 @@ def _to_task(row: TaskRow) -> Task:
             )
             for a in row.attachments
         ),
-        channel_id=row.channel_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
         deleted=row.deleted_at is not None,
     )

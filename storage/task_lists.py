@@ -14,7 +14,7 @@ The list's length comes in the same statement from the same ranges, counted in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -38,6 +38,8 @@ from sqlalchemy.orm import Session
 from bot.domain.models import (
     Assignee,
     AssigneeKind,
+    Attachment,
+    Comment,
     CompletionCondition,
     Due,
     ListView,
@@ -262,7 +264,7 @@ def _tasks(rows: Sequence[Row[Any]]) -> list[Task]:
     for row in rows:
         if current is None or row.id != current.id:
             if current is not None:
-                tasks.append(_task(current, parts))
+                tasks.append(task_of(current, parts))
             current, parts = row, []
         if row.part_assignee_id is not None:
             parts.append(
@@ -276,11 +278,20 @@ def _tasks(rows: Sequence[Row[Any]]) -> list[Task]:
                 )
             )
     if current is not None:
-        tasks.append(_task(current, parts))
+        tasks.append(task_of(current, parts))
     return tasks
 
 
-def _task(row: Row[Any], parts: list[Part]) -> Task:
+def task_of(
+    row: Any,
+    parts: Iterable[Part],
+    *,
+    comments: tuple[Comment, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+    deleted: bool = False,
+) -> Task:
+    """A task from its ``tasks`` columns (an ORM ``TaskRow`` or a selected row: the names are
+    the same) and its parts; a list loads no comments or attachments, the store does."""
     due = (
         Due(date=row.due_date, time=row.due_time, tz=row.due_tz or "UTC") if row.due_date else None
     )
@@ -295,8 +306,11 @@ def _task(row: Row[Any], parts: list[Part]) -> Task:
         status=Status(row.status),
         assignor=row.assignor,
         parts=tuple(parts),
+        comments=comments,
+        attachments=attachments,
         channel_id=row.channel_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
+        deleted=deleted,
     )
