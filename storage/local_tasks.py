@@ -352,6 +352,7 @@ def _write(row: TaskRow, task: Task) -> None:
                     created_at=comment.created_at,
                     event=comment.event.value if comment.event else None,
                     subjects=" ".join(comment.subjects),
+                    origin=comment.origin,
                 )
             )
     row.attachments = [
@@ -387,6 +388,7 @@ def _to_task(row: TaskRow) -> Task:
                 created_at=c.created_at,
                 event=CommentEvent(c.event) if c.event else None,
                 subjects=tuple(c.subjects.split()) if c.subjects else (),
+                origin=c.origin,
             )
             for c in row.comments
         ),

@@ -150,6 +150,7 @@ class CommentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     event: Mapped[str | None] = mapped_column(String(24))
     subjects: Mapped[str] = mapped_column(Text, default="")  # space-separated ids
+    origin: Mapped[str | None] = mapped_column(String(40))  # the task system it was made in
 
 
 class AttachmentRow(Base):

@@ -71,6 +71,8 @@ def test_a_reopening_in_struct_is_recorded_as_made_there_not_by_the_assignor(
     assert change.by is None and not change.after.is_completed
     assert history(change) == [(CommentEvent.REOPENED, "", "Struct PIM")]
     assert BOSS not in {p.done_by for p in change.after.parts}
+    stored = backend.get(st.TEAM, task.handle)  # read back, as the card sweep and /task show do
+    assert stored.comments[-1].origin == "Struct PIM"
 
 
 def test_assignees_changed_in_struct_are_taken_in(
