@@ -44,6 +44,7 @@ from bot.work_process import WorkerProcess
 from storage.comment_links import SqlAlchemyCommentLinks
 from storage.engine import check_reachable, make_engine, make_sessionmaker
 from storage.home_claims import SqlAlchemyHomeClaims
+from storage.job_intake import GroupCommit
 from storage.job_ledger import SqlAlchemyJobLedger
 from storage.local_tasks import SqlAlchemyTaskStore
 from storage.rate_budget import SqlAlchemyRateBudget
@@ -301,7 +302,7 @@ def build_app(
     )
     service.reader_changed = notifier.refresh_reader
     job_ledger = SqlAlchemyJobLedger(sessions)
-    jobs = DurableJobs(job_ledger)
+    jobs = DurableJobs(GroupCommit(engine))
     deps = SlackDeps(
         service=service,
         directory=directory,

@@ -54,20 +54,7 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     Returns how many rows were new. The task store calls this to queue a change's notifications
     in the change's own transaction.
     """
-    rows = [
-        {
-            "kind": job.kind,
-            "key": job.key,
-            "payload": job.payload,
-            "payload_version": job.payload_version,
-            "state": PENDING,
-            "attempts": 0,
-            "available_at": now + job.delay,
-            "created_at": now,
-            "request_id": job.request_id,
-        }
-        for job in jobs
-    ]
+    rows = [job_row(job, now) for job in jobs]
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -80,6 +67,23 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
         .returning(JobRow.id)
     )
     return len(session.execute(statement).all())
+
+
+JOBS = JobRow.__table__
+
+
+def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "key": job.key,
+        "payload": job.payload,
+        "payload_version": job.payload_version,
+        "state": PENDING,
+        "attempts": 0,
+        "available_at": now + job.delay,
+        "created_at": now,
+        "request_id": job.request_id,
+    }
 
 
 _INSERT_ONE = {
@@ -112,7 +116,8 @@ class SqlAlchemyJobLedger:
         version: int = 1,
         request_id: str | None = None,
     ) -> bool:
-        """``enqueue`` at the current time; what listeners call before they ack."""
+        """``enqueue`` at the current time (listeners use ``storage.job_intake``, which writes
+        the jobs of many acks in one transaction)."""
         job = NewJob(kind, key, payload, payload_version=version, request_id=request_id)
         return self.enqueue(job, datetime.now(UTC))
 

@@ -78,7 +78,8 @@ def check_body(body: bytes, content_type: str) -> str | None:
 
 
 def is_ssl_check(body: bytes) -> bool:
-    return parse_qs(body.decode("latin-1")).get("ssl_check") == ["1"]
+    """Slack's certificate probe (the form field ``ssl_check=1``); parsed only when present."""
+    return b"ssl_check=" in body and parse_qs(body.decode("latin-1")).get("ssl_check") == ["1"]
 
 
 def guarded(

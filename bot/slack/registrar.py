@@ -1,13 +1,22 @@
 """Registers listeners on a Bolt app and records every id, so the manifest can be checked
-against what the running app really handles (tests/test_manifest.py)."""
+against what the running app really handles (tests/test_manifest.py).
+
+Bolt answers Slack when a listener returns (``process_before_response``): a listener persists its
+job, acks and returns. Anything slow that the answer need not wait for (opening a modal, telling
+someone a save failed) goes to ``after_ack``, which runs it on the listener pool.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt import App
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[..., Any]
 
@@ -22,9 +31,21 @@ class Registered:
 
 
 class Registrar:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, pool: Executor) -> None:
         self.app = app
         self.registered = Registered()
+        self._pool = pool
+
+    def after_ack(self, work: Callable[[], object]) -> None:
+        """Run ``work`` on the listener pool, so Slack's answer doesn't wait for it."""
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:  # nobody waits on the future: say it here
+                log.exception("after-ack work failed")
+
+        self._pool.submit(run)
 
     def command(self, name: str, listener: Listener) -> None:
         self.registered.commands.add(name)

@@ -21,6 +21,7 @@ from bot.service.work import ClaimedWork, JobWorker
 from bot.slack.background import DurableJobs
 from bot.slack.listeners.commands import CommandJob
 from storage.engine import make_engine
+from storage.job_intake import GroupCommit
 from storage.job_ledger import SqlAlchemyJobLedger
 from tests.e2e.conftest import ANA, TOKEN, Taskbot
 from tests.e2e.test_user_map import answer
@@ -155,7 +156,7 @@ def test_a_job_that_cant_be_saved_is_logged_without_its_payload(
     (what the person typed, their response_url) reached the log."""
     engine = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no jobs table: insert fails
     try:
-        jobs = DurableJobs(SqlAlchemyJobLedger(sessionmaker(engine)))
+        jobs = DurableJobs(GroupCommit(engine))  # what listeners write to
         with caplog.at_level(logging.INFO):
             saved = jobs.submit(CommandJob(**{**COMMAND, "text": "add Quarterly"}), "c:T1:3")
     finally:

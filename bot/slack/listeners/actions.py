@@ -113,37 +113,48 @@ class ReassignForm(Click):
     view_id: str
 
 
-def submit_click(deps: SlackDeps, click: Click, body: dict[str, Any], ack: Ack) -> None:
+def submit_click(
+    deps: SlackDeps, registrar: Registrar, click: Click, body: dict[str, Any], ack: Ack
+) -> None:
     """Persist the click, then ack; if it could not be saved, say so instead of nothing."""
     saved = deps.jobs.submit(click, action_key(click.KIND, body))
     ack()
     if not saved:
-        _reply_for(deps, click).send(NOT_SAVED)
+        registrar.after_ack(lambda: _reply_for(deps, click).send(NOT_SAVED))
 
 
 def register(registrar: Registrar, deps: SlackDeps) -> None:
     def on_card_button(ack: Ack, body: dict[str, Any]) -> None:
-        submit_click(deps, Click.of(body), body, ack)
+        submit_click(deps, registrar, Click.of(body), body, ack)
 
     for action_id in CHANGES:
         registrar.action(action_id, on_card_button)
-    registrar.action(ids.ACTION_COMMENT, _comment_listener(deps))
-    registrar.action(ids.ACTION_REASSIGN, _reassign_listener(deps))
+
+    def on_comment_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        registrar.after_ack(lambda: _open_comment_modal(client, body))
+
+    def on_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        registrar.after_ack(lambda: _open_reassign_modal(deps, client, body))
+
+    registrar.action(ids.ACTION_COMMENT, on_comment_button)
+    registrar.action(ids.ACTION_REASSIGN, on_reassign_button)
 
     def on_open_create(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        open_create_modal(deps, client, body)
+        registrar.after_ack(lambda: open_create_modal(deps, client, body))
 
     registrar.action(ids.ACTION_OPEN_CREATE, on_open_create)
 
     def on_snooze(ack: Ack, body: dict[str, Any]) -> None:
-        submit_click(deps, SnoozeClick.of(body), body, ack)
+        submit_click(deps, registrar, SnoozeClick.of(body), body, ack)
 
     registrar.action(ids.ACTION_SNOOZE_HOUR, on_snooze)
     registrar.action(ids.ACTION_SNOOZE_TOMORROW, on_snooze)
 
     def on_page_turn(ack: Ack, body: dict[str, Any]) -> None:
-        submit_click(deps, PageTurn.of(body), body, ack)
+        submit_click(deps, registrar, PageTurn.of(body), body, ack)
 
     registrar.action(ids.ACTION_LIST_PREVIOUS, on_page_turn)
     registrar.action(ids.ACTION_LIST_NEXT, on_page_turn)
@@ -158,7 +169,8 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         saved = deps.jobs.submit(turn, action_key(turn.KIND, body))
         ack()
         if not saved:
-            Reply(client=deps.clients(turn.team_id), user_id=turn.user_id).send(NOT_SAVED)
+            reply = Reply(client=deps.clients(turn.team_id), user_id=turn.user_id)
+            registrar.after_ack(lambda: reply.send(NOT_SAVED))
 
     registrar.action(ids.ACTION_HOME_PREVIOUS, on_home_page)
     registrar.action(ids.ACTION_HOME_NEXT, on_home_page)
@@ -282,48 +294,40 @@ def _card_for(deps: SlackDeps, task: Task, viewer: str) -> CardMessage:
     )
 
 
-def _comment_listener(deps: SlackDeps) -> Callable[..., None]:
-    def on_comment_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        actor, handle, version = Click.of(body).clicked()
-        reply = Reply(client=client, user_id=actor.user_id)
+def _open_comment_modal(client: WebClient, body: dict[str, Any]) -> None:
+    actor, handle, version = Click.of(body).clicked()
+    reply = Reply(client=client, user_id=actor.user_id)
+    reply.attempt(
+        lambda: client.views_open(
+            trigger_id=body["trigger_id"], view=comment_modal(handle=handle, version=version)
+        ),
+        action="open comment modal",
+    )
+
+
+def _open_reassign_modal(deps: SlackDeps, client: WebClient, body: dict[str, Any]) -> None:
+    """Open at once (the trigger lives 3 s), then fill in from the backend, which may be slow.
+    The fill-in only reads, so its job is written after the ack, with the view's id."""
+    click = Click.of(body)
+    actor, handle, _ = click.clicked()
+    reply = Reply(client=client, user_id=actor.user_id)
+    opened = reply.attempt(
+        lambda: client.views_open(
+            trigger_id=body["trigger_id"],
+            view=message_view("Reassign", f"Loading {escape(handle)}…"),
+        ),
+        action="open reassign modal",
+    )
+    if opened is None:
+        return
+    form = ReassignForm(**click.model_dump(), view_id=opened["view"]["id"])
+    if not deps.jobs.submit(form, action_key(form.KIND, body)):
         reply.attempt(
-            lambda: client.views_open(
-                trigger_id=body["trigger_id"], view=comment_modal(handle=handle, version=version)
+            lambda: client.views_update(
+                view_id=form.view_id, view=message_view("Reassign", NOT_SAVED)
             ),
-            action="open comment modal",
+            task=handle,
         )
-
-    return on_comment_button
-
-
-def _reassign_listener(deps: SlackDeps) -> Callable[..., None]:
-    def on_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        click = Click.of(body)
-        actor, handle, _ = click.clicked()
-        reply = Reply(client=client, user_id=actor.user_id)
-        # Open at once (the trigger lives 3 s), then fill in from the backend, which may be slow.
-        # The fill-in only reads, so its job is written after the ack, with the view's id.
-        opened = reply.attempt(
-            lambda: client.views_open(
-                trigger_id=body["trigger_id"],
-                view=message_view("Reassign", f"Loading {escape(handle)}…"),
-            ),
-            action="open reassign modal",
-        )
-        if opened is None:
-            return
-        form = ReassignForm(**click.model_dump(), view_id=opened["view"]["id"])
-        if not deps.jobs.submit(form, action_key(form.KIND, body)):
-            reply.attempt(
-                lambda: client.views_update(
-                    view_id=form.view_id, view=message_view("Reassign", NOT_SAVED)
-                ),
-                task=handle,
-            )
-
-    return on_reassign_button
 
 
 def _fill_reassign(deps: SlackDeps, form: ReassignForm) -> None:

@@ -72,11 +72,12 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
                 ack(text=_no_create(deps))
                 return
             ack()
-            open_create_modal(deps, client, command, title=from_slack(parsed.rest))
+            title = from_slack(parsed.rest)
+            registrar.after_ack(lambda: open_create_modal(deps, client, command, title=title))
             return
         if parsed.name == "settings":
             ack()
-            open_settings_modal(deps, client, command)
+            registrar.after_ack(lambda: open_settings_modal(deps, client, command))
             return
         job = CommandJob(
             team_id=command["team_id"],

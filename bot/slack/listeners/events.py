@@ -11,6 +11,10 @@ from bot.slack.home import publish_home
 from bot.slack.registrar import Registrar
 
 
+class NotSaved(RuntimeError):
+    """An event's job could not be written: no 200, so that Slack delivers it again."""
+
+
 class PublishHome(JobPayload):
     KIND: ClassVar[str] = "publish-home"
 
@@ -26,7 +30,8 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             return
         job = PublishHome(team_id=context.get("team_id") or "", user_id=event["user"])
         event_id = body.get("event_id") or event.get("event_ts")
-        deps.jobs.submit(job, f"{job.KIND}:{job.team_id}:{event_id}")  # only a read: no reply
+        if not deps.jobs.submit(job, f"{job.KIND}:{job.team_id}:{event_id}"):
+            raise NotSaved(job.KIND)  # answered 500: Slack sends the event again, up to 3 times
 
     registrar.event(ids.EVENT_APP_HOME_OPENED, on_app_home_opened)
 

@@ -32,13 +32,15 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
             source_channel=channel,
             source_ts=message.get("ts") or shortcut.get("message_ts"),
         )
-        open_create_modal(
-            deps,
-            client,
-            shortcut,
-            title=first_line[:TITLE_MAX],
-            description=text,
-            context=context,
+        registrar.after_ack(
+            lambda: open_create_modal(
+                deps,
+                client,
+                shortcut,
+                title=first_line[:TITLE_MAX],
+                description=text,
+                context=context,
+            )
         )
 
     registrar.shortcut(ids.SHORTCUT_FROM_MESSAGE, on_message_shortcut)

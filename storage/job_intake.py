@@ -1,0 +1,121 @@
+"""Acks' jobs written in groups: one transaction for every job that arrived while the last one
+committed (group commit).
+
+Each ack waits until its own job is committed, so persist-before-ack holds as before. But under
+a burst, one request per transaction made the database's write lock the queue: on SQLite each
+writer took the lock, then waited for the GIL while holding it, and the next fifty waited
+behind it (write-turn waits of 30 ms at p50 with 50 clients). Here one thread writes, and a
+request costs a place in a list and an event; a transaction carries all jobs waiting, up to
+``MOST``. A job whose row can't be written fails alone: a failed group is written again row by
+row, so the others are still saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.job_ledger import JOBS, NewJob, job_row
+
+log = logging.getLogger(__name__)
+
+MOST = 256
+"""Jobs per transaction at most: a burst's worth, in one statement of a few hundred kB."""
+
+
+@dataclass
+class _Waiting:
+    job: NewJob
+    now: datetime
+    done: threading.Event = field(default_factory=threading.Event)
+    added: bool = False
+    error: Exception | None = None
+
+
+class GroupCommit:
+    """What listeners write their jobs to (``bot.slack.background.JobQueue``)."""
+
+    def __init__(self, engine: Engine, *, most: int = MOST) -> None:
+        self._engine, self._most = engine, most
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = (
+            dialect.insert(JOBS)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(JOBS.c.key)
+        )
+        self._waiting: deque[_Waiting] = deque()
+        self._arrived = threading.Condition()
+        self._writer: threading.Thread | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued for the next transaction (not those being written now)."""
+        with self._arrived:
+            return len(self._waiting)
+
+    def add(
+        self,
+        kind: str,
+        key: str,
+        payload: str,
+        *,
+        version: int = 1,
+        request_id: str | None = None,
+    ) -> bool:
+        """Queue the job for the next transaction and wait until it has committed: True if
+        new, False if its key was there; raises what writing its row raised."""
+        job = NewJob(kind, key, payload, payload_version=version, request_id=request_id)
+        waiting = _Waiting(job, datetime.now(UTC))
+        with self._arrived:
+            self._waiting.append(waiting)
+            self._start_writer()
+            self._arrived.notify()
+        waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.added
+
+    def _start_writer(self) -> None:
+        """At the first job (a process that never acks has no writer thread)."""
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_forever, name="job-intake")
+            self._writer.daemon = True  # it holds nothing: each waiting request holds its job
+            self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._arrived:
+                while not self._waiting:
+                    self._arrived.wait()
+                count = min(len(self._waiting), self._most)
+                group = [self._waiting.popleft() for _ in range(count)]
+            self._write(group)
+
+    def _write(self, group: list[_Waiting]) -> None:
+        try:
+            self._commit(group)
+        except Exception as exc:
+            if len(group) > 1:  # find the row at fault; the others are saved one by one
+                for waiting in group:
+                    self._write([waiting])
+                return
+            log.warning("could not save a %s job: %s", group[0].job.kind, type(exc).__name__)
+            group[0].error = exc
+        for waiting in group:
+            waiting.done.set()
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        first: dict[str, _Waiting] = {}
+        for waiting in group:  # a replay in the same group is not new either
+            first.setdefault(waiting.job.key, waiting)
+        rows = [job_row(waiting.job, waiting.now) for waiting in first.values()]
+        with self._engine.begin() as connection:
+            new = set(connection.execute(self._insert, rows).scalars())
+        for key in new:
+            first[key].added = True

@@ -1,0 +1,116 @@
+"""Group commit of acks' jobs, on SQLite and PostgreSQL: each ``add`` returns once its own row
+is committed; the jobs that arrive meanwhile share the next transaction; a row that can't be
+written fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.job_intake import GroupCommit
+from storage.job_ledger import PENDING, SqlAlchemyJobLedger
+
+WAIT = 30.0  # a bound for a hang, never a timing guess
+
+
+@contextmanager
+def inserts_held(engine: Engine) -> Iterator[tuple[threading.Event, list[int]]]:
+    """The writer's first INSERT waits until the event is set; yields (first INSERT began,
+    the row count of every INSERT), with the release on exit."""
+    began, release, sizes = threading.Event(), threading.Event(), []
+
+    def hold(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
+            sizes.append(statement.count("(?") + statement.count("(%("))
+            began.set()
+            assert release.wait(WAIT)
+
+    event.listen(engine, "before_cursor_execute", hold)  # stays: the writer may be inside it
+    try:
+        yield began, sizes
+    finally:
+        release.set()
+
+
+def add_in_threads(
+    intake: GroupCommit, keys: list[str], payload: Any = '{"n": 1}'
+) -> tuple[list[threading.Thread], list[tuple[str, Any]]]:
+    """Each key added from a thread of its own; (threads, (key, result or exception) each)."""
+    results: list[tuple[str, Any]] = []
+
+    def add(key: str) -> None:
+        try:
+            results.append((key, intake.add("test", key, payload if key == "bad" else "{}")))
+        except Exception as exc:
+            results.append((key, exc))
+
+    threads = [threading.Thread(target=add, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def join(started: tuple[list[threading.Thread], list[tuple[str, Any]]]) -> list[tuple[str, Any]]:
+    threads, results = started
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    return sorted(results, key=lambda result: (result[0], repr(result[1])))
+
+
+def wait_for_backlog(intake: GroupCommit, count: int) -> None:
+    """Until ``count`` jobs are queued behind the held transaction (a counter, not a guess)."""
+    deadline = time.monotonic() + WAIT
+    while intake.waiting < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def test_an_add_is_committed_when_it_returns_and_a_replay_is_not_new(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = GroupCommit(engine)
+    assert intake.add("test", "a", "{}")
+    assert SqlAlchemyJobLedger(sessions).states() == {"a": PENDING}
+    assert not intake.add("test", "a", "{}")
+
+
+def test_jobs_that_arrive_during_a_commit_share_the_next_one(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = GroupCommit(engine)
+    keys = [f"k{i}" for i in range(20)]
+    with inserts_held(engine) as (began, sizes):
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)  # the writer is in its first transaction
+        rest = add_in_threads(intake, [*keys, "k3"])  # k3 twice: a replay in the same group
+        wait_for_backlog(intake, len(keys) + 1)
+    assert join(first) == [("first", True)]
+    results = join(rest)
+    assert [key for key, _ in results] == sorted([*keys, "k3"])
+    assert [key for key, added in results if added is True] == sorted(keys)  # k3 once
+    assert sizes == [1, 20]  # two transactions: the first job, then all twenty at once
+    assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", *keys}
+
+
+def test_a_row_that_cannot_be_written_fails_alone(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = GroupCommit(engine)
+    keys = [f"k{i}" for i in range(5)]
+    with inserts_held(engine) as (began, _):
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)
+        rest = add_in_threads(intake, [*keys, "bad"], payload=None)  # payload is NOT NULL
+        wait_for_backlog(intake, len(keys) + 1)
+    join(first)
+    results = dict(join(rest))
+    assert isinstance(results.pop("bad"), Exception)
+    assert results == dict.fromkeys(keys, True)
+    assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", *keys}
