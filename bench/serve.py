@@ -174,7 +174,7 @@ def taskbot_app(
         worker=worker is None,
     )
     if worker is not None:
-        app.deps.jobs.wake = worker.wake  # type: ignore[attr-defined]
+        app.intake.after_commit = worker.wake
 
     def close() -> None:
         if worker is not None:  # queued after-ack work is irrelevant here

@@ -74,6 +74,7 @@ class TaskbotApp:
     slack: SlackApp
     deps: SlackDeps
     sweep: ReminderSweep
+    intake: GroupCommit
     sync: BackendSync | None = None
     notifier: SlackNotifier | None = None
     worker: JobWorker | WorkerProcess | None = None
@@ -302,7 +303,8 @@ def build_app(
     )
     service.reader_changed = notifier.refresh_reader
     job_ledger = SqlAlchemyJobLedger(sessions)
-    jobs = DurableJobs(GroupCommit(engine))
+    intake = GroupCommit(engine)
+    jobs = DurableJobs(intake)
     deps = SlackDeps(
         service=service,
         directory=directory,
@@ -326,7 +328,7 @@ def build_app(
             max_attempts=settings.JOB_MAX_ATTEMPTS,
         )
     if runs is not None:
-        jobs.wake = runs.wake
+        intake.after_commit = runs.wake
     if isinstance(runs, JobWorker):
         service.deliver_now = runs.run_now
     homes = HomeRefresher(deps)
@@ -349,6 +351,7 @@ def build_app(
         slack=slack,
         deps=deps,
         sweep=sweep,
+        intake=intake,
         notifier=notifier,
         sync=BackendSync(
             backend,

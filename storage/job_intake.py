@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,8 +42,13 @@ class _Waiting:
 class GroupCommit:
     """What listeners write their jobs to (``bot.slack.background.JobQueue``)."""
 
-    def __init__(self, engine: Engine, *, most: int = MOST) -> None:
+    def __init__(
+        self, engine: Engine, *, most: int = MOST, after_commit: Callable[[], None] = lambda: None
+    ) -> None:
         self._engine, self._most = engine, most
+        self.after_commit = after_commit
+        """Called once per transaction that added a job: a worker's wake-up (one nudge for a
+        group, where one per job cost the acks 5% of their CPU in pipe writes)."""
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = (
             dialect.insert(JOBS)
@@ -99,18 +105,27 @@ class GroupCommit:
 
     def _write(self, group: list[_Waiting]) -> None:
         try:
-            self._commit(group)
+            added = self._commit(group)
         except Exception as exc:
             if len(group) > 1:  # find the row at fault; the others are saved one by one
                 for waiting in group:
                     self._write([waiting])
                 return
-            log.warning("could not save a %s job: %s", group[0].job.kind, type(exc).__name__)
-            group[0].error = exc
+            group[0].error = exc  # raised in the request's thread, which logs it
+            added = False
+        if added:  # before the acks: a few microseconds, and the worker is on its way
+            self._nudge()
         for waiting in group:
             waiting.done.set()
 
-    def _commit(self, group: list[_Waiting]) -> None:
+    def _nudge(self) -> None:
+        try:
+            self.after_commit()
+        except Exception:  # the jobs are saved; a worker's poll finds them anyway
+            log.exception("could not wake a worker")
+
+    def _commit(self, group: list[_Waiting]) -> bool:
+        """Whether any job was new."""
         first: dict[str, _Waiting] = {}
         for waiting in group:  # a replay in the same group is not new either
             first.setdefault(waiting.job.key, waiting)
@@ -119,3 +134,4 @@ class GroupCommit:
             new = set(connection.execute(self._insert, rows).scalars())
         for key in new:
             first[key].added = True
+        return bool(new)

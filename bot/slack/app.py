@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.logs import bind_request_id
 from bot.slack.deps import SlackDeps
-from bot.slack.http import guarded
+from bot.slack.http import request_kind, request_team, slack_events
 from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.registrar import Registered, Registrar
 from bot.web.server import WSGIApp
@@ -53,7 +52,7 @@ class SlackApp:
     def wsgi(self) -> WSGIApp:
         """The WSGI callable that serves ``POST /slack/events``: malformed or unsigned requests
         are refused with a 4xx (``bot.slack.http``) before Bolt's adapter sees them."""
-        return guarded(SlackRequestHandler(self.bolt, path="/slack/events"), self.signing_secret)
+        return slack_events(self.bolt, self.signing_secret)
 
     def close(self, wait: bool = True) -> None:
         """Finish listeners (their jobs are in the ledger by the time they ack)."""
@@ -79,18 +78,20 @@ def build_slack_app(
         client=client,
         signing_secret=signing_secret or "",
         process_before_response=True,
-        request_verification_enabled=not socket_mode,
+        request_verification_enabled=False,  # ``bot.slack.http`` checked it before Bolt
         token_verification_enabled=token_verification,
         listener_executor=executor,
         logger=logging.getLogger("taskbot.bolt"),
     )
 
-    @bolt.middleware
-    def on_request(body: dict[str, Any], next: Callable[[], None]) -> None:
-        """Every request gets a fresh id; one line says what arrived (kind and workspace)."""
-        bind_request_id()
-        log.info("slack request type=%s team=%s", _kind(body), _team(body))
-        next()
+    if socket_mode:  # over HTTP, ``bot.slack.http`` does this before Bolt is called
+
+        @bolt.middleware
+        def on_request(body: dict[str, Any], next: Callable[[], None]) -> None:
+            """Every request gets a fresh id; one line says what arrived (kind, workspace)."""
+            bind_request_id()
+            log.info("slack request type=%s team=%s", request_kind(body), request_team(body))
+            next()
 
     registrar = Registrar(bolt, executor)
     for module in (commands, actions, views, shortcuts, events):
@@ -99,7 +100,10 @@ def build_slack_app(
     @bolt.error
     def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
         log.error(
-            "unhandled error in listener type=%s team=%s", _kind(body), _team(body), exc_info=error
+            "unhandled error in listener type=%s team=%s",
+            request_kind(body),
+            request_team(body),
+            exc_info=error,
         )
 
     return SlackApp(
@@ -108,18 +112,3 @@ def build_slack_app(
         executor=executor,
         signing_secret=signing_secret or "",
     )
-
-
-def _kind(body: dict[str, Any]) -> str:
-    """What arrived, as a name (never the body): a command, a callback or an event type."""
-    if body.get("command"):
-        return "command"
-    kind = str(body.get("type") or "?")
-    if kind == "event_callback":
-        return f"event:{(body.get('event') or {}).get('type', '?')}"
-    return kind
-
-
-def _team(body: dict[str, Any]) -> str | None:
-    team = body.get("team")
-    return str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "?")

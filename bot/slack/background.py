@@ -9,7 +9,6 @@ claim the rows, in this process or any other on the same database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.logs import current_request_id
@@ -38,11 +37,10 @@ class JobQueue(Protocol):
 
 
 class DurableJobs:
-    """Jobs written to the ledger; ``wake`` nudges a worker that shares this process."""
+    """Jobs written to the ledger (the queue wakes a worker once they are committed)."""
 
-    def __init__(self, queue: JobQueue, wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
-        self.wake = wake
 
     def submit(self, payload: JobPayload, key: str, *, request_id: str | None = None) -> bool:
         try:
@@ -58,7 +56,6 @@ class DurableJobs:
             return False
         if added:  # a replay lands on the row already there
             JOBS_QUEUED.labels(payload.KIND).inc()
-        self.wake()
         return True
 
 

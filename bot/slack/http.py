@@ -1,10 +1,12 @@
-"""``POST /slack/events`` over HTTP: the request is checked here before Bolt sees it.
+"""``POST /slack/events`` over HTTP: checked here, then handed to Bolt, parsed once.
 
 Slack signs ``v0:{timestamp}:{raw body}`` with the signing secret (HMAC-SHA256, 5-minute
-window). Bolt checks the same, but raises on what it does not expect (a timestamp that is not a
-number, a body that is not UTF-8, a payload that is not JSON) and the request ends as a 500. Here
-every such request gets a 4xx and one warning line saying why, and never reaches a listener.
-Bodies are already bounded by the HTTP front (``bot.web.server.MAX_BODY``).
+window). Bolt's own WSGI adapter checks the same, but raises on what it does not expect (a
+timestamp that is not a number, a body that is not UTF-8, a payload that is not JSON) and the
+request ends as a 500. Here every such request gets a 4xx and one warning line saying why, and
+never reaches a listener; Bolt's check of the signature is then switched off (it would be the
+second one), and the body Bolt parses is the one request it is given. Bodies are already
+bounded by the HTTP front (``bot.web.server.MAX_BODY``).
 
 Imports only the WSGI types of ``bot.web.server``; ``bot.slack.app`` puts it in front of Bolt.
 """
@@ -13,14 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
+from slack_bolt import App, BoltRequest
+
+from bot.logs import bind_request_id
 from bot.metrics import ACK_SECONDS, ack_kind
 from bot.web.server import StartResponse, WSGIApp, json_response
 
@@ -53,28 +58,52 @@ def check_signature(
         raise Refused("401 Unauthorized", "bad signature")
 
 
-def check_body(body: bytes, content_type: str) -> str | None:
-    """Raise ``Refused`` unless the (signed) body is what Bolt can parse: UTF-8, and JSON where
-    Slack sends JSON (an events body, or a form's ``payload`` field). Returns the request's kind
-    (``command``, or the payload's ``type``) for the ack metric."""
+def bolt_request(body: bytes, environ: dict[str, Any]) -> BoltRequest:
+    """Bolt's request for a signed body; ``Refused`` unless it is UTF-8 and a JSON object
+    where Slack sends JSON (an events body, or a form's ``payload`` field)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused("400 Bad Request", "body is not UTF-8") from None
+    headers = {
+        name[5:].lower().replace("_", "-"): value
+        for name, value in environ.items()
+        if name.startswith("HTTP_")
+    }
+    headers["content-type"] = environ.get("CONTENT_TYPE", "")
+    if not headers["content-type"].startswith("application/json") and _form_mistaken(text):
+        text, headers["content-type"] = json.dumps(dict(parse_qsl(text))), "application/json"
     try:
-        if content_type.startswith("application/json"):
-            document = json.loads(text)
-        else:
-            payload = parse_qs(text).get("payload")
-            document = json.loads(payload[0]) if payload else {}
+        request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
     except ValueError:
         raise Refused("400 Bad Request", "body is not valid JSON") from None
-    if not isinstance(document, dict):
+    except (AttributeError, TypeError):  # JSON, but not an object: Bolt reads it as one
+        raise Refused("400 Bad Request", "body is not a JSON object") from None
+    if not isinstance(request.body, dict):
         raise Refused("400 Bad Request", "body is not a JSON object")
-    if not document:
-        return "command" if "command" in parse_qs(text) else None
-    kind = document.get("type")
-    return kind if isinstance(kind, str) else None
+    return request
+
+
+def _form_mistaken(text: str) -> bool:
+    """Bolt reads any form that contains "payload" anywhere as an interactive payload, and a
+    slash command whose text says "payload" as nothing at all; such a form is handed to it as
+    JSON instead."""
+    return "payload" in text and not text.startswith("payload=") and "&payload=" not in text
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    """What arrived, as a name (never the body): a command, a callback or an event type."""
+    if body.get("command"):
+        return "command"
+    kind = str(body.get("type") or "?")
+    if kind == "event_callback":
+        return f"event:{(body.get('event') or {}).get('type', '?')}"
+    return kind
+
+
+def request_team(body: dict[str, Any]) -> str:
+    team = body.get("team")
+    return str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "?")
 
 
 def is_ssl_check(body: bytes) -> bool:
@@ -82,10 +111,9 @@ def is_ssl_check(body: bytes) -> bool:
     return b"ssl_check=" in body and parse_qs(body.decode("latin-1")).get("ssl_check") == ["1"]
 
 
-def guarded(
-    handler: WSGIApp, signing_secret: str, clock: Callable[[], float] = time.time
-) -> WSGIApp:
-    """``handler`` (Bolt's WSGI adapter) behind the checks above."""
+def slack_events(bolt: App, signing_secret: str, clock: Callable[[], float] = time.time) -> WSGIApp:
+    """The WSGI app for ``POST /slack/events``: the checks above, then Bolt (which has acked
+    when ``dispatch`` returns); each request gets a fresh id and one log line."""
     secret = signing_secret.encode()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -102,13 +130,31 @@ def guarded(
                 environ.get("HTTP_X_SLACK_SIGNATURE"),
                 clock(),
             )
-            kind = check_body(body, environ.get("CONTENT_TYPE", ""))
+            request = bolt_request(body, environ)
         except Refused as refused:
             log.warning("refused a Slack request: %s", refused.reason)
             return json_response(start_response, refused.status, {"error": "invalid request"})
-        environ["wsgi.input"] = io.BytesIO(body)
-        answer = handler(environ, start_response)  # Bolt has acked when its adapter returns
-        ACK_SECONDS.labels(ack_kind(kind)).observe(time.perf_counter() - started)
-        return answer
+        bind_request_id()
+        kind = request_kind(request.body)
+        log.info("slack request type=%s team=%s", kind, request_team(request.body))
+        answer = bolt.dispatch(request)
+        label = ack_kind("command" if kind == "command" else request.body.get("type"))
+        ACK_SECONDS.labels(label).observe(time.perf_counter() - started)
+        data = answer.body.encode()
+        headers = [
+            (name, value)
+            for name, values in answer.headers.items()
+            if name.lower() != "content-length"
+            for value in values
+        ]
+        start_response(_status_line(answer.status), [*headers, ("Content-Length", str(len(data)))])
+        return [data]
 
     return app
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"

@@ -11,7 +11,8 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import SECRET, Taskbot
+from tests.e2e.conftest import ANA, SECRET, TEAM, Taskbot
+from tests.e2e.test_flows import create
 
 
 def signed(body: bytes, timestamp: str | None = None) -> dict[str, str]:
@@ -66,3 +67,10 @@ def test_slacks_unsigned_ssl_check_is_answered_200(taskbot: Taskbot) -> None:
         headers={"Content-Type": FORM},
     )
     assert answer.status_code == 200
+
+
+def test_a_command_that_says_payload_is_still_a_command(taskbot: Taskbot) -> None:
+    """Bolt's parser takes any form containing "payload" for an interactive payload and read
+    this command as an empty request (no listener, no task); it now reaches ``/task add``."""
+    create(taskbot, f"Update the payload schema <@{ANA}|ana>")
+    assert taskbot.app.backend.get(TEAM, "T-1").title == "Update the payload schema"

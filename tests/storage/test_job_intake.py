@@ -75,16 +75,19 @@ def wait_for_backlog(intake: GroupCommit, count: int) -> None:
 def test_an_add_is_committed_when_it_returns_and_a_replay_is_not_new(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    intake = GroupCommit(engine)
+    nudges: list[int] = []
+    intake = GroupCommit(engine, after_commit=lambda: nudges.append(1))
     assert intake.add("test", "a", "{}")
     assert SqlAlchemyJobLedger(sessions).states() == {"a": PENDING}
     assert not intake.add("test", "a", "{}")
+    assert nudges == [1]  # a worker is woken for the new job, not for its replay
 
 
 def test_jobs_that_arrive_during_a_commit_share_the_next_one(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    intake = GroupCommit(engine)
+    nudges: list[int] = []
+    intake = GroupCommit(engine, after_commit=lambda: nudges.append(1))
     keys = [f"k{i}" for i in range(20)]
     with inserts_held(engine) as (began, sizes):
         first = add_in_threads(intake, ["first"])
@@ -96,6 +99,7 @@ def test_jobs_that_arrive_during_a_commit_share_the_next_one(
     assert [key for key, _ in results] == sorted([*keys, "k3"])
     assert [key for key, added in results if added is True] == sorted(keys)  # k3 once
     assert sizes == [1, 20]  # two transactions: the first job, then all twenty at once
+    assert len(nudges) == 2  # a worker is woken once per transaction
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", *keys}
 
 
