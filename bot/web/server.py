@@ -281,6 +281,7 @@ class HttpServer:
             log_config=None,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # nothing reads a client's address: no X-Forwarded-* per request
             backlog=backlog,
             timeout_keep_alive=int(read_timeout),
             timeout_graceful_shutdown=shutdown_timeout,
