@@ -72,7 +72,8 @@ def bolt_request(body: bytes, environ: dict[str, Any]) -> BoltRequest:
     }
     headers["content-type"] = environ.get("CONTENT_TYPE", "")
     if not headers["content-type"].startswith("application/json") and _form_mistaken(text):
-        text, headers["content-type"] = json.dumps(dict(parse_qsl(text))), "application/json"
+        form = dict(parse_qsl(text, keep_blank_values=True))  # as Bolt parses a form
+        text, headers["content-type"] = json.dumps(form), "application/json"
     try:
         request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
     except ValueError:
@@ -88,7 +89,11 @@ def _form_mistaken(text: str) -> bool:
     """Bolt reads any form that contains "payload" anywhere as an interactive payload, and a
     slash command whose text says "payload" as nothing at all; such a form is handed to it as
     JSON instead."""
-    return "payload" in text and not text.startswith("payload=") and "&payload=" not in text
+    return (
+        "payload" in text
+        and not text.startswith(("payload=", "{"))  # a form's payload field; JSON, read as such
+        and "&payload=" not in text
+    )
 
 
 def request_kind(body: dict[str, Any]) -> str:
@@ -138,7 +143,7 @@ def slack_events(bolt: App, signing_secret: str, clock: Callable[[], float] = ti
         kind = request_kind(request.body)
         log.info("slack request type=%s team=%s", kind, request_team(request.body))
         answer = bolt.dispatch(request)
-        label = ack_kind("command" if kind == "command" else request.body.get("type"))
+        label = ack_kind(kind if kind == "command" else str(request.body.get("type")))
         ACK_SECONDS.labels(label).observe(time.perf_counter() - started)
         data = answer.body.encode()
         headers = [
