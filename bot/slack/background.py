@@ -23,7 +23,8 @@ NOT_SAVED = (
 
 
 class JobQueue(Protocol):
-    """``storage.job_ledger.SqlAlchemyJobLedger``."""
+    """``storage.job_intake.GroupCommit`` (or the ledger itself): returns once the job is
+    committed, True if it was new."""
 
     def add(
         self,
