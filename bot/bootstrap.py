@@ -205,6 +205,7 @@ class TaskbotApp:
         """Finish listeners and running jobs (the rest stay in the ledger), then release the
         database."""
         self.slack.close(wait=True)
+        self.intake.close()  # after the after-ack work, which may still write a job
         if isinstance(self.worker, JobWorker):
             self.worker.stop(timeout=8.0)
         elif self.worker is not None:

@@ -30,6 +30,10 @@ MOST = 256
 """Jobs per transaction at most: a burst's worth, in one statement of a few hundred kB."""
 
 
+class IntakeClosed(RuntimeError):
+    pass
+
+
 @dataclass
 class _Waiting:
     job: NewJob
@@ -58,6 +62,7 @@ class GroupCommit:
         self._waiting: deque[_Waiting] = deque()
         self._arrived = threading.Condition()
         self._writer: threading.Thread | None = None
+        self._closed = False
 
     @property
     def waiting(self) -> int:
@@ -79,6 +84,8 @@ class GroupCommit:
         job = NewJob(kind, key, payload, payload_version=version, request_id=request_id)
         waiting = _Waiting(job, datetime.now(UTC))
         with self._arrived:
+            if self._closed:
+                raise IntakeClosed("the process is stopping; the job was not written")
             self._waiting.append(waiting)
             self._start_writer()
             self._arrived.notify()
@@ -91,14 +98,25 @@ class GroupCommit:
         """At the first job (a process that never acks has no writer thread)."""
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(target=self._write_forever, name="job-intake")
-            self._writer.daemon = True  # it holds nothing: each waiting request holds its job
+            self._writer.daemon = True  # ``close`` drains it; a process may end without that
             self._writer.start()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer (a later ``add`` raises)."""
+        with self._arrived:
+            self._closed = True
+            self._arrived.notify()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
 
     def _write_forever(self) -> None:
         while True:
             with self._arrived:
-                while not self._waiting:
+                while not self._waiting and not self._closed:
                     self._arrived.wait()
+                if not self._waiting:  # closed, and nothing left to write
+                    return
                 count = min(len(self._waiting), self._most)
                 group = [self._waiting.popleft() for _ in range(count)]
             self._write(group)

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.job_intake import GroupCommit
+from storage.job_intake import GroupCommit, IntakeClosed
 from storage.job_ledger import PENDING, SqlAlchemyJobLedger
 
 WAIT = 30.0  # a bound for a hang, never a timing guess
@@ -118,3 +119,23 @@ def test_a_row_that_cannot_be_written_fails_alone(
     assert isinstance(results.pop("bad"), Exception)
     assert results == dict.fromkeys(keys, True)
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", *keys}
+
+
+def test_close_writes_what_is_queued_then_refuses(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = GroupCommit(engine)
+    with inserts_held(engine) as (began, _):
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)
+        queued = add_in_threads(intake, ["queued"])
+        wait_for_backlog(intake, 1)
+        closing = threading.Thread(target=intake.close)
+        closing.start()
+    closing.join(WAIT)
+    assert not closing.is_alive()  # the writer has stopped
+    assert join(first) == [("first", True)]
+    assert join(queued) == [("queued", True)]  # written before the writer stopped
+    with pytest.raises(IntakeClosed):
+        intake.add("test", "late", "{}")
+    assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", "queued"}
