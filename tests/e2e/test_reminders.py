@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import Actor, Due, TaskEdit
 from bot.domain.reminders import ReminderSettings
-from bot.reminders.scheduler import build_scheduler
+from bot.reminders.scheduler import Job, build_scheduler
 from bot.slack import ids
 from tests.e2e.conftest import ADMIN, EVE, TEAM, Taskbot
 from tests.e2e.test_flows import buttons, card_in, dm
@@ -84,17 +86,35 @@ def test_the_scheduler_sweeps_on_its_own(make_taskbot: Callable[..., Taskbot]) -
     taskbot = make_taskbot(clock=clock, REMINDER_OFFSETS="0", REMINDER_SWEEP_SECONDS=0.2)
     create_due_at_eleven(taskbot)
     clock.now = MONDAY_TEN + timedelta(hours=1, seconds=1)
-    scheduler = build_scheduler(taskbot.app.jobs())
+    sweeps = threading.Semaphore(0)  # released at the end of each reminder sweep
+    scheduler = build_scheduler([counted(job, sweeps) for job in taskbot.app.jobs()])
     scheduler.start()
     try:
         deadline = time.monotonic() + 5
         while len(reminders_to(taskbot, EVE)) + len(reminders_to(taskbot, ADMIN)) < 2:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.5)  # more sweeps, nothing more sent
+        while sweeps.acquire(blocking=False):  # the sweeps so far
+            pass
+        for _ in range(3):  # two whole sweeps more (the first may have begun before)
+            assert sweeps.acquire(timeout=10)
     finally:
         scheduler.shutdown(wait=True)
     assert len(reminders_to(taskbot, EVE)) == 1 and len(reminders_to(taskbot, ADMIN)) == 1
+
+
+def counted(job: Job, ends: threading.Semaphore) -> Job:
+    """``job``, releasing ``ends`` each time a reminder sweep finishes."""
+    if job.name != "reminder-sweep":
+        return job
+
+    def run() -> object:
+        try:
+            return job.run()
+        finally:
+            ends.release()
+
+    return replace(job, run=run)
 
 
 OLA = "UOLA"  # works in Oslo, 09:00–18:00 Monday to Friday (the defaults)

@@ -121,7 +121,7 @@ def test_a_scheduler_killed_mid_sweep_loses_nothing_and_doubles_nothing(
     finally:
         first.kill()  # SIGKILL: no clean-up of any kind
         first.communicate(timeout=10)
-    time.sleep(0.4)  # the DM in flight when it died still reaches Slack
+    stub.wait_idle()  # the DMs in flight when it died still reach Slack
     assert 3 <= len(stub.calls("chat.postMessage")) < len(people)
 
     second = scheduler(database_url, stub, tmp_path)

@@ -6,6 +6,31 @@ import os
 import selectors
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the connections being served, so a test can wait until every request a (killed)
+    client sent has been answered: its connections close once the kernel hands the server their
+    end."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.open = 0
+        self.changed = threading.Condition()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.changed:
+            self.open += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self.changed:
+                self.open -= 1
+                self.changed.notify_all()
 
 
 class LocalServer:
@@ -14,7 +39,7 @@ class LocalServer:
     simulator's stop half a second)."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _CountingServer(handler)
         self._server.daemon_threads = True
         self._stopping = threading.Event()
         self._wake_read, self._wake_write = os.pipe()
@@ -27,6 +52,11 @@ class LocalServer:
 
     def start(self) -> None:
         self._thread.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no connection is open (every request received has been answered)."""
+        with self._server.changed:
+            return self._server.changed.wait_for(lambda: self._server.open == 0, timeout)
 
     def _serve(self) -> None:
         with selectors.DefaultSelector() as selector:

@@ -267,6 +267,11 @@ class SlackApiStub:
                 if channel is None or ch == channel
             ]
 
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Until every call received has been answered and its connection closed (after its
+        caller was killed, say)."""
+        assert self._http.wait_idle(timeout), "the Slack stub still has connections open"
+
     def dm_channel(self, user_id: str) -> str:
         return "D" + user_id[1:]
 
