@@ -158,14 +158,25 @@ class SqlAlchemyTaskStore:
                 found.update({task_id: version for task_id, version in session.execute(statement)})
         return found
 
-    def adopt(self, team_id: str, task_id: str, build: Callable[[str], Task]) -> Task:
-        """Number a task another system made (``build`` gets its handle) and store it as is."""
+    def adopt(
+        self,
+        team_id: str,
+        task_id: str,
+        build: Callable[[str], Task],
+        *,
+        effect: Effect | None = None,
+    ) -> Task:
+        """Number a task another system made (``build`` gets its handle) and store it as is;
+        with an ``effect``, the job that tells its people is queued in the same transaction."""
         with self._sessions.begin() as session:
             number = _next_number(session, team_id)
             task = build(format_handle(number))
             row = TaskRow(id=task_id, team_id=team_id, number=number)
             _write(row, task)
             session.add(row)
+            if effect is not None:
+                session.flush()  # the task row before its job, as in ``save``
+                _queue_notice(session, effect, task)
         return task
 
     def save(

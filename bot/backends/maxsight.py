@@ -58,7 +58,7 @@ from typing import Any
 import httpx
 
 from bot.backends.http import ApiClient, ApiError
-from bot.backends.mirror import MirroredBackend, RemoteState, Row
+from bot.backends.mirror import MirroredBackend, RemoteState, Row, intake_effect
 from bot.domain.errors import (
     BackendUnavailable,
     ChangedThere,
@@ -66,6 +66,7 @@ from bot.domain.errors import (
     InvalidInput,
     NotFound,
 )
+from bot.domain.events import Effect
 from bot.domain.models import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -304,16 +305,18 @@ class MaxsightBackend(MirroredBackend):
         task_id, stamp = f"{ID_PREFIX}{raw['id']}", str(raw["updated_at"])
         known = self._store.find(task_id)
         if known is None:
-            if not self._assignees(team_id, raw):
+            assignees = self._assignees(team_id, raw)
+            if not assignees:
                 return None  # assigned to an id linked in another kind: nobody to tell
-            task = self._adopt_new(team_id, raw)
+            by = self._author(team_id, raw)
+            if by in {a.id for a in assignees}:
+                by = None  # picked from their own queue: told as made in Maxsight, so they hear
+            effect = intake_effect(task_id, self.capabilities.label, by)
+            task = self._adopt_new(team_id, raw, effect)
             self._synced[(team_id, task_id)] = stamp
             if task is None:
                 return None
-            by = self._author(team_id, raw)
-            if by in {a.id for a in task.assignees}:
-                by = None  # picked from their own queue: told as made in Maxsight, so they hear
-            return Pulled(after=task, by=by)
+            return Pulled(after=task, by=by, notice=effect.notice_key)
         if known.team_id != team_id:
             return None  # the same Maxsight id linked in two workspaces: the first one has it
         self._versions.set(task_id, stamp)
@@ -326,10 +329,11 @@ class MaxsightBackend(MirroredBackend):
         """A task that left every queue, as read alone (None: gone from Maxsight)."""
         return self._apply(task, remote, now)
 
-    def _adopt_new(self, team_id: str, raw: dict[str, Any]) -> Task | None:
-        """Adopt a task new to taskbot; None when another process took it in meanwhile."""
+    def _adopt_new(self, team_id: str, raw: dict[str, Any], effect: Effect) -> Task | None:
+        """Adopt a task new to taskbot, with the job that tells its people; None when another
+        process took it in meanwhile."""
         try:
-            return self._adopt(team_id, raw)
+            return self._adopt(team_id, raw, effect)
         except Exception:
             if self._store.find(f"{ID_PREFIX}{raw['id']}") is not None:
                 return None
@@ -353,7 +357,7 @@ class MaxsightBackend(MirroredBackend):
         """The Slack user who made the task's current assignment in Maxsight, if linked."""
         return self._slack_id(team_id, raw, "assigned_by_id")
 
-    def _adopt(self, team_id: str, raw: dict[str, Any]) -> Task:
+    def _adopt(self, team_id: str, raw: dict[str, Any], effect: Effect | None = None) -> Task:
         """Store (or refresh) a Maxsight task in taskbot's store, with its version token.
 
         Its assignor (who may manage it) is whoever ``assigned_by_id`` is linked to, else the
@@ -381,7 +385,7 @@ class MaxsightBackend(MirroredBackend):
                     version=1,
                 )
 
-            known = self._store.adopt(team_id, task_id, build)
+            known = self._store.adopt(team_id, task_id, build, effect=effect)
         self._versions.set(task_id, str(raw["updated_at"]))
         return known
 

@@ -171,6 +171,16 @@ class RemoteState:
     comments: tuple[RemoteComment, ...] | None = None
 
 
+def intake_effect(task_id: str, system: str, by: str | None) -> Effect:
+    """A task taken in from ``system`` is stored with the job that sends its cards (the
+    outbox), so a crash right after the intake can't lose them: the next pass finds the task
+    already there and would tell nobody."""
+    return Effect(
+        key=f"sync:{task_id}:1",
+        notice=lambda saved: Notice(events=told_of_pull(None, saved, system, by)).model_dump_json(),
+    )
+
+
 class MirroredBackend(ABC):
     name: str
     capabilities: BackendCapabilities
@@ -520,14 +530,15 @@ class MirroredBackend(ABC):
                 version=1,
             )
 
+        effect = intake_effect(task_id, self.capabilities.label, creator)
         try:
-            task = self._store.adopt(team, task_id, build)
+            task = self._store.adopt(team, task_id, build, effect=effect)
         except Exception:
             if self._store.load(task_id) is not None:
                 return None  # another process took it in first
             raise
         log.info("%s task %s taken in as %s %s", self.name, incoming.external_id, team, task.handle)
-        return Pulled(after=task, before=None, by=creator)
+        return Pulled(after=task, before=None, by=creator, notice=effect.notice_key)
 
     def _apply(self, task: Task, remote: RemoteState | None, now: datetime) -> Pulled | None:
         """Store the system's state of ``task`` as a change made there (never as its

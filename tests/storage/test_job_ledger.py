@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.backends.mirror import intake_effect
 from bot.domain.errors import AlreadyApplied
 from bot.domain.events import Effect
-from bot.domain.models import Actor, Assignee, PartState, TaskDraft
+from bot.domain.models import Actor, Assignee, Part, PartState, Task, TaskDraft
 from bot.domain.rules import set_own_parts
 from storage.job_ledger import CLAIMED, DONE, FAILED, PENDING, NewJob, SqlAlchemyJobLedger
 from storage.local_tasks import SqlAlchemyTaskStore
@@ -130,3 +131,29 @@ def test_finished_jobs_are_pruned_after_their_retention(sessions: sessionmaker[S
     assert ledger.prune(NOW) == 0
     assert ledger.prune(NOW + timedelta(days=8)) == 1
     assert ledger.states() == {"open": CLAIMED}
+
+
+def test_a_task_taken_in_is_stored_with_the_job_that_tells_its_people(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Before, a task taken in from a task system was stored and its cards were sent by the sync
+    pass directly: a crash between the two lost them, and the next pass found the task there."""
+    store = SqlAlchemyTaskStore(sessions)
+    effect = intake_effect("struct:9", "Struct PIM", None)
+
+    def build(handle: str) -> Task:
+        return Task(
+            team_id="T1",
+            id="struct:9",
+            handle=handle,
+            title="Taken in",
+            assignor="U0",
+            parts=(Part(assignee=Assignee.user("U1")),),
+            created_at=NOW,
+            updated_at=NOW,
+            version=1,
+        )
+
+    task = store.adopt("T1", "struct:9", build, effect=effect)
+    assert task.handle == "T-1"
+    assert SqlAlchemyJobLedger(sessions).states() == {effect.notice_key: PENDING}
