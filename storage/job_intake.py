@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.job_ledger import JOBS, NewJob, job_row
 
@@ -30,8 +31,24 @@ MOST = 256
 """Jobs per transaction at most: a burst's worth, in one statement of a few hundred kB."""
 
 
+CLOSE_SECONDS = 5.0
+"""How long a stopping process waits for the jobs still queued (within its 10 s to stop)."""
+
+ROW_ERRORS = (IntegrityError, DataError)
+"""Errors of one row (a constraint, a value too long), found by writing the group row by row;
+any other error is the database's and fails the whole group at once, so an outage answers every
+waiting ack after one timeout, not one timeout each."""
+
+
 class IntakeClosed(RuntimeError):
     pass
+
+
+def _fail(group: list[_Waiting], error: Exception) -> None:
+    for waiting in group:
+        if not waiting.done.is_set():
+            waiting.error = error
+            waiting.done.set()
 
 
 @dataclass
@@ -101,14 +118,19 @@ class GroupCommit:
             self._writer.daemon = True  # ``close`` drains it; a process may end without that
             self._writer.start()
 
-    def close(self) -> None:
-        """Write what is queued, then stop the writer (a later ``add`` raises)."""
+    def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Write what is queued (for up to ``timeout``), then stop the writer; what is still
+        queued then is refused, as is a later ``add``."""
         with self._arrived:
             self._closed = True
             self._arrived.notify()
             writer = self._writer
         if writer is not None:
-            writer.join()
+            writer.join(timeout)
+        with self._arrived:
+            left = list(self._waiting)
+            self._waiting.clear()
+        _fail(left, IntakeClosed("the process stopped before the job was written"))
 
     def _write_forever(self) -> None:
         while True:
@@ -119,18 +141,25 @@ class GroupCommit:
                     return
                 count = min(len(self._waiting), self._most)
                 group = [self._waiting.popleft() for _ in range(count)]
-            self._write(group)
+            try:
+                self._write(group)
+            except BaseException as exc:  # nobody may wait for ever on a writer that died
+                _fail(group, exc if isinstance(exc, Exception) else IntakeClosed(str(exc)))
+                raise
 
     def _write(self, group: list[_Waiting]) -> None:
         try:
             added = self._commit(group)
-        except Exception as exc:
+        except ROW_ERRORS as exc:
             if len(group) > 1:  # find the row at fault; the others are saved one by one
                 for waiting in group:
                     self._write([waiting])
                 return
             group[0].error = exc  # raised in the request's thread, which logs it
             added = False
+        except Exception as exc:  # the database itself (down, locked): no row would do better
+            _fail(group, exc)
+            return
         if added:  # before the acks: a few microseconds, and the worker is on its way
             self._nudge()
         for waiting in group:
@@ -147,7 +176,8 @@ class GroupCommit:
         first: dict[str, _Waiting] = {}
         for waiting in group:  # a replay in the same group is not new either
             first.setdefault(waiting.job.key, waiting)
-        rows = [job_row(waiting.job, waiting.now) for waiting in first.values()]
+        rows = [job_row(first[key].job, first[key].now) for key in sorted(first)]
+        # in key order: two processes' overlapping groups lock their keys in the same order
         with self._engine.begin() as connection:
             new = set(connection.execute(self._insert, rows).scalars())
         for key in new:

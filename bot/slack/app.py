@@ -1,6 +1,7 @@
 """The Bolt app: built once by ``bot.bootstrap`` with its dependencies, never at import time.
 
-Listeners run on the HTTP server's thread and Bolt answers Slack when the listener returns
+Listeners run on the thread that received the request (the HTTP server's, or Socket Mode's)
+and Bolt answers Slack when the listener returns
 (``process_before_response=True``): a listener only checks, persists its job and acks, so the
 answer never waits on a task backend. Work that needs no answer in the ack (opening a modal) runs
 on a pool of its own (``Registrar.after_ack``). Bolt's other mode, which hands every listener to
@@ -17,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
 from bot.logs import bind_request_id
@@ -51,7 +52,7 @@ class SlackApp:
 
     def wsgi(self) -> WSGIApp:
         """The WSGI callable that serves ``POST /slack/events``: malformed or unsigned requests
-        are refused with a 4xx (``bot.slack.http``) before Bolt's adapter sees them."""
+        are refused with a 4xx (``bot.slack.http``) before Bolt sees them."""
         return slack_events(self.bolt, self.signing_secret)
 
     def close(self, wait: bool = True) -> None:
@@ -73,7 +74,7 @@ def build_slack_app(
     ``token_verification`` calls ``auth.test`` now, so a bad token fails at start, not at the
     first request. Request signatures are verified in HTTP mode (Socket Mode has none).
     """
-    executor = ContextExecutor(max_workers=workers, thread_name_prefix="slack-listener")
+    executor = ContextExecutor(max_workers=workers, thread_name_prefix="after-ack")
     bolt = App(
         client=client,
         signing_secret=signing_secret or "",
@@ -98,13 +99,19 @@ def build_slack_app(
         module.register(registrar, deps)
 
     @bolt.error
-    def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
+    def on_unhandled_error(
+        error: Exception, body: dict[str, Any], request: BoltRequest
+    ) -> BoltResponse | None:
+        """Logged with its kind (never the body). A listener that failed after it acked keeps
+        its ack: Bolt would otherwise answer 500 for work that was saved."""
         log.error(
             "unhandled error in listener type=%s team=%s",
             request_kind(body),
             request_team(body),
             exc_info=error,
         )
+        acked: BoltResponse | None = request.context.ack.response
+        return acked
 
     return SlackApp(
         bolt=bolt,

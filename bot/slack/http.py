@@ -8,7 +8,8 @@ never reaches a listener; Bolt's check of the signature is then switched off (it
 second one), and the body Bolt parses is the one request it is given. Bodies are already
 bounded by the HTTP front (``bot.web.server.MAX_BODY``).
 
-Imports only the WSGI types of ``bot.web.server``; ``bot.slack.app`` puts it in front of Bolt.
+Of ``bot.web`` it imports only the WSGI types of ``bot.web.server``; ``bot.slack.app`` puts it in
+front of Bolt.
 """
 
 from __future__ import annotations

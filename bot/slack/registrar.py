@@ -45,7 +45,10 @@ class Registrar:
             except Exception:  # nobody waits on the future: say it here
                 log.exception("after-ack work failed")
 
-        self._pool.submit(run)
+        try:
+            self._pool.submit(run)
+        except RuntimeError:  # the pool has shut down: the process is stopping
+            log.warning("after-ack work dropped: the process is stopping")
 
     def command(self, name: str, listener: Listener) -> None:
         self.registered.commands.add(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from sqlalchemy import text
 
@@ -11,7 +12,7 @@ from storage.engine import make_sessionmaker
 from storage.job_ledger import SqlAlchemyJobLedger
 from tests.e2e.conftest import ANA, CHANNEL, TEAM, Taskbot
 from tests.e2e.test_flows import buttons, card_in, create
-from tests.slack_requests import app_home_opened
+from tests.slack_requests import app_home_opened, block_action
 
 
 def test_a_command_whose_job_cant_be_saved_says_so_in_the_ack(taskbot: Taskbot) -> None:
@@ -68,3 +69,16 @@ def test_a_modal_opens_after_the_ack_which_never_waits_for_slack(taskbot: Taskbo
         taskbot.slack.set_delay_hook(None)
     (opened,) = taskbot.slack.wait_for("views.open")
     assert opened.params["view"]["callback_id"] == ids.VIEW_CREATE
+
+
+def test_a_listener_that_fails_after_its_ack_keeps_the_ack(taskbot: Taskbot) -> None:
+    """Bolt answers when the listener returns, and answers 500 if it raised, even after the
+    ack: work that was saved would look failed to the person."""
+
+    def acks_then_fails(ack: Any) -> None:
+        ack()
+        raise RuntimeError("after the ack")
+
+    taskbot.app.slack.bolt.action("test_acks_then_fails")(acks_then_fails)
+    answer = taskbot.send(block_action("test_acks_then_fails", "x", user_id=ANA, team_id=TEAM))
+    assert answer.status_code == 200

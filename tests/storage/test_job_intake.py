@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.job_intake import GroupCommit, IntakeClosed
@@ -139,3 +140,27 @@ def test_close_writes_what_is_queued_then_refuses(
     with pytest.raises(IntakeClosed):
         intake.add("test", "late", "{}")
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", "queued"}
+
+
+def test_a_database_error_fails_the_whole_group_at_once(engine: Engine) -> None:
+    """Not row by row: with the database down or locked, each retry would wait out its own
+    timeout, and the last ack of a group would be answered after one timeout per job."""
+    intake = GroupCommit(engine)
+    attempts: list[int] = []
+
+    def down(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
+            attempts.append(1)
+            if len(attempts) > 1:  # the first goes through; then the database is gone
+                raise OperationalError(statement, {}, Exception("database is locked"))
+
+    with inserts_held(engine) as (began, _):
+        event.listen(engine, "before_cursor_execute", down)
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)
+        rest = add_in_threads(intake, [f"k{i}" for i in range(5)])
+        wait_for_backlog(intake, 5)
+    assert join(first) == [("first", True)]
+    results = join(rest)
+    assert all(isinstance(error, OperationalError) for _, error in results)
+    assert len(attempts) == 2  # the first job, then the group once

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -54,9 +56,19 @@ class LocalServer:
         self._thread.start()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Until no connection is open (every request received has been answered)."""
+        """Until no connection is open or waiting to be accepted (every request sent to it has
+        been answered)."""
+        deadline = time.monotonic() + timeout
         with self._server.changed:
-            return self._server.changed.wait_for(lambda: self._server.open == 0, timeout)
+            while time.monotonic() < deadline:
+                if self._server.open == 0 and not self._pending():
+                    return True
+                self._server.changed.wait(0.01)  # a change wakes it; a pending accept does not
+        return False
+
+    def _pending(self) -> bool:
+        """A connection in the listen backlog, not yet accepted by the serving thread."""
+        return bool(select.select([self._server.socket], [], [], 0)[0])
 
     def _serve(self) -> None:
         with selectors.DefaultSelector() as selector:

@@ -169,8 +169,11 @@ def register(registrar: Registrar, deps: SlackDeps) -> None:
         saved = deps.jobs.submit(turn, action_key(turn.KIND, body))
         ack()
         if not saved:
-            reply = Reply(client=deps.clients(turn.team_id), user_id=turn.user_id)
-            registrar.after_ack(lambda: reply.send(NOT_SAVED))
+            registrar.after_ack(
+                lambda: Reply(client=deps.clients(turn.team_id), user_id=turn.user_id).send(
+                    NOT_SAVED
+                )
+            )
 
     registrar.action(ids.ACTION_HOME_PREVIOUS, on_home_page)
     registrar.action(ids.ACTION_HOME_NEXT, on_home_page)

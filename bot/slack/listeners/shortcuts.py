@@ -23,24 +23,26 @@ from bot.slack.registrar import Registrar
 def register(registrar: Registrar, deps: SlackDeps) -> None:
     def on_message_shortcut(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
         ack()
-        message = shortcut.get("message") or {}
-        text = from_slack(message.get("text") or "").strip()
-        channel = (shortcut.get("channel") or {}).get("id")
-        first_line = text.splitlines()[0] if text else ""
-        context = CreateContext(
-            channel_id=_postable(channel),
-            source_channel=channel,
-            source_ts=message.get("ts") or shortcut.get("message_ts"),
-        )
-        registrar.after_ack(
-            lambda: open_create_modal(
-                deps,
-                client,
-                shortcut,
-                title=first_line[:TITLE_MAX],
-                description=text,
-                context=context,
-            )
-        )
+        registrar.after_ack(lambda: _open_from_message(deps, client, shortcut))
 
     registrar.shortcut(ids.SHORTCUT_FROM_MESSAGE, on_message_shortcut)
+
+
+def _open_from_message(deps: SlackDeps, client: WebClient, shortcut: dict[str, Any]) -> None:
+    message = shortcut.get("message") or {}
+    text = from_slack(message.get("text") or "").strip()
+    channel = (shortcut.get("channel") or {}).get("id")
+    first_line = text.splitlines()[0] if text else ""
+    context = CreateContext(
+        channel_id=_postable(channel),
+        source_channel=channel,
+        source_ts=message.get("ts") or shortcut.get("message_ts"),
+    )
+    open_create_modal(
+        deps,
+        client,
+        shortcut,
+        title=first_line[:TITLE_MAX],
+        description=text,
+        context=context,
+    )
