@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -106,20 +106,6 @@ class SqlAlchemyJobLedger:
         """Write the job (durably, before the caller acks); False when its key was there."""
         with self._sessions.begin() as session:
             return insert_jobs(session, [job], now) == 1
-
-    def add(
-        self,
-        kind: str,
-        key: str,
-        payload: str,
-        *,
-        version: int = 1,
-        request_id: str | None = None,
-    ) -> bool:
-        """``enqueue`` at the current time (listeners use ``storage.job_intake``, which writes
-        the jobs of many acks in one transaction)."""
-        job = NewJob(kind, key, payload, payload_version=version, request_id=request_id)
-        return self.enqueue(job, datetime.now(UTC))
 
     def claim(
         self, now: datetime, *, limit: int, claimer: str, lease: timedelta

@@ -23,7 +23,7 @@ NOT_SAVED = (
 
 
 class JobQueue(Protocol):
-    """``storage.job_intake.GroupCommit`` (or the ledger itself): returns once the job is
+    """``storage.job_intake.GroupCommit``: returns once the job is
     committed, True if it was new."""
 
     def add(

@@ -22,7 +22,7 @@ from bot.slack.background import DurableJobs
 from bot.slack.listeners.commands import CommandJob
 from storage.engine import make_engine
 from storage.job_intake import GroupCommit
-from storage.job_ledger import SqlAlchemyJobLedger
+from storage.job_ledger import NewJob, SqlAlchemyJobLedger
 from tests.e2e.conftest import ANA, TOKEN, Taskbot
 from tests.e2e.test_user_map import answer
 
@@ -105,7 +105,8 @@ def test_a_failed_job_is_logged_without_its_payload(
     """A job that keeps failing is logged by id and kind only, never its payload."""
     ledger = SqlAlchemyJobLedger(sessions)
     body = {"token": "verification-token", "response_url": "https://hooks.slack.com/x/1/s3cret"}
-    ledger.add("command", "command:T1:1.1", json.dumps({**body, "text": TYPED}))
+    payload = json.dumps({**body, "text": TYPED})
+    ledger.enqueue(NewJob("command", "command:T1:1.1", payload), datetime.now(UTC))
     failed = threading.Event()
 
     def handle(job: ClaimedWork) -> None:
@@ -142,9 +143,10 @@ def test_the_request_id_travels_with_a_job_to_the_worker(
 ) -> None:
     """A job written by a listener carries its request id in its row, so whichever worker
     process claims it runs it with that id bound (``bot.slack.jobs.runner``)."""
-    ledger = SqlAlchemyJobLedger(sessions)
+    ledger, intake = SqlAlchemyJobLedger(sessions), GroupCommit(sessions.kw["bind"])
     with request_id_bound("rid-from-the-ack"):
-        assert DurableJobs(ledger).submit(CommandJob(**COMMAND), "command:T1:2.2")
+        assert DurableJobs(intake).submit(CommandJob(**COMMAND), "command:T1:2.2")
+    intake.close()
     (job,) = ledger.claim(datetime.now(UTC), limit=1, claimer="w", lease=timedelta(seconds=5))
     assert job.request_id == "rid-from-the-ack"
 

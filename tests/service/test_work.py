@@ -4,12 +4,12 @@ of times, then marks it failed and says so once."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.service.work import ClaimedWork, JobWorker
-from storage.job_ledger import DONE, FAILED, SqlAlchemyJobLedger
+from storage.job_ledger import DONE, FAILED, NewJob, SqlAlchemyJobLedger
 
 
 def test_jobs_run_once_and_a_failing_one_is_retried_then_reported(
@@ -39,8 +39,8 @@ def test_jobs_run_once_and_a_failing_one_is_retried_then_reported(
         max_attempts=3,
         backoff=lambda attempts: 0.0,
     )
-    ledger.add("test", "good", "{}")
-    ledger.add("test", "bad", "{}")
+    ledger.enqueue(NewJob("test", "good", "{}"), datetime.now(UTC))
+    ledger.enqueue(NewJob("test", "bad", "{}"), datetime.now(UTC))
     worker.start()
     try:
         assert finished.wait(30)
