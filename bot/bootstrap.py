@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine, text
@@ -28,7 +29,6 @@ from bot.service.sync import BackendSync
 from bot.service.tasks import TaskService
 from bot.service.user_links import UserLinks
 from bot.service.work import JobWorker
-from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.background import DurableJobs
 from bot.slack.clients import check_token, make_client
 from bot.slack.deps import SlackDeps
@@ -54,6 +54,9 @@ from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 from storage.user_settings import SqlAlchemyUserSettings
 
+if TYPE_CHECKING:  # a worker or scheduler has no Bolt app and never imports slack_bolt
+    from bot.slack.app import SlackApp
+
 JOB_RETENTION = timedelta(days=7)
 JOB_PRUNE_SECONDS = 3600.0
 WORKER_START_TIMEOUT = 60.0
@@ -71,7 +74,7 @@ class TaskbotApp:
     sessions: sessionmaker[Session]
     backend: TaskBackend
     service: TaskService
-    slack: SlackApp
+    slack: SlackApp | None  # None where no Slack requests are served (``front=False``)
     deps: SlackDeps
     sweep: ReminderSweep
     intake: GroupCommit
@@ -151,7 +154,7 @@ class TaskbotApp:
     def routes(self, *, slack: bool = True) -> dict[tuple[str, str], WSGIApp]:
         """Health always; Slack's events over HTTP unless Socket Mode carries them."""
         routes: dict[tuple[str, str], WSGIApp] = self.health_routes()
-        if slack:
+        if slack and self.slack is not None:
             routes[("POST", "/slack/events")] = self.slack.wsgi()
         links, notifier = self.service.links, self.notifier
         if links is not None and notifier is not None and isinstance(self.backend, AccountLinking):
@@ -204,7 +207,8 @@ class TaskbotApp:
     def close(self) -> None:
         """Finish listeners and running jobs (the rest stay in the ledger), then release the
         database."""
-        self.slack.close(wait=True)
+        if self.slack is not None:
+            self.slack.close(wait=True)
         self.intake.close()  # after the after-ack work, which may still write a job
         if isinstance(self.worker, JobWorker):
             self.worker.stop(timeout=8.0)
@@ -229,11 +233,13 @@ def build_app(
     slack_workers: int | None = None,
     worker: bool = True,
     work_process: bool = False,
+    front: bool = True,
 ) -> TaskbotApp:
     """Wire a taskbot. ``worker`` runs the jobs listeners persist, on threads here, or in a
     child process with ``work_process`` (``taskbot run`` asks for it, see
     ``Settings.work_process``); ``taskbot web`` and ``taskbot scheduler`` leave the jobs to
-    ``taskbot worker`` processes."""
+    ``taskbot worker`` processes. ``front=False`` builds no Bolt app: a process that serves no
+    Slack request (a worker, a scheduler) never imports slack_bolt (3 MB)."""
     # A worker process builds its own backend from settings, so not one handed in here.
     use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
@@ -334,14 +340,8 @@ def build_app(
         service.deliver_now = runs.run_now
     homes = HomeRefresher(deps)
     notifier.after_change = homes.request
-    secret = settings.SLACK_SIGNING_SECRET
-    slack = build_slack_app(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        deps=deps,
-        socket_mode=settings.socket_mode,
-        token_verification=token_verification,
-        **({"workers": slack_workers} if slack_workers else {}),
+    slack = (
+        slack_front(settings, client, deps, token_verification, slack_workers) if front else None
     )
     app = TaskbotApp(
         settings=settings,
@@ -382,6 +382,27 @@ def build_app(
     return app
 
 
+def slack_front(
+    settings: Settings,
+    client: WebClient,
+    deps: SlackDeps,
+    token_verification: bool,
+    workers: int | None,
+) -> SlackApp:
+    """The Bolt app with every listener, for a process that serves Slack's requests."""
+    from bot.slack.app import build_slack_app
+
+    secret = settings.SLACK_SIGNING_SECRET
+    return build_slack_app(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        deps=deps,
+        socket_mode=settings.socket_mode,
+        token_verification=token_verification,
+        **({"workers": workers} if workers else {}),
+    )
+
+
 class ServedWorker:
     """A worker-role taskbot as ``bot.work_process`` runs it."""
 
@@ -398,5 +419,7 @@ class ServedWorker:
 
 def serve_worker(settings: Settings) -> ServedWorker:
     """The worker role of ``taskbot run``'s child process (see ``bot.work_process``)."""
-    app = build_app(settings, migrate=False, token_verification=False, work_process=False)
+    app = build_app(
+        settings, migrate=False, token_verification=False, work_process=False, front=False
+    )
     return ServedWorker(app)

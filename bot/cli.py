@@ -403,7 +403,7 @@ def _scheduler(settings: Settings, metrics_port: int | None = None) -> int:
     from bot.reminders.scheduler import build_scheduler
 
     try:
-        app = build_app(settings, worker=False)
+        app = build_app(settings, worker=False, front=False)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         return _cannot_start(exc)
     scheduler = build_scheduler(app.jobs())
@@ -426,7 +426,7 @@ def _worker(settings: Settings, metrics_port: int | None = None) -> int:
 
     stop = StopSignal()  # before build_app, whose worker logs "worker ready"
     try:
-        app = build_app(settings)
+        app = build_app(settings, front=False)
     except Exception as exc:  # a bad token or unreachable database: say so in one line
         return _cannot_start(exc)
     settle_after_start()  # see _run: a worker publishes Homes and lists
@@ -466,7 +466,7 @@ def _run(
         app.close()
         return _cannot_start(OSError(f"can't listen on {host}:{port}: {exc.strerror}"))
     socket = None
-    if settings.socket_mode and settings.SLACK_APP_TOKEN is not None:
+    if settings.socket_mode and settings.SLACK_APP_TOKEN is not None and app.slack is not None:
         from bot.slack.socket_mode import start_socket_mode
 
         socket = start_socket_mode(app.slack, settings.SLACK_APP_TOKEN.get_secret_value())

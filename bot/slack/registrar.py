@@ -12,9 +12,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+if TYPE_CHECKING:  # Bolt's types only: a worker never imports slack_bolt
+    from slack_bolt import App
+
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
+from slack_sdk.webhook import WebhookClient
 
 from bot.slack.errors import person_message
 
@@ -23,25 +23,28 @@ T = TypeVar("T")
 
 
 class Reply:
-    """Ephemeral via ``respond`` when there is a response_url, else a DM from the bot."""
+    """Ephemeral via the ``response_url`` when there is one, else a DM from the bot.
+
+    The response_url is posted with slack_sdk's webhook client (what Bolt's ``respond`` does), so
+    a worker that runs jobs never needs slack_bolt."""
 
     def __init__(
         self,
         *,
         client: WebClient,
         user_id: str,
-        respond: Respond | None = None,
+        response_url: str | None = None,
         replace_original: bool = False,
     ) -> None:
         self._client = client
         self._user_id = user_id
-        self._respond = respond
+        self._response_url = response_url
         self._replace = replace_original
 
     def send(self, text: str, blocks: Sequence[Block | dict[str, Any]] | None = None) -> None:
         try:
-            if self._respond is not None:
-                self._respond(
+            if self._response_url is not None:
+                WebhookClient(self._response_url).send(
                     text=text,
                     blocks=list(blocks) if blocks else None,
                     response_type="ephemeral",

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot.domain.errors import Conflict
@@ -32,6 +31,9 @@ from bot.slack.markup import escape, render_date
 from bot.slack.registrar import Registrar
 from bot.slack.reminders import snooze_until
 from bot.slack.reply import Reply
+
+if TYPE_CHECKING:  # Bolt's types only: a worker never imports slack_bolt
+    from slack_bolt import Ack
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +256,7 @@ def _reply_for(deps: SlackDeps, click: Click) -> Reply:
     return Reply(
         client=deps.clients(click.team_id),
         user_id=click.user_id,
-        respond=Respond(response_url=click.response_url) if click.response_url else None,
+        response_url=click.response_url or None,
         replace_original=click.ephemeral,
     )
 

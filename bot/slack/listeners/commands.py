@@ -6,9 +6,8 @@ backend is acknowledged first and answered through the response_url afterwards.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot.domain.errors import InvalidInput
@@ -48,6 +47,9 @@ from bot.slack.markup import (
 from bot.slack.metadata import CreateContext
 from bot.slack.registrar import Registrar
 from bot.slack.reply import Reply
+
+if TYPE_CHECKING:  # Bolt's types only: a worker never imports slack_bolt
+    from slack_bolt import Ack
 
 LIST_VIEWS = {
     "list": (ListView.INVOLVED, "Your open tasks"),
@@ -112,7 +114,7 @@ def _command(deps: SlackDeps, job: CommandJob) -> None:
     reply = Reply(
         client=deps.clients(actor.team_id),
         user_id=actor.user_id,
-        respond=Respond(response_url=job.response_url),
+        response_url=job.response_url,
     )
     body = {"channel_id": job.channel_id}
     reply.attempt(

@@ -6,9 +6,8 @@ fetched at submission and attached to the task.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.domain.models import TITLE_MAX
@@ -18,6 +17,9 @@ from bot.slack.listeners.commands import _postable, open_create_modal
 from bot.slack.markup import from_slack
 from bot.slack.metadata import CreateContext
 from bot.slack.registrar import Registrar
+
+if TYPE_CHECKING:  # Bolt's types only: a worker never imports slack_bolt
+    from slack_bolt import Ack
 
 
 def register(registrar: Registrar, deps: SlackDeps) -> None:

@@ -8,9 +8,8 @@ modal's content (create) or reaches the person by DM (comment, reassign).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -36,6 +35,9 @@ from bot.slack.markup import render_channel, task_name
 from bot.slack.metadata import CreateContext, TaskRefContext
 from bot.slack.registrar import Registrar
 from bot.slack.reply import Reply
+
+if TYPE_CHECKING:  # Bolt's types only: a worker never imports slack_bolt
+    from slack_bolt import Ack
 
 CREATE_FIELDS = ("title", "description", "assignees", "due", "condition", "channel")
 COMMENT_FIELDS = ("comment",)
