@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.dialects import dialect_insert
 from storage.tables import HomeClaimRow
 from storage.task_cards import (
     CLAIM_LEASE_SECONDS,
@@ -74,9 +74,8 @@ class SqlAlchemyHomeClaims:
 
     def _ensure_row(self, team_id: str, user_id: str) -> None:
         with self._sessions.begin() as session:
-            module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             session.execute(
-                module.insert(HomeClaimRow)
+                dialect_insert(session.get_bind().dialect.name, HomeClaimRow)
                 .values(team_id=team_id, user_id=user_id, published=0)
                 .on_conflict_do_nothing()
             )

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
-from storage.job_ledger import JOBS, NewJob, job_row
+from storage.dialects import dialect_insert
+from storage.job_ledger import NewJob, job_row
+from storage.tables import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,10 @@ class GroupCommit:
         self.after_commit = after_commit
         """Called once per transaction that added a job: a worker's wake-up (one nudge for a
         group, where one per job cost the acks 5% of their CPU in pipe writes)."""
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = (
-            dialect.insert(JOBS)
+            dialect_insert(engine.dialect.name, JobRow)
             .on_conflict_do_nothing(index_elements=["key"])
-            .returning(JOBS.c.key)
+            .returning(JobRow.key)
         )
         self._waiting: deque[_Waiting] = deque()
         self._arrived = threading.Condition()

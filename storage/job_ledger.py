@@ -10,15 +10,17 @@ Payloads are opaque JSON text here; their models live with the job kinds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
+from storage.dialects import dialect_insert
 from storage.engine import rowcount
 from storage.tables import JobRow
 
@@ -57,19 +59,16 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     rows = [job_row(job, now) for job in jobs]
     if not rows:
         return 0
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = session.get_bind().dialect.name
     if len(rows) == 1:  # an ack's job: one statement shape, compiled once and cached
-        return len(session.execute(_INSERT_ONE[dialect.__name__], rows[0]).all())
+        return len(session.execute(_insert_one(dialect), rows[0]).all())
     statement = (
-        dialect.insert(JobRow)
+        dialect_insert(dialect, JobRow)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(JobRow.id)
     )
     return len(session.execute(statement).all())
-
-
-JOBS = JobRow.__table__
 
 
 def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
@@ -86,12 +85,13 @@ def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
     }
 
 
-_INSERT_ONE = {
-    dialect.__name__: dialect.insert(JobRow)
-    .on_conflict_do_nothing(index_elements=["key"])
-    .returning(JobRow.id)
-    for dialect in (postgresql, sqlite)
-}
+@functools.cache
+def _insert_one(dialect: str) -> ReturningInsert[tuple[int]]:
+    return (
+        dialect_insert(dialect, JobRow)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(JobRow.id)
+    )
 
 
 def job_exists(session: Session, key: str) -> bool:

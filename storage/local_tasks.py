@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -35,6 +34,7 @@ from bot.domain.models import (
     format_handle,
     parse_handle,
 )
+from storage.dialects import dialect_insert
 from storage.engine import rowcount
 from storage.job_ledger import NewJob, insert_jobs, job_exists
 from storage.tables import (
@@ -288,10 +288,8 @@ def _queue_notice(session: Session, effect: Effect, task: Task) -> bool:
 
 def _next_number(session: Session, team_id: str) -> int:
     """Atomic per-workspace counter: one upsert, serialised by the database."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
     statement = (
-        module.insert(HandleCounterRow)
+        dialect_insert(session.get_bind().dialect.name, HandleCounterRow)
         .values(team_id=team_id, last_number=1)
         .on_conflict_do_update(
             index_elements=[HandleCounterRow.team_id],

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.rates import Budget, Rate, pause, release, take, tell
+from storage.dialects import dialect_insert
 from storage.engine import rowcount
 from storage.tables import RateBudgetRow
 
@@ -88,9 +88,8 @@ def _apply(
 
 
 def _create(session: Session, key: str) -> Any:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return (
-        dialect.insert(RateBudgetRow)
+        dialect_insert(session.get_bind().dialect.name, RateBudgetRow)
         .values(key=key, state=EMPTY, version=0)
         .on_conflict_do_nothing(index_elements=[RateBudgetRow.key])
     )

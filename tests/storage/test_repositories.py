@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.errors import InvalidInput
@@ -16,7 +16,7 @@ from bot.domain.links import LinkHow, UserLink
 from bot.domain.models import AssigneeKind, CardKind, CardRef
 from bot.domain.reminders import PlannedReminder
 from storage.reminder_ledger import SqlAlchemyReminderLedger
-from storage.tables import Base
+from storage.tables import WHERE, Base
 from storage.task_cards import SqlAlchemyTaskCards
 from storage.user_map import SqlAlchemyUserMap
 
@@ -27,6 +27,28 @@ def test_migrations_build_exactly_the_orm_schema(engine: Engine) -> None:
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_migrations_build_the_partial_indexes_tables_declares(engine: Engine) -> None:
+    """compare_metadata ignores an index's WHERE clause; tables.py keeps it in ``info``."""
+
+    def bare(where: object) -> str:
+        return " ".join(str(where).strip("() ").split())
+
+    declared = {
+        index.name: bare(index.info[WHERE])
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if WHERE in index.info
+    }
+    schema = inspect(engine)
+    migrated = {
+        index["name"]: bare(index["dialect_options"][f"{engine.dialect.name}_where"])
+        for name in schema.get_table_names()
+        for index in schema.get_indexes(name)
+        if f"{engine.dialect.name}_where" in index.get("dialect_options", {})
+    }
+    assert declared and migrated == declared
 
 
 def plan(ledger: SqlAlchemyReminderLedger, count: int, due: datetime = NOW) -> None:
