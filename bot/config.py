@@ -127,7 +127,12 @@ class Settings(CheckedSettings):
     JOB_LEASE_SECONDS: float = Field(default=20, gt=0)
     JOB_POLL_SECONDS: float = Field(default=0.25, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
-    JOB_WORKER_THREADS: int = Field(default=16, ge=1)
+    # 8 at once: at 100-300 ms a Slack call that is 25-80 calls/s, above what Slack's Tier 3/4
+    # limits (50-100 a minute per method) let one workspace make. A job thread's memory stays
+    # (heap the thread dirtied): 16 threads cost `taskbot run` 3.6 MB more for no throughput on
+    # SQLite, whose writers take turns (bench.rss: the same 10,000 requests drain in the same time
+    # with 4, 8 or 16). Raise it for several workspaces or a slow task API, on PostgreSQL.
+    JOB_WORKER_THREADS: int = Field(default=8, ge=1)
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod
