@@ -119,16 +119,17 @@ def backend_for(engine: Engine, delay: float) -> TaskBackend:
     return DelayedBackend(local, delay) if delay else local
 
 
-def serve_worker(settings: Settings, *, delay: float, threads: int) -> ServedWorker:
+def serve_worker(settings: Settings, *, delay: float, threads: int | None) -> ServedWorker:
     """The worker process: a taskbot worker on the delayed backend (module-level, so it can be
     sent to the worker process)."""
     engine = make_engine(settings.DATABASE_URL)
     app = build_app(
-        settings.model_copy(update={"JOB_WORKER_THREADS": threads}),
+        settings.model_copy(update={"JOB_WORKER_THREADS": threads}) if threads else settings,
         engine=engine,
         backend=backend_for(engine, delay),
         migrate=False,
         token_verification=False,
+        front=False,  # as ``taskbot run``'s worker process: no Bolt app
     )
     return ServedWorker(app)
 
@@ -147,7 +148,7 @@ def seed(engine: Engine) -> LocalBackend:
 
 
 def taskbot_app(
-    api_url: str, db: str, delay: float, workers: int, work_process: bool
+    api_url: str, db: str, delay: float, workers: int | None, work_process: bool
 ) -> tuple[dict, Callable[[], None]]:  # type: ignore[type-arg]
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -205,7 +206,9 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite://")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--switch", type=float, default=None)
-    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="job threads (default: JOB_WORKER_THREADS's)"
+    )
     parser.add_argument(
         "--server", choices=["front", "cheroot", "cheroot-tuned", "bolt-dev"], default="front"
     )

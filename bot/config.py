@@ -127,12 +127,16 @@ class Settings(CheckedSettings):
     JOB_LEASE_SECONDS: float = Field(default=20, gt=0)
     JOB_POLL_SECONDS: float = Field(default=0.25, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
-    # 8 at once: at 100-300 ms a Slack call that is 25-80 calls/s, above what Slack's Tier 3/4
-    # limits (50-100 a minute per method) let one workspace make. A job thread's memory stays
-    # (heap the thread dirtied): 16 threads cost `taskbot run` 3.6 MB more for no throughput on
-    # SQLite, whose writers take turns (bench.rss: the same 10,000 requests drain in the same time
-    # with 4, 8 or 16). Raise it for several workspaces or a slow task API, on PostgreSQL.
-    JOB_WORKER_THREADS: int = Field(default=8, ge=1)
+    # 4 at once. On SQLite, job threads that run Python at the same time stretch each other's
+    # write turns (the GIL), and every ack waits for the turn: at 8 keep-alive clients the
+    # worker's turns lasted p90 6.6 ms with 8 threads, 1.6 ms with 1, and the ack p99 fell from
+    # 1.7x the bare Bolt app's to 1.25-1.46x with 2-4. A job thread's memory stays with the
+    # process (1.5 MB from 4 to 8). Throughput: the same 10,000 requests drain in the same time
+    # with 2, 4, 8 or 16 on SQLite (one writer), and one workspace's Slack limits (50-100 calls a
+    # minute per method) and the task APIs' (LINE WORKS 60/min per operation) stay far below
+    # what 4 threads at 100-300 ms a call can do. Raise it on PostgreSQL for several workspaces
+    # or a slow task API.
+    JOB_WORKER_THREADS: int = Field(default=4, ge=1)
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod

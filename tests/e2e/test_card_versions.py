@@ -26,8 +26,9 @@ from bot.domain.models import Actor, CardKind, PartState
 from bot.slack import ids
 from bot.slack.blocks.card import task_card
 from storage.engine import make_sessionmaker
+from storage.job_ledger import CLAIMED, PENDING
 from storage.local_tasks import SqlAlchemyTaskStore
-from storage.tables import TaskCardRow
+from storage.tables import JobRow, TaskCardRow
 from tests.e2e.conftest import ANA, BEN, BOSS, CHANNEL, TEAM, Taskbot
 from tests.stubs.slack_api import SlackApiStub
 
@@ -60,6 +61,22 @@ def wait_for_cards(sessions: sessionmaker[Session], count: int, timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"{found} of {count} cards recorded")
         time.sleep(0.02)
+
+
+def wait_jobs_finished(sessions: sessionmaker[Session], timeout: float = 60.0) -> None:
+    """Until no job row is pending or claimed: a stopping worker claims nothing more (what
+    is still queued waits for the next one), so a test that closes its bots waits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sessions() as session:
+            left = session.scalar(
+                select(func.count()).select_from(JobRow).where(JobRow.state.in_((PENDING, CLAIMED)))
+            )
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{left} jobs still queued or running")
+        time.sleep(0.05)
 
 
 def cards_of(sessions: sessionmaker[Session]) -> list[TaskCardRow]:
@@ -115,8 +132,9 @@ def test_interleaved_done_clicks_on_two_instances_leave_every_card_true(
                 ids.ACTION_DONE, ids.encode_ref(handle, 1), user, channel=CHANNEL, ts="0"
             )
             assert answer.status_code == 200
+    wait_jobs_finished(sessions)
     for bot in (first, second):
-        bot.app.close()  # every acknowledged click's work finished, pending Homes published
+        bot.app.close()  # pending Homes published
 
     for n in range(TASKS):
         task = first.app.backend.get(TEAM, f"T-{n + 1}")
