@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends import build_backend, secret_keys
+from bot.collector import give_back_free_memory
 from bot.config import Settings
 from bot.metrics import track_oldest_job
 from bot.reminders.scheduler import Job
@@ -333,6 +334,7 @@ def build_app(
             poll=settings.JOB_POLL_SECONDS,
             lease=timedelta(seconds=settings.JOB_LEASE_SECONDS),
             max_attempts=settings.JOB_MAX_ATTEMPTS,
+            on_idle=give_back_free_memory,
         )
     if runs is not None:
         intake.after_commit = runs.wake

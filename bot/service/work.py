@@ -91,7 +91,10 @@ class JobWorker:
         max_attempts: int = 5,
         backoff: Callable[[int], float] = lambda attempts: min(2.0**attempts, 60.0),
         clock: Callable[[], datetime] = utc_now,
+        on_idle: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_idle`` runs once each time the worker runs out of work (no job running, none
+        to claim): the composition root gives freed memory back to the system there."""
         self._ledger = ledger
         self._handle = handle
         self._give_up = give_up
@@ -101,6 +104,7 @@ class JobWorker:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._clock = clock
+        self._on_idle = on_idle
         self.claimer = claimer_name()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="taskbot-job")
         self._running: set[int] = set()
@@ -135,7 +139,9 @@ class JobWorker:
 
     def _run(self) -> None:
         renewed = self._clock()
+        busy = False
         while not self._stopping.is_set():
+            finished = self._all_finished()  # none running, and (below) none to claim: idle
             try:
                 claimed = self.run_once()
                 if self._clock() - renewed > self._lease / 3:
@@ -144,9 +150,24 @@ class JobWorker:
             except Exception:  # the database is away: keep trying, the jobs are safe there
                 log.exception("worker could not claim jobs")
                 claimed = 0
+            if claimed:
+                busy = True
+            elif busy and finished:
+                busy = False
+                self._idle_now()
             if not claimed:
                 self._wake.wait(self._poll)
                 self._wake.clear()
+
+    def _all_finished(self) -> bool:
+        with self._lock:
+            return not self._running
+
+    def _idle_now(self) -> None:
+        try:
+            self._on_idle()
+        except Exception:  # a housekeeping step: never stops the worker
+            log.exception("worker's idle step failed")
 
     def run_once(self) -> int:
         """Claim as many jobs as there are free threads and start them; how many were claimed."""

@@ -49,3 +49,34 @@ def test_jobs_run_once_and_a_failing_one_is_retried_then_reported(
     assert ran.count("good") == 1 and ran.count("bad") == 3
     assert gave_up == [("bad", 3)]
     assert ledger.states() == {"good": DONE, "bad": FAILED}
+
+
+def test_the_idle_step_runs_once_each_time_the_queue_runs_dry(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Not on every empty poll: once a burst's jobs have all finished, and again after the
+    next burst."""
+    ledger = SqlAlchemyJobLedger(sessions)
+    idle = threading.Semaphore(0)
+    idles: list[set[str]] = []
+    ran: list[str] = []
+
+    def on_idle() -> None:
+        idles.append(set(ran))
+        idle.release()
+
+    worker = JobWorker(
+        ledger, lambda job: ran.append(job.key), threads=2, poll=0.01, on_idle=on_idle
+    )
+    for key in ("a", "b", "c"):  # queued before the worker starts: one burst
+        ledger.enqueue(NewJob("test", key, "{}"), datetime.now(UTC))
+    worker.start()
+    try:
+        assert idle.acquire(timeout=30)
+        ledger.enqueue(NewJob("test", "d", "{}"), datetime.now(UTC))
+        worker.wake()
+        assert idle.acquire(timeout=30)
+        assert not idle.acquire(timeout=0.3)  # idle polls since then: no further call
+    finally:
+        worker.stop(timeout=5)
+    assert idles == [{"a", "b", "c"}, {"a", "b", "c", "d"}]
