@@ -240,7 +240,7 @@ def build_app(
     child process with ``work_process`` (``taskbot run`` asks for it, see
     ``Settings.work_process``); ``taskbot web`` and ``taskbot scheduler`` leave the jobs to
     ``taskbot worker`` processes. ``front=False`` builds no Bolt app: a process that serves no
-    Slack request (a worker, a scheduler) never imports slack_bolt (3 MB)."""
+    Slack request (a worker, a scheduler) never imports slack_bolt (2 MB)."""
     # A worker process builds its own backend from settings, so not one handed in here.
     use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
@@ -330,7 +330,7 @@ def build_app(
             job_ledger,
             runner(deps),
             give_up=give_up(deps),
-            threads=settings.JOB_WORKER_THREADS,
+            threads=settings.job_worker_threads,
             poll=settings.JOB_POLL_SECONDS,
             lease=timedelta(seconds=settings.JOB_LEASE_SECONDS),
             max_attempts=settings.JOB_MAX_ATTEMPTS,

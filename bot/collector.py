@@ -11,7 +11,6 @@ thousand objects). A collection first, so that start-up's garbage is not frozen 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 
 
@@ -26,5 +25,7 @@ def give_back_free_memory() -> None:
     (``malloc_trim``), as a worker does when its queue runs dry: a burst's freed memory
     otherwise stays with the process (1.4-1.6 MB of a worker's RSS after 4,000 requests,
     bench.rss). 0.4 ms a call; a no-op where the C library has no ``malloc_trim``."""
+    import ctypes  # here: only a worker that has run out of work needs it
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)

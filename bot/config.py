@@ -127,16 +127,8 @@ class Settings(CheckedSettings):
     JOB_LEASE_SECONDS: float = Field(default=20, gt=0)
     JOB_POLL_SECONDS: float = Field(default=0.25, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
-    # 4 at once. On SQLite, job threads that run Python at the same time stretch each other's
-    # write turns (the GIL), and every ack waits for the turn: at 8 keep-alive clients the
-    # worker's turns lasted p90 6.6 ms with 8 threads, 1.6 ms with 1, and the ack p99 fell from
-    # 1.7x the bare Bolt app's to 1.25-1.46x with 2-4. A job thread's memory stays with the
-    # process (1.5 MB from 4 to 8). Throughput: the same 10,000 requests drain in the same time
-    # with 2, 4, 8 or 16 on SQLite (one writer), and one workspace's Slack limits (50-100 calls a
-    # minute per method) and the task APIs' (LINE WORKS 60/min per operation) stay far below
-    # what 4 threads at 100-300 ms a call can do. Raise it on PostgreSQL for several workspaces
-    # or a slow task API.
-    JOB_WORKER_THREADS: int = Field(default=4, ge=1)
+    # Unset: 4 with the embedded store on SQLite, else 16 (see ``job_worker_threads``).
+    JOB_WORKER_THREADS: int | None = Field(default=None, ge=1)
 
     @field_validator("REMINDER_OFFSETS", mode="before")
     @classmethod
@@ -198,6 +190,25 @@ class Settings(CheckedSettings):
         url = self.DATABASE_URL
         in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
         return self.WORK_PROCESS and not in_memory
+
+    @property
+    def job_worker_threads(self) -> int:
+        """Jobs one worker runs at once: ``JOB_WORKER_THREADS``, else 4 with the embedded store
+        on SQLite and 16 otherwise.
+
+        There a job is Python and SQL, and every ack waits for SQLite's one write turn. Job
+        threads running Python at the same time stretch each other's turns through the GIL: at
+        8 keep-alive clients the worker's turns lasted p90 6.6 ms with 8 threads and 1.6 ms with
+        1, and the ack p99 went from 1.7x the bare Bolt app's (16 threads) to 1.25-1.46x (2-4).
+        The same 10,000 requests drained in the same time with 2 to 16, and each thread's heap
+        stays with the process (bench.rss: 152 MB with 16, 147 MB with 4). On PostgreSQL writers
+        don't take turns, and 16 threads drained the soak's 45,000 jobs in 718 s against 1,134 s
+        with 4. A task API's job mostly waits (network, its rate budget for up to
+        ``TASK_API_MAX_WAIT_SECONDS``): 4 such waits would hold up every job behind them."""
+        if self.JOB_WORKER_THREADS is not None:
+            return self.JOB_WORKER_THREADS
+        embedded_on_sqlite = self.TASK_BACKEND == "local" and self.DATABASE_URL.startswith("sqlite")
+        return 4 if embedded_on_sqlite else 16
 
     @property
     def oauth(self) -> bool:

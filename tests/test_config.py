@@ -99,3 +99,14 @@ def test_secrets_are_never_printed() -> None:
     assert "xoxb-secret-token" not in shown and "sig-secret" not in shown
     lines = problems(SLACK_BOT_TOKEN="xoxb-secret-token", _env_file=None)
     assert "xoxb-secret-token" not in "\n".join(lines)
+
+
+def test_job_threads_are_few_only_with_the_embedded_store_on_sqlite() -> None:
+    """There more threads only stretch SQLite's write turns; a task API's jobs wait (network,
+    rate budget) in their threads, and PostgreSQL's writers don't take turns."""
+    settings = load_settings(**BASE)
+    assert settings.job_worker_threads == 4
+    assert settings.model_copy(update={"TASK_BACKEND": "paymo"}).job_worker_threads == 16
+    postgres = settings.model_copy(update={"DATABASE_URL": "postgresql://db/taskbot"})
+    assert postgres.job_worker_threads == 16
+    assert load_settings(**BASE, JOB_WORKER_THREADS=2).job_worker_threads == 2

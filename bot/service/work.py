@@ -107,7 +107,8 @@ class JobWorker:
         self._on_idle = on_idle
         self.claimer = claimer_name()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="taskbot-job")
-        self._running: set[int] = set()
+        self._running: set[int] = set()  # on the pool's threads: what ``free`` counts
+        self._inline: set[int] = set()  # run_now's, on their callers' threads: renewed only
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -144,12 +145,15 @@ class JobWorker:
             finished = self._all_finished()  # none running, and (below) none to claim: idle
             try:
                 claimed = self.run_once()
-                if self._clock() - renewed > self._lease / 3:
-                    self._renew()
-                    renewed = self._clock()
             except Exception:  # the database is away: keep trying, the jobs are safe there
                 log.exception("worker could not claim jobs")
                 claimed = 0
+            if self._clock() - renewed > self._lease / 3:
+                try:
+                    self._renew()
+                    renewed = self._clock()
+                except Exception:  # tried again next turn; a lease lost is taken over
+                    log.exception("worker could not renew its leases")
             if claimed:
                 busy = True
             elif busy and finished:
@@ -194,17 +198,17 @@ class JobWorker:
             return
         JOBS_CLAIMED.labels(job.kind).inc()
         with self._lock:
-            self._running.add(job.id)
-        self._execute(job)
+            self._inline.add(job.id)
+        self._execute(job, self._inline)
 
     def _renew(self) -> None:
         with self._lock:
-            running = list(self._running)
+            running = [*self._running, *self._inline]
         until = self._clock() + self._lease
         for job_id in running:
             self._ledger.renew(job_id, self.claimer, until)
 
-    def _execute(self, job: ClaimedWork) -> None:
+    def _execute(self, job: ClaimedWork, running: set[int] | None = None) -> None:
         try:
             self._handle(job)
         except Exception as exc:
@@ -214,7 +218,7 @@ class JobWorker:
                 log.warning("job %s (%s) finished after its lease was taken over", job.id, job.kind)
         finally:
             with self._idle:
-                self._running.discard(job.id)
+                (self._running if running is None else running).discard(job.id)
                 self._idle.notify_all()
 
     def _failed(self, job: ClaimedWork, error: str) -> None:

@@ -44,12 +44,18 @@ class Reply:
     def send(self, text: str, blocks: Sequence[Block | dict[str, Any]] | None = None) -> None:
         try:
             if self._response_url is not None:
-                WebhookClient(self._response_url).send(
+                answer = WebhookClient(self._response_url).send(
                     text=text,
                     blocks=list(blocks) if blocks else None,
                     response_type="ephemeral",
                     replace_original=self._replace,
                 )
+                if answer.status_code >= 300:  # expired (30 min, 5 uses): Slack says so here
+                    log.warning(
+                        "reply to user=%s failed: response_url answered %s",
+                        self._user_id,
+                        answer.status_code,
+                    )
             else:
                 self._client.chat_postMessage(
                     channel=self._user_id, text=text, blocks=list(blocks) if blocks else None

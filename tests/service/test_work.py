@@ -80,3 +80,35 @@ def test_the_idle_step_runs_once_each_time_the_queue_runs_dry(
     finally:
         worker.stop(timeout=5)
     assert idles == [{"a", "b", "c"}, {"a", "b", "c", "d"}]
+
+
+def test_a_job_run_inline_takes_no_thread_from_the_pool(sessions: sessionmaker[Session]) -> None:
+    """``run_now`` runs a change's notice on the caller's thread: the pool's other thread
+    still claims work meanwhile (it used to count the inline job as a second busy thread)."""
+    ledger = SqlAlchemyJobLedger(sessions)
+    other_ran, notice_running = threading.Event(), threading.Event()
+    holder: list[JobWorker] = []
+
+    def handle(job: ClaimedWork) -> None:
+        if job.key == "change":
+            holder[0].run_now("notice")  # inline, as the service delivers a change's notices
+        elif job.key == "notice":  # still running inline when "other" arrives
+            notice_running.set()
+            assert other_ran.wait(20), "the free thread claimed nothing while this one waited"
+        elif job.key == "other":
+            other_ran.set()
+
+    worker = JobWorker(ledger, handle, threads=2, poll=0.01)
+    holder.append(worker)
+    later = datetime.now(UTC) + timedelta(days=1)  # polls never claim it: only run_now does
+    ledger.enqueue(NewJob("test", "notice", "{}"), later)
+    ledger.enqueue(NewJob("test", "change", "{}"), datetime.now(UTC))
+    worker.start()
+    try:
+        assert notice_running.wait(20)
+        ledger.enqueue(NewJob("test", "other", "{}"), datetime.now(UTC))
+        worker.wake()
+        assert other_ran.wait(20)
+    finally:
+        worker.stop(timeout=5)
+    assert ledger.states() == {"change": DONE, "notice": DONE, "other": DONE}
