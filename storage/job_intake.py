@@ -22,9 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from storage.dialects import dialect_insert
-from storage.job_ledger import NewJob, job_row
-from storage.tables import JobRow
+from storage.job_ledger import NewJob, job_row, new_jobs_insert
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +69,7 @@ class GroupCommit:
         self.after_commit = after_commit
         """Called once per transaction that added a job: a worker's wake-up (one nudge for a
         group, where one per job cost the acks 5% of their CPU in pipe writes)."""
-        self._insert = (
-            dialect_insert(engine.dialect.name, JobRow)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(JobRow.key)
-        )
+        self._insert = new_jobs_insert(engine.dialect.name)
         self._waiting: deque[_Waiting] = deque()
         self._arrived = threading.Condition()
         self._writer: threading.Thread | None = None

@@ -59,16 +59,8 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     rows = [job_row(job, now) for job in jobs]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    if len(rows) == 1:  # an ack's job: one statement shape, compiled once and cached
-        return len(session.execute(_insert_one(dialect), rows[0]).all())
-    statement = (
-        dialect_insert(dialect, JobRow)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(JobRow.id)
-    )
-    return len(session.execute(statement).all())
+    statement = new_jobs_insert(session.get_bind().dialect.name)
+    return len(session.execute(statement, rows[0] if len(rows) == 1 else rows).all())
 
 
 def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
@@ -86,11 +78,14 @@ def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
 
 
 @functools.cache
-def _insert_one(dialect: str) -> ReturningInsert[tuple[int]]:
+def new_jobs_insert(dialect: str) -> ReturningInsert[str]:
+    """INSERT of job rows that leaves a key already there alone and returns the keys it added,
+    for one row or many (each process compiles it once per dialect): the ledger's and the
+    acks' group commit (``storage.job_intake``) alike."""
     return (
         dialect_insert(dialect, JobRow)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(JobRow.id)
+        .returning(JobRow.key)
     )
 
 
