@@ -186,7 +186,7 @@ class JobWorker:
             JOBS_CLAIMED.labels(job.kind).inc()
             with self._lock:
                 self._running.add(job.id)
-            self._pool.submit(self._execute, job)
+            self._pool.submit(self._execute, job, self._running)
         return len(jobs)
 
     def run_now(self, key: str) -> None:
@@ -208,7 +208,8 @@ class JobWorker:
         for job_id in running:
             self._ledger.renew(job_id, self.claimer, until)
 
-    def _execute(self, job: ClaimedWork, running: set[int] | None = None) -> None:
+    def _execute(self, job: ClaimedWork, running: set[int]) -> None:
+        """Run ``job``, then take it out of ``running`` (the pool's set, or run_now's)."""
         try:
             self._handle(job)
         except Exception as exc:
@@ -218,7 +219,7 @@ class JobWorker:
                 log.warning("job %s (%s) finished after its lease was taken over", job.id, job.kind)
         finally:
             with self._idle:
-                (self._running if running is None else running).discard(job.id)
+                running.discard(job.id)
                 self._idle.notify_all()
 
     def _failed(self, job: ClaimedWork, error: str) -> None:
