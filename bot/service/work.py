@@ -221,6 +221,8 @@ class JobWorker:
             with self._idle:
                 running.discard(job.id)
                 self._idle.notify_all()
+            if running is self._running:  # a thread is free: claim now, not at the next poll
+                self._wake.set()
 
     def _failed(self, job: ClaimedWork, error: str) -> None:
         now = self._clock()

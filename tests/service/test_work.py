@@ -112,3 +112,29 @@ def test_a_job_run_inline_takes_no_thread_from_the_pool(sessions: sessionmaker[S
     finally:
         worker.stop(timeout=5)
     assert ledger.states() == {"change": DONE, "notice": DONE, "other": DONE}
+
+
+def test_a_thread_that_finishes_claims_the_next_job_without_waiting_for_the_poll(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A busy worker's loop finds no free thread and waits for its poll; a job finishing wakes
+    it. (It didn't: with every thread busy, a backlog drained one batch per poll, 16 jobs a
+    second with 4 threads and the 0.25 s poll.)"""
+    ledger = SqlAlchemyJobLedger(sessions)
+    all_ran = threading.Event()
+    ran: list[str] = []
+
+    def handle(job: ClaimedWork) -> None:
+        ran.append(job.key)
+        if len(ran) == 3:
+            all_ran.set()
+
+    worker = JobWorker(ledger, handle, threads=1, poll=600)  # the poll never comes in time
+    for key in ("a", "b", "c"):
+        ledger.enqueue(NewJob("test", key, "{}"), datetime.now(UTC))
+    worker.start()
+    try:
+        assert all_ran.wait(30), f"ran {ran} only"
+    finally:
+        worker.stop(timeout=5)
+    assert sorted(ran) == ["a", "b", "c"]
