@@ -37,6 +37,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bench.serve import SECRET, TEAM, USERS
 from bot.slack import ids
+from storage.engine import make_engine, make_sessionmaker
+from storage.job_ledger import SqlAlchemyJobLedger
 from tests.postgres import free_port
 from tests.slack_requests import SlackRequest, block_action, slash_command
 
@@ -162,6 +164,20 @@ def serve(args: list[str]) -> tuple[subprocess.Popen[str], str, int]:
     raise RuntimeError(f"benchmark server {args} did not start")
 
 
+SETTLE_SECONDS = 300.0
+
+
+def settle(ledger: SqlAlchemyJobLedger) -> None:
+    """Wait until a taskbot's worker has done every job queued so far: each measurement starts
+    from quiet servers, so none carries another's (or its own last round's) after-ack work."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while left := ledger.unfinished():
+        if time.monotonic() > deadline:
+            print(f"warning: {left} jobs still unfinished after {SETTLE_SECONDS:g} s", flush=True)
+            return
+        time.sleep(0.1)
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -258,12 +274,15 @@ def run(
     modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for stack in args.stacks.split(","):
-            started = {
-                label: serve(server_args)
-                for label, server_args in servers(
-                    f"{stub_base}/api/", tmp, [stack], args.delay
-                ).items()
-            }
+            runs = servers(f"{stub_base}/api/", tmp, [stack], args.delay)
+            started = {label: serve(server_args) for label, server_args in runs.items()}
+            ledgers = [
+                SqlAlchemyJobLedger(
+                    make_sessionmaker(make_engine(server_args[server_args.index("--db") + 1]))
+                )
+                for server_args in runs.values()
+                if "--db" in server_args
+            ]
             try:
                 for mode in modes:
                     for clients in counts:
@@ -273,6 +292,8 @@ def run(
                             for label, (_, _, port) in started.items():
                                 batch = signed(requests(stub_base, count))
                                 measure(port, batch[: clients * 2], clients, fresh)  # warm up
+                                for ledger in ledgers:
+                                    settle(ledger)
                                 with SlowLoris(port, args.slow_clients):
                                     result = measure(port, batch, clients, fresh)
                                 total = table.setdefault((mode, clients, label), Result())

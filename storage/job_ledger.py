@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -187,6 +187,18 @@ class SqlAlchemyJobLedger:
                 delete(JobRow).where(JobRow.state.in_((DONE, FAILED)), JobRow.finished_at < before)
             )
             return rowcount(result)
+
+    def unfinished(self) -> int:
+        """Jobs pending or claimed (due later ones too): 0 once all queued work is done."""
+        with self._sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(JobRow)
+                    .where(JobRow.state.in_((PENDING, CLAIMED)))
+                )
+                or 0
+            )
 
     def states(self) -> dict[str, str]:
         """Every job's state by key; for tests, benchmarks and diagnostics."""

@@ -26,9 +26,9 @@ from bot.domain.models import Actor, CardKind, PartState
 from bot.slack import ids
 from bot.slack.blocks.card import task_card
 from storage.engine import make_sessionmaker
-from storage.job_ledger import CLAIMED, PENDING
+from storage.job_ledger import SqlAlchemyJobLedger
 from storage.local_tasks import SqlAlchemyTaskStore
-from storage.tables import JobRow, TaskCardRow
+from storage.tables import TaskCardRow
 from tests.e2e.conftest import ANA, BEN, BOSS, CHANNEL, TEAM, Taskbot
 from tests.stubs.slack_api import SlackApiStub
 
@@ -66,14 +66,8 @@ def wait_for_cards(sessions: sessionmaker[Session], count: int, timeout: float =
 def wait_jobs_finished(sessions: sessionmaker[Session], timeout: float = 60.0) -> None:
     """Until no job row is pending or claimed: a stopping worker claims nothing more (what
     is still queued waits for the next one), so a test that closes its bots waits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with sessions() as session:
-            left = session.scalar(
-                select(func.count()).select_from(JobRow).where(JobRow.state.in_((PENDING, CLAIMED)))
-            )
-        if not left:
-            return
+    ledger, deadline = SqlAlchemyJobLedger(sessions), time.monotonic() + timeout
+    while left := ledger.unfinished():
         if time.monotonic() > deadline:
             raise AssertionError(f"{left} jobs still queued or running")
         time.sleep(0.05)
