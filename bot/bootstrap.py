@@ -43,7 +43,12 @@ from bot.web.oauth import SignIn, sign_in_routes
 from bot.web.server import WSGIApp, health_app, live_app, metrics_app
 from bot.work_process import WorkerProcess
 from storage.comment_links import SqlAlchemyCommentLinks
-from storage.engine import check_reachable, make_engine, make_sessionmaker
+from storage.engine import (
+    check_reachable,
+    let_acks_write_first,
+    make_engine,
+    make_sessionmaker,
+)
 from storage.home_claims import SqlAlchemyHomeClaims
 from storage.job_intake import GroupCommit
 from storage.job_ledger import SqlAlchemyJobLedger
@@ -244,6 +249,8 @@ def build_app(
     # A worker process builds its own backend from settings, so not one handed in here.
     use_worker_process = worker and work_process and backend is None
     engine = engine or make_engine(settings.DATABASE_URL)
+    if not front:  # its writes can wait for an ack's (on a SQLite file)
+        let_acks_write_first(engine)
     check_reachable(engine)  # unreachable: one line and exit, within seconds
     token = settings.SLACK_BOT_TOKEN.get_secret_value() if settings.SLACK_BOT_TOKEN else None
     if token and token_verification:  # before migrating (whose log lines would come first)

@@ -86,12 +86,20 @@ class WriteTurns:
     handler, which sleeps 1, 2, 5 … up to 100 ms between tries, so under a burst the lock sat
     idle while acks slept (p99 over a second at 50 clients). Here this process's threads queue on
     a lock that hands over at once, and processes (``taskbot run``'s worker) take turns on a file
-    lock asked for every ``TURN_POLL``. Purely a matter of speed: SQLite's lock stays the rule."""
+    lock asked for every ``TURN_POLL``. Purely a matter of speed: SQLite's lock stays the rule.
 
-    def __init__(self, path: str) -> None:
+    A process whose writes can wait (a worker, a scheduler: ``yielding``) lets the acks go first:
+    an ack's writer that finds the turn taken says so on a second file (a shared lock on
+    ``<db>.write.want``), and a yielding writer takes no turn while anyone says so. Without it,
+    the worker's threads handed the turn to each other at once while the ack's writer, asking
+    every ``TURN_POLL``, waited behind several of their transactions in a row."""
+
+    def __init__(self, path: str, *, yielding: bool = False) -> None:
         self._path = path
+        self.yielding = yielding
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._want: int | None = None
 
     @property
     def taken(self) -> bool:
@@ -103,18 +111,8 @@ class WriteTurns:
         if not self._threads.acquire(timeout=TURN_PATIENCE):
             return False
         try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            deadline = time.monotonic() + TURN_PATIENCE
-            poll = TURN_POLL * (1 + max(os.nice(0), 0))  # a niced process yields, as for CPU
-            while True:
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(poll)
+            if self._wait_for_file_turn():
+                return True
         except OSError:  # no lock file here (read-only folder): SQLite's lock alone
             pass
         self._threads.release()
@@ -125,6 +123,42 @@ class WriteTurns:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 
+    def _wait_for_file_turn(self) -> bool:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._want = os.open(f"{self._path}.want", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + TURN_PATIENCE
+        poll = TURN_POLL * (1 + max(os.nice(0), 0))  # a niced process yields, as for CPU
+        wanting = False
+        try:
+            while True:
+                if (not self.yielding or not self._acks_waiting()) and _try_flock(self._fd):
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                if not self.yielding and not wanting:  # say so (a yielder may test right now)
+                    wanting = _try_flock(cast(int, self._want), fcntl.LOCK_SH)
+                time.sleep(poll)
+        finally:
+            if wanting:
+                fcntl.flock(cast(int, self._want), fcntl.LOCK_UN)
+
+    def _acks_waiting(self) -> bool:
+        """Whether an ack's writer waits for the turn (holds a shared lock on the want file)."""
+        want = cast(int, self._want)
+        if not _try_flock(want):
+            return True
+        fcntl.flock(want, fcntl.LOCK_UN)
+        return False
+
+
+def _try_flock(fd: int, kind: int = fcntl.LOCK_EX) -> bool:
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
 
 _TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionary()
 
@@ -132,6 +166,14 @@ _TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionar
 def write_turns(engine: Engine) -> WriteTurns | None:
     """The write turns of a SQLite file engine (None for PostgreSQL or memory)."""
     return _TURNS.get(engine)
+
+
+def let_acks_write_first(engine: Engine) -> None:
+    """This process's writes can wait (a worker's, a scheduler's): on a SQLite file, an ack's
+    writer in another process goes first (``WriteTurns``). Nothing to do on PostgreSQL."""
+    turns = write_turns(engine)
+    if turns is not None:
+        turns.yielding = True
 
 
 def take_write_turns(engine: Engine, turns: WriteTurns) -> None:
