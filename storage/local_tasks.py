@@ -94,7 +94,7 @@ class SqlAlchemyTaskStore:
                 session.add(row)
                 if effect is not None:
                     session.flush()
-                    _queue_notice(session, effect, task)
+                    _queue_notice(session, notice_job(effect, task))
         except IntegrityError:
             if effect is None:
                 raise
@@ -176,7 +176,7 @@ class SqlAlchemyTaskStore:
             session.add(row)
             if effect is not None:
                 session.flush()  # the task row before its job, as in ``save``
-                _queue_notice(session, effect, task)
+                _queue_notice(session, notice_job(effect, task))
         return task
 
     def save(
@@ -190,6 +190,7 @@ class SqlAlchemyTaskStore:
         """Store the task if nobody changed it since ``expected_version``; with an ``effect``,
         only once per key, and with its notifications queued in the same transaction; ``also``
         writes what goes with the change in that transaction (a sync pass's comment links)."""
+        notice = None if effect is None else notice_job(effect, task)  # before the write lock
         try:
             with self._sessions.begin() as session:
                 row = _row(session, task.team_id, task.handle)
@@ -204,8 +205,8 @@ class SqlAlchemyTaskStore:
                 mark_behind(session, task.team_id, task.id, task.version)
                 if also is not None:
                     also(session)
-                if effect is not None:
-                    if not _queue_notice(session, effect, task):  # a concurrent replay won
+                if notice is not None:
+                    if not _queue_notice(session, notice):  # a concurrent replay won
                         raise AlreadyApplied(
                             f"{task.handle}: already done.",
                             current=self.get(task.team_id, task.handle),
@@ -279,11 +280,17 @@ NOTICE_GRACE = timedelta(seconds=2)
 people hear before the actor's reply); after that, or if that worker died, any worker takes it."""
 
 
-def _queue_notice(session: Session, effect: Effect, task: Task) -> bool:
-    notice = NewJob(
+def _queue_notice(session: Session, notice: NewJob) -> bool:
+    return insert_jobs(session, [notice], datetime.now(UTC)) == 1
+
+
+def notice_job(effect: Effect, task: Task) -> NewJob:
+    """The job telling people of a change, built (its payload serialised) before the change's
+    transaction writes: on SQLite, while a transaction writes, every other writer waits, acks
+    included, so nothing is computed then that could be computed before."""
+    return NewJob(
         kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task), delay=NOTICE_GRACE
     )
-    return insert_jobs(session, [notice], datetime.now(UTC)) == 1
 
 
 def _next_number(session: Session, team_id: str) -> int:
