@@ -5,7 +5,7 @@ Each ack waits until its own job is committed, so persist-before-ack holds as be
 a burst, one request per transaction made the database's write lock the queue: on SQLite each
 writer took the lock, then waited for the GIL while holding it, and the next fifty waited
 behind it (write-turn waits of 30 ms at p50 with 50 clients). Here one thread writes, and a
-request costs a place in a list and an event; a transaction carries all jobs waiting, up to
+request costs a place in a queue and a lock; a transaction carries all jobs waiting, up to
 ``MOST``. A job whose row can't be written fails alone: a failed group is written again row by
 row, so the others are still saved.
 """
@@ -94,7 +94,8 @@ class GroupCommit:
 
     @property
     def waiting(self) -> int:
-        """Jobs queued for the next transaction (not those being written now)."""
+        """Jobs queued for the next transaction (not those being written now); once closing,
+        one more (the writer's stop)."""
         return self._queue.qsize()
 
     def add(
@@ -133,25 +134,33 @@ class GroupCommit:
             self._queue.put(_STOP)
         if writer is not None:
             writer.join(timeout)
-        left: list[_Waiting] = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if isinstance(item, _Waiting):
-                left.append(item)
+        left = self._take_queued()
         if writer is not None and writer.is_alive():  # still writing: it stops after that
             self._queue.put(_STOP)
         _fail(left, IntakeClosed("the process stopped before the job was written"))
 
-    def _write_forever(self) -> None:
+    def _take_queued(self) -> list[_Waiting]:
+        """Every job still queued, taken off the queue (a stop is dropped)."""
+        taken: list[_Waiting] = []
         while True:
-            group = self._next_group()
-            if group is None:
-                return
             try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return taken
+            if isinstance(item, _Waiting):
+                taken.append(item)
+
+    def _write_forever(self) -> None:
+        group: list[_Waiting] | None = []
+        try:
+            while (group := self._next_group()) is not None:
                 self._write(group)
-            except BaseException as exc:  # nobody may wait for ever on a writer that died
-                _fail(group, exc if isinstance(exc, Exception) else IntakeClosed(str(exc)))
-                raise
+        except BaseException as exc:  # nobody may wait for ever on a writer that died:
+            with self._opening:  # its jobs and those queued fail; the next add starts another
+                self._writer = None
+                left = [*(group or []), *self._take_queued()]
+            _fail(left, exc if isinstance(exc, Exception) else IntakeClosed(str(exc)))
+            raise
 
     def _next_group(self) -> list[_Waiting] | None:
         """Every job queued now (at least one, waited for), up to ``MOST``; None at the stop
@@ -160,13 +169,15 @@ class GroupCommit:
         group: list[_Waiting] = []
         while isinstance(item, _Waiting):
             group.append(item)
-            if len(group) == self._most or self._queue.empty():
+            if len(group) == self._most:
                 return group
-            item = self._queue.get_nowait()
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:  # ``close`` may take what is left meanwhile
+                return group
         if group:  # the stop came after these: write them, then stop at the next call
             self._queue.put(_STOP)
-            return group
-        return None
+        return group or None
 
     def _write(self, group: list[_Waiting]) -> None:
         try:

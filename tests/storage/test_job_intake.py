@@ -164,3 +164,33 @@ def test_a_database_error_fails_the_whole_group_at_once(engine: Engine) -> None:
     results = join(rest)
     assert all(isinstance(error, OperationalError) for _, error in results)
     assert len(attempts) == 2  # the first job, then the group once
+
+
+class WriterKilled(BaseException):
+    """Not an Exception: what kills a thread (as a KeyboardInterrupt would)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_dies_fails_its_jobs_and_those_queued_and_the_next_add_starts_another(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = GroupCommit(engine)
+    kill = threading.Event()
+
+    def die(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if kill.is_set() and statement.lstrip().upper().startswith("INSERT INTO JOBS"):
+            kill.clear()
+            raise WriterKilled()
+
+    with inserts_held(engine) as (began, _):
+        event.listen(engine, "before_cursor_execute", die)
+        kill.set()
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)
+        queued = add_in_threads(intake, ["q1", "q2"])
+        wait_for_backlog(intake, 2)
+    for key, result in [*join(first), *join(queued)]:  # none waits for ever
+        assert isinstance(result, IntakeClosed), key
+    assert intake.add("test", "after", "{}")  # a new writer
+    assert set(SqlAlchemyJobLedger(sessions).states()) == {"after"}
+    intake.close()
