@@ -88,18 +88,19 @@ class WriteTurns:
     a lock that hands over at once, and processes (``taskbot run``'s worker) take turns on a file
     lock asked for every ``TURN_POLL``. Purely a matter of speed: SQLite's lock stays the rule.
 
-    A process whose writes can wait (a worker, a scheduler: ``yielding``) lets the acks go first:
-    an ack's writer that finds the turn taken says so on a second file (a shared lock on
-    ``<db>.write.want``), and a yielding writer takes no turn while anyone says so. Without it,
-    the worker's threads handed the turn to each other at once while the ack's writer, asking
-    every ``TURN_POLL``, waited behind several of their transactions in a row."""
+    A process whose writes can wait (a worker, a scheduler: ``yielding``) lets the others go
+    first (the web process's: the acks' group commit, and ``taskbot run``'s scheduler): such a
+    writer that finds the turn taken says so on a second file (a shared lock on
+    ``<db>.write.lock.want``), and a yielding writer takes no turn while anyone says so (for up
+    to ``TURN_PATIENCE``, after which it goes on as any writer). Without it, the worker's threads
+    handed the turn to each other at once while the ack's writer, asking every ``TURN_POLL``,
+    waited behind several of their transactions in a row."""
 
     def __init__(self, path: str, *, yielding: bool = False) -> None:
         self._path = path
         self.yielding = yielding
         self._threads = threading.Lock()
-        self._fd: int | None = None
-        self._want: int | None = None
+        self._files: tuple[int, int] | None = None  # the turn's lock file, and the want file
 
     @property
     def taken(self) -> bool:
@@ -110,46 +111,58 @@ class WriteTurns:
         """Wait for the turn (up to ``TURN_PATIENCE``); False when going on without it."""
         if not self._threads.acquire(timeout=TURN_PATIENCE):
             return False
+        got = False
         try:
-            if self._wait_for_file_turn():
-                return True
+            got = self._wait_for_file_turn()
         except OSError:  # no lock file here (read-only folder): SQLite's lock alone
             pass
-        self._threads.release()
-        return False
+        finally:
+            if not got:
+                self._threads.release()
+        return got
 
     def give(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._files is not None:
+            fcntl.flock(self._files[0], fcntl.LOCK_UN)
         self._threads.release()
 
+    def _open_files(self) -> tuple[int, int]:
+        if self._files is None:
+            lock = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                want = os.open(f"{self._path}.want", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                os.close(lock)
+                raise
+            self._files = (lock, want)
+        return self._files
+
     def _wait_for_file_turn(self) -> bool:
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._want = os.open(f"{self._path}.want", os.O_RDWR | os.O_CREAT, 0o600)
+        lock, want = self._open_files()
         deadline = time.monotonic() + TURN_PATIENCE
         poll = TURN_POLL * (1 + max(os.nice(0), 0))  # a niced process yields, as for CPU
         wanting = False
         try:
             while True:
-                if (not self.yielding or not self._acks_waiting()) and _try_flock(self._fd):
+                if (not self.yielding or not _wanted(want)) and _try_flock(lock):
                     return True
                 if time.monotonic() > deadline:
                     return False
                 if not self.yielding and not wanting:  # say so (a yielder may test right now)
-                    wanting = _try_flock(cast(int, self._want), fcntl.LOCK_SH)
+                    wanting = _try_flock(want, fcntl.LOCK_SH)
                 time.sleep(poll)
         finally:
             if wanting:
-                fcntl.flock(cast(int, self._want), fcntl.LOCK_UN)
+                fcntl.flock(want, fcntl.LOCK_UN)
 
-    def _acks_waiting(self) -> bool:
-        """Whether an ack's writer waits for the turn (holds a shared lock on the want file)."""
-        want = cast(int, self._want)
-        if not _try_flock(want):
-            return True
-        fcntl.flock(want, fcntl.LOCK_UN)
-        return False
+
+def _wanted(want: int) -> bool:
+    """Whether a writer that doesn't yield waits for the turn (holds a shared lock on the
+    want file)."""
+    if not _try_flock(want):
+        return True
+    fcntl.flock(want, fcntl.LOCK_UN)
+    return False
 
 
 def _try_flock(fd: int, kind: int = fcntl.LOCK_EX) -> bool:

@@ -112,3 +112,16 @@ def file_locked(fd: int) -> bool:
         return True
     fcntl.flock(fd, fcntl.LOCK_UN)
     return False
+
+
+def test_a_want_file_that_cannot_be_opened_leaves_sqlites_lock_alone_and_no_turn_held(
+    tmp_path: Path,
+) -> None:
+    """Going on without turns (as in a read-only folder), every time, with nothing left held
+    (the lock file alone used to be kept open, and the next take failed on the missing one)."""
+    path = str(tmp_path / "db.write.lock")
+    os.mkdir(f"{path}.want")  # can't be opened for writing
+    for turns in (WriteTurns(path, yielding=True), WriteTurns(path)):
+        for _ in range(2):
+            assert not turns.take()
+            assert not turns.taken
