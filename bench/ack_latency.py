@@ -5,9 +5,12 @@ on one keep-alive connection or on a fresh connection per request (as Slack's ma
 server processes in turn (``bench/serve.py``): a bare Bolt app that only acks and taskbot on
 SQLite, each on taskbot's HTTP front and on cheroot tuned; and the bare app on the server
 taskbot had before (cheroot with its defaults) and on Bolt's own ``app.start()`` server. The
-Slack Web API stub runs in a process of its own.
+Slack Web API stub runs in a process of its own. Each measurement starts once every taskbot
+server's worker has done the jobs queued so far, and measurements alternate in short rounds, so
+neither app's figures carry the other's after-ack work or a different moment of a shared
+machine.
 
-    python -m bench.ack_latency [--requests 1000] [--rounds 2] [--clients 8,50,100,200]
+    python -m bench.ack_latency [--requests 400] [--rounds 6] [--clients 8,50,100,200]
                                 [--modes keep-alive,fresh] [--stacks front,cheroot-tuned,...]
                                 [--slow-clients 120]  # slow-loris connections held meanwhile
                                 [--delay S]   # also taskbot with a task backend this slow
@@ -276,13 +279,12 @@ def run(
         for stack in args.stacks.split(","):
             runs = servers(f"{stub_base}/api/", tmp, [stack], args.delay)
             started = {label: serve(server_args) for label, server_args in runs.items()}
-            ledgers = [
-                SqlAlchemyJobLedger(
-                    make_sessionmaker(make_engine(server_args[server_args.index("--db") + 1]))
-                )
+            engines = [  # each taskbot server's database, to see its jobs done
+                make_engine(server_args[server_args.index("--db") + 1])
                 for server_args in runs.values()
                 if "--db" in server_args
             ]
+            ledgers = [SqlAlchemyJobLedger(make_sessionmaker(engine)) for engine in engines]
             try:
                 for mode in modes:
                     for clients in counts:
@@ -302,6 +304,8 @@ def run(
                         for label in started:
                             print(row(table, mode, clients, label), flush=True)
             finally:
+                for engine in engines:
+                    engine.dispose()
                 for process, _, _ in started.values():
                     process.terminate()  # the server drops its queued after-ack work
                     process.wait(timeout=30)
@@ -309,8 +313,10 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1000, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="bare and taskbot alternate")
+    parser.add_argument("--requests", type=int, default=400, help="per measurement")
+    parser.add_argument(  # short and many: the machine's drift hits both apps alike
+        "--rounds", type=int, default=6, help="bare and taskbot alternate"
+    )
     parser.add_argument("--clients", default="8,50,100,200")
     parser.add_argument("--modes", default="keep-alive,fresh")
     parser.add_argument("--stacks", default=",".join(STACKS))

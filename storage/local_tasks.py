@@ -285,9 +285,9 @@ def _queue_notice(session: Session, notice: NewJob) -> bool:
 
 
 def notice_job(effect: Effect, task: Task) -> NewJob:
-    """The job telling people of a change, built (its payload serialised) before the change's
-    transaction writes: on SQLite, while a transaction writes, every other writer waits, acks
-    included, so nothing is computed then that could be computed before."""
+    """The job telling people of a change. ``save`` builds it (serialises its payload) before
+    its transaction writes: on SQLite, while a transaction writes, every other writer waits,
+    acks included. A create or an adoption can't: the handle is numbered in the transaction."""
     return NewJob(
         kind=NOTICE_KIND, key=effect.notice_key, payload=effect.notice(task), delay=NOTICE_GRACE
     )

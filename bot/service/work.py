@@ -4,7 +4,8 @@ Jobs are rows (``storage.job_ledger``), so a worker holds nothing another one ne
 batch with a lease, renews the leases of what it is still running, and marks each job done,
 retried later (bounded, with backoff) or failed. A worker that dies leaves its claims to expire
 and be taken over. It polls on a short interval; ``wake`` skips the wait when a listener in the
-same process has just queued something. Imports the domain only.
+same process has just queued something, and so does a job that finishes (a thread is free).
+Imports the domain only.
 """
 
 from __future__ import annotations
