@@ -11,7 +11,7 @@ Payloads are opaque JSON text here; their models live with the job kinds.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,12 +35,6 @@ class NewJob:
     payload_version: int = 1
     request_id: str | None = None
     delay: timedelta = timedelta(0)
-
-
-@dataclass(frozen=True)
-class Claims:
-    jobs: list[ClaimedJob]
-    lost: list[int]  # of the jobs said done, those no longer this worker's (taken over)
 
 
 @dataclass(frozen=True)
@@ -113,25 +107,30 @@ class SqlAlchemyJobLedger:
     ) -> list[ClaimedJob]:
         """Take up to ``limit`` runnable jobs: expired claims first, then pending ones, oldest
         first; each query walks its own ``(state, …)`` index."""
+        expired = and_(JobRow.state == CLAIMED, JobRow.claim_expires_at < now)
+        pending = and_(JobRow.state == PENDING, JobRow.available_at <= now)
         with self._sessions.begin() as session:
-            return _claim_runnable(session, now, limit, claimer, now + lease)
-
-    def finish_and_claim(
-        self,
-        done: Sequence[int],
-        now: datetime,
-        *,
-        limit: int,
-        claimer: str,
-        lease: timedelta,
-    ) -> Claims:
-        """Mark ``done`` (jobs this worker finished) done and claim up to ``limit`` more, in one
-        transaction: a worker's bookkeeping costs one write per job, not two (on SQLite, every
-        write is a turn an ack may have to wait for)."""
-        with self._sessions.begin() as session:
-            marked = set(_mark_done(session, done, claimer, now)) if done else set()
-            jobs = _claim_runnable(session, now, limit, claimer, now + lease) if limit else []
-        return Claims(jobs=jobs, lost=[job_id for job_id in done if job_id not in marked])
+            postgres = session.get_bind().dialect.name == "postgresql"
+            was: dict[int, str] = {}
+            for condition, state in ((expired, CLAIMED), (pending, PENDING)):
+                if len(was) >= limit:
+                    break
+                order = JobRow.claim_expires_at if state == CLAIMED else JobRow.available_at
+                candidates = (
+                    select(JobRow.id).where(condition).order_by(order).limit(limit - len(was))
+                )
+                if postgres:
+                    candidates = candidates.with_for_update(skip_locked=True)
+                was.update((row_id, state) for row_id in session.scalars(candidates))
+            if not was:
+                return []
+            claimed = _claim(
+                session, JobRow.id.in_(list(was)), or_(expired, pending), claimer, now + lease
+            )
+            return sorted(
+                (_claimed(r, taken_over=was[r.id] == CLAIMED) for r in claimed),
+                key=lambda job: job.id,
+            )
 
     def claim_key(
         self, key: str, now: datetime, *, claimer: str, lease: timedelta
@@ -205,44 +204,6 @@ class SqlAlchemyJobLedger:
         """Every job's state by key; for tests, benchmarks and diagnostics."""
         with self._sessions() as session:
             return {key: state for key, state in session.execute(select(JobRow.key, JobRow.state))}
-
-
-def _claim_runnable(
-    session: Session, now: datetime, limit: int, claimer: str, until: datetime
-) -> list[ClaimedJob]:
-    expired = and_(JobRow.state == CLAIMED, JobRow.claim_expires_at < now)
-    pending = and_(JobRow.state == PENDING, JobRow.available_at <= now)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    was: dict[int, str] = {}
-    for condition, state in ((expired, CLAIMED), (pending, PENDING)):
-        if len(was) >= limit:
-            break
-        order = JobRow.claim_expires_at if state == CLAIMED else JobRow.available_at
-        candidates = select(JobRow.id).where(condition).order_by(order).limit(limit - len(was))
-        if postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        was.update((row_id, state) for row_id in session.scalars(candidates))
-    if not was:
-        return []
-    claimed = _claim(session, JobRow.id.in_(list(was)), or_(expired, pending), claimer, until)
-    return sorted(
-        (_claimed(r, taken_over=was[r.id] == CLAIMED) for r in claimed), key=lambda job: job.id
-    )
-
-
-def _mark_done(session: Session, job_ids: Sequence[int], claimer: str, now: datetime) -> list[int]:
-    """The ids, of these, still claimed by ``claimer``, now marked done."""
-    return list(
-        session.scalars(
-            update(JobRow)
-            .where(
-                JobRow.id.in_(list(job_ids)), JobRow.state == CLAIMED, JobRow.claimed_by == claimer
-            )
-            .values(state=DONE, finished_at=now, claim_expires_at=None)
-            .returning(JobRow.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
 
 
 def _claim(

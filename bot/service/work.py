@@ -1,11 +1,11 @@
 """The worker: claims acknowledged jobs from the ledger and runs them, any number per database.
 
 Jobs are rows (``storage.job_ledger``), so a worker holds nothing another one needs: it claims a
-batch with a lease, renews the leases of what it is still running, and marks each job done (in
-the transaction of its next claim), retried later (bounded, with backoff) or failed. A worker
-that dies leaves its claims to expire and be taken over. It polls on a short interval; ``wake``
-skips the wait when a listener in the same process has just queued something, and so does a
-job that finishes (a thread is free). Imports the domain only.
+batch with a lease, renews the leases of what it is still running, and marks each job done,
+retried later (bounded, with backoff) or failed. A worker that dies leaves its claims to expire
+and be taken over. It polls on a short interval; ``wake`` skips the wait when a listener in the
+same process has just queued something, and so does a job that finishes (a thread is free).
+Imports the domain only.
 """
 
 from __future__ import annotations
@@ -46,23 +46,18 @@ class ClaimedWork(Protocol):
     def created_at(self) -> datetime: ...
 
 
-class Claims(Protocol):
-    @property
-    def jobs(self) -> Sequence[ClaimedWork]: ...
-    @property
-    def lost(self) -> Sequence[int]: ...  # jobs said done that another worker had taken over
-
-
 class WorkLedger(Protocol):
-    def finish_and_claim(
-        self, done: Sequence[int], now: datetime, *, limit: int, claimer: str, lease: timedelta
-    ) -> Claims: ...
+    def claim(
+        self, now: datetime, *, limit: int, claimer: str, lease: timedelta
+    ) -> Sequence[ClaimedWork]: ...
 
     def claim_key(
         self, key: str, now: datetime, *, claimer: str, lease: timedelta
     ) -> ClaimedWork | None: ...
 
     def renew(self, job_id: int, claimer: str, until: datetime) -> bool: ...
+
+    def mark_done(self, job_id: int, claimer: str, now: datetime) -> bool: ...
 
     def retry(self, job_id: int, claimer: str, error: str, at: datetime) -> bool: ...
 
@@ -115,7 +110,6 @@ class JobWorker:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="taskbot-job")
         self._running: set[int] = set()  # on the pool's threads: what ``free`` counts
         self._inline: set[int] = set()  # run_now's, on their callers' threads: renewed only
-        self._done: list[int] = []  # finished, marked done with the next claim (one write)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -142,23 +136,8 @@ class JobWorker:
             self._idle.wait_for(lambda: not self._running, timeout)
             unfinished = len(self._running)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._say_done()
         if unfinished:
             log.error("stopping with %d job(s) running; another worker takes them over", unfinished)
-
-    def _say_done(self) -> None:
-        """Mark what finished since the last claim done (a job left claimed would be run again
-        by the worker that takes it over, once its lease expires)."""
-        with self._lock:
-            done, self._done = self._done, []
-        if not done:
-            return
-        try:
-            self._ledger.finish_and_claim(
-                done, self._clock(), limit=0, claimer=self.claimer, lease=self._lease
-            )
-        except Exception:  # the database is away: their leases expire, and they run again
-            log.exception("could not mark %d finished job(s) done", len(done))
 
     def _run(self) -> None:
         renewed = self._clock()
@@ -196,24 +175,14 @@ class JobWorker:
             log.exception("worker's idle step failed")
 
     def run_once(self) -> int:
-        """Mark the jobs finished since the last call done, and claim as many as there are
-        free threads and start them, in one transaction; how many were claimed."""
+        """Claim as many jobs as there are free threads and start them; how many were claimed."""
         with self._lock:
             free = self._threads - len(self._running)
-            done, self._done = self._done, []
-        if free <= 0 and not done:
+        if free <= 0:
             return 0
-        try:
-            claims = self._ledger.finish_and_claim(
-                done, self._clock(), limit=max(free, 0), claimer=self.claimer, lease=self._lease
-            )
-        except Exception:  # still done: said so with the next claim
-            with self._lock:
-                self._done[:0] = done
-            raise
-        for job_id in claims.lost:
-            log.warning("job %s finished after its lease was taken over", job_id)
-        jobs = claims.jobs
+        jobs = self._ledger.claim(
+            self._clock(), limit=free, claimer=self.claimer, lease=self._lease
+        )
         for job in jobs:
             JOBS_CLAIMED.labels(job.kind).inc()
             with self._lock:
@@ -247,8 +216,8 @@ class JobWorker:
         except Exception as exc:
             self._failed(job, f"{type(exc).__name__}: {exc}")
         else:
-            with self._lock:
-                self._done.append(job.id)
+            if not self._ledger.mark_done(job.id, self.claimer, self._clock()):
+                log.warning("job %s (%s) finished after its lease was taken over", job.id, job.kind)
         finally:
             with self._idle:
                 running.discard(job.id)

@@ -157,19 +157,3 @@ def test_a_task_taken_in_is_stored_with_the_job_that_tells_its_people(
     task = store.adopt("T1", "struct:9", build, effect=effect)
     assert task.handle == "T-1"
     assert SqlAlchemyJobLedger(sessions).states() == {effect.notice_key: PENDING}
-
-
-def test_finish_and_claim_marks_this_workers_jobs_done_and_claims_more_in_one_go(
-    sessions: sessionmaker[Session],
-) -> None:
-    ledger = SqlAlchemyJobLedger(sessions)
-    for key in ("a", "b", "c"):
-        ledger.enqueue(NewJob("test", key, "{}"), NOW)
-    a, b = ledger.claim(NOW, limit=2, claimer="w", lease=LEASE)
-    (taken,) = ledger.claim(NOW + LEASE * 2, limit=1, claimer="other", lease=LEASE)  # expired
-    kept = b if taken.id == a.id else a
-    claims = ledger.finish_and_claim([a.id, b.id], NOW, limit=5, claimer="w", lease=LEASE)
-    assert claims.lost == [taken.id]  # another worker has it now: not marked done by this one
-    assert [job.key for job in claims.jobs] == ["c"]
-    assert ledger.states() == {kept.key: DONE, taken.key: CLAIMED, "c": CLAIMED}
-    assert ledger.finish_and_claim([], NOW, limit=0, claimer="w", lease=LEASE).jobs == []
