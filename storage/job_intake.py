@@ -151,33 +151,34 @@ class GroupCommit:
                 taken.append(item)
 
     def _write_forever(self) -> None:
-        group: list[_Waiting] | None = []
+        group: list[_Waiting] = []  # what the writer has taken: failed if it dies, whatever
         try:
-            while (group := self._next_group()) is not None:
+            while self._next_group(group):
                 self._write(group)
+                group.clear()
         except BaseException as exc:  # nobody may wait for ever on a writer that died:
             with self._opening:  # its jobs and those queued fail; the next add starts another
                 self._writer = None
-                left = [*(group or []), *self._take_queued()]
+                left = [*group, *self._take_queued()]
             _fail(left, exc if isinstance(exc, Exception) else IntakeClosed(str(exc)))
             raise
 
-    def _next_group(self) -> list[_Waiting] | None:
-        """Every job queued now (at least one, waited for), up to ``MOST``; None at the stop
-        (which comes after every job queued before it, so these were written)."""
+    def _next_group(self, group: list[_Waiting]) -> bool:
+        """Take every job queued now (at least one, waited for), up to ``MOST``, into ``group``;
+        False at the stop (which comes after every job queued before it, so these were
+        written)."""
         item = self._queue.get()
-        group: list[_Waiting] = []
         while isinstance(item, _Waiting):
             group.append(item)
             if len(group) == self._most:
-                return group
+                return True
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:  # ``close`` may take what is left meanwhile
-                return group
+                return True
         if group:  # the stop came after these: write them, then stop at the next call
             self._queue.put(_STOP)
-        return group or None
+        return bool(group)
 
     def _write(self, group: list[_Waiting]) -> None:
         try:
@@ -192,10 +193,12 @@ class GroupCommit:
         except Exception as exc:  # the database itself (down, locked): no row would do better
             _fail(group, exc)
             return
-        if added:  # before the acks: a few microseconds, and the worker is on its way
-            self._nudge()
-        for waiting in group:
-            waiting.finish()
+        try:
+            if added:  # before the acks: a few microseconds, and the worker is on its way
+                self._nudge()
+        finally:  # written, whatever the nudge did
+            for waiting in group:
+                waiting.finish()
 
     def _nudge(self) -> None:
         try:

@@ -194,3 +194,17 @@ def test_a_writer_that_dies_fails_its_jobs_and_those_queued_and_the_next_add_sta
     assert intake.add("test", "after", "{}")  # a new writer
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"after"}
     intake.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_ack_whose_job_was_written_is_told_so_even_if_the_wake_up_kills_the_writer(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    def wake() -> None:
+        raise WriterKilled()
+
+    intake = GroupCommit(engine, after_commit=wake)
+    assert intake.add("test", "a", "{}") is True  # written: not "not written"
+    assert intake.add("test", "b", "{}") is True  # by a new writer
+    assert set(SqlAlchemyJobLedger(sessions).states()) == {"a", "b"}
+    intake.close()
