@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -152,8 +153,9 @@ class WriteTurns:
                     wanting = _try_flock(want, fcntl.LOCK_SH)
                 time.sleep(poll)
         finally:
-            if wanting:
-                fcntl.flock(want, fcntl.LOCK_UN)
+            if wanting:  # (an unlock that fails leaves nothing else to do: not the turn's)
+                with contextlib.suppress(OSError):
+                    fcntl.flock(want, fcntl.LOCK_UN)
 
 
 def _wanted(want: int) -> bool:
