@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.backends.mirror import intake_effect
@@ -158,34 +157,3 @@ def test_a_task_taken_in_is_stored_with_the_job_that_tells_its_people(
     task = store.adopt("T1", "struct:9", build, effect=effect)
     assert task.handle == "T-1"
     assert SqlAlchemyJobLedger(sessions).states() == {effect.notice_key: PENDING}
-
-
-def test_a_part_done_updates_its_row_in_place_and_a_new_assignee_replaces_the_rows(
-    sessions: sessionmaker[Session],
-) -> None:
-    """The same assignees: one UPDATE, of the part that changed (the rows are updated where they
-    are; replacing them, the ORM came to the same UPDATE through new objects, at more CPU while
-    SQLite's write lock was held); another assignee: rows replaced, the new one inserted."""
-    store = SqlAlchemyTaskStore(sessions)
-    task = store.create(draft(), NOW)
-    statements: list[str] = []
-    engine = sessions.kw["bind"]
-
-    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        words = statement.split()  # "UPDATE t …", "INSERT INTO t …", "DELETE FROM t …"
-        statements.append(f"{words[0].upper()} {words[1 if words[0].upper() == 'UPDATE' else 2]}")
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        done = set_own_parts(task, Actor(team_id="T1", user_id="UANA"), PartState.DONE, NOW)
-        store.save(done, task.version)
-        assert [s for s in statements if s.endswith("task_parts")] == ["UPDATE task_parts"]
-        assert store.get("T1", task.handle).parts == done.parts
-        statements.clear()
-        ben = Part(assignee=Assignee.user("UBEN"))
-        more = done.model_copy(update={"parts": (*done.parts, ben), "version": done.version + 1})
-        store.save(more, done.version)
-        assert "INSERT task_parts" in statements
-        assert store.get("T1", task.handle).parts == more.parts
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)

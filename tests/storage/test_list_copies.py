@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import rules
@@ -19,6 +19,8 @@ from bot.domain.models import (
     Due,
     ListView,
     PageKey,
+    Part,
+    PartState,
     Task,
     TaskDraft,
     TaskEdit,
@@ -170,3 +172,35 @@ def test_a_persons_groups_are_listed_however_many(
     second = store.list(query.model_copy(update={"after": PageKey.of(first[-1])}))
     assert [t.handle for t in [*first, *second]] == ["T-3", "T-1", "T-2"]
     assert first.total == 3 and first.more_after and not second.more_after
+
+
+def test_a_part_done_updates_its_row_in_place_and_a_new_assignee_replaces_the_rows(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The same assignees: one UPDATE, of the part that changed (the rows are updated where they
+    are; replacing them, the ORM came to the same UPDATE through new objects, at more CPU while
+    SQLite's write lock was held); another assignee: rows replaced, the new one inserted."""
+    store = SqlAlchemyTaskStore(sessions)
+    draft = TaskDraft(team_id=TEAM, assignor=BOSS, title="Ship", assignees=(Assignee.user(ANN),))
+    task = store.create(draft, NOW)
+    statements: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        words = statement.split()  # "UPDATE t …", "INSERT INTO t …", "DELETE FROM t …"
+        statements.append(f"{words[0].upper()} {words[1 if words[0].upper() == 'UPDATE' else 2]}")
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        done = rules.set_own_parts(task, Actor(team_id=TEAM, user_id=ANN), PartState.DONE, NOW)
+        store.save(done, task.version)
+        assert [s for s in statements if s.endswith("task_parts")] == ["UPDATE task_parts"]
+        assert store.get(TEAM, task.handle).parts == done.parts
+        statements.clear()
+        ben = Part(assignee=Assignee.user(BOB))
+        more = done.model_copy(update={"parts": (*done.parts, ben), "version": done.version + 1})
+        store.save(more, done.version)
+        assert "INSERT task_parts" in statements
+        assert store.get(TEAM, task.handle).parts == more.parts
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
