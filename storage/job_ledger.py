@@ -94,9 +94,10 @@ def job_exists(session: Session, key: str) -> bool:
 
 
 class SqlAlchemyJobLedger:
-    """Claims and marks run on a plain connection, not an ORM session: a third of the CPU of a
-    one-row UPDATE, and on SQLite a worker holds the write turn (which an ack may be waiting
-    for) from its first write to its commit, so every microsecond there counts twice."""
+    """Claims and marks run on a plain connection, not an ORM session: half the CPU of a
+    one-row UPDATE (0.25 ms against 0.52), and on SQLite a worker holds the write turn (which
+    an ack may be waiting for) from its first write to its commit, so every microsecond there
+    counts twice."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -114,8 +115,8 @@ class SqlAlchemyJobLedger:
         first; each query walks its own ``(state, …)`` index."""
         expired = and_(JobRow.state == CLAIMED, JobRow.claim_expires_at < now)
         pending = and_(JobRow.state == PENDING, JobRow.available_at <= now)
-        with self._engine.begin() as session:
-            postgres = session.dialect.name == "postgresql"
+        with self._engine.begin() as connection:
+            postgres = connection.dialect.name == "postgresql"
             was: dict[int, str] = {}
             for condition, state in ((expired, CLAIMED), (pending, PENDING)):
                 if len(was) >= limit:
@@ -126,11 +127,11 @@ class SqlAlchemyJobLedger:
                 )
                 if postgres:
                     candidates = candidates.with_for_update(skip_locked=True)
-                was.update((row_id, state) for row_id in session.scalars(candidates))
+                was.update((row_id, state) for row_id in connection.scalars(candidates))
             if not was:
                 return []
             claimed = _claim(
-                session, JobRow.id.in_(list(was)), or_(expired, pending), claimer, now + lease
+                connection, JobRow.id.in_(list(was)), or_(expired, pending), claimer, now + lease
             )
             return sorted(
                 (_claimed(r, taken_over=was[r.id] == CLAIMED) for r in claimed),
@@ -142,8 +143,10 @@ class SqlAlchemyJobLedger:
     ) -> ClaimedJob | None:
         """Take one pending job by its key (a change's notifications, run at once by the worker
         that made the change); None when another worker has it already."""
-        with self._engine.begin() as session:
-            rows = _claim(session, JobRow.key == key, JobRow.state == PENDING, claimer, now + lease)
+        with self._engine.begin() as connection:
+            rows = _claim(
+                connection, JobRow.key == key, JobRow.state == PENDING, claimer, now + lease
+            )
             return next((_claimed(r, taken_over=False) for r in rows), None)
 
     def renew(self, job_id: int, claimer: str, until: datetime) -> bool:
@@ -177,8 +180,8 @@ class SqlAlchemyJobLedger:
         )
 
     def _finish(self, job_id: int, claimer: str, **values: object) -> bool:
-        with self._engine.begin() as session:
-            result = session.execute(
+        with self._engine.begin() as connection:
+            result = connection.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state == CLAIMED, JobRow.claimed_by == claimer)
                 .values(**values)
@@ -212,9 +215,9 @@ class SqlAlchemyJobLedger:
 
 
 def _claim(
-    session: Connection, which: Any, condition: Any, claimer: str, until: datetime
+    connection: Connection, which: Any, condition: Any, claimer: str, until: datetime
 ) -> list[Any]:
-    return session.execute(
+    return connection.execute(
         update(JobRow)
         .where(which, condition)
         .values(
