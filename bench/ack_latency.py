@@ -173,12 +173,8 @@ SETTLE_SECONDS = 300.0
 def settle(ledger: SqlAlchemyJobLedger) -> None:
     """Wait until a taskbot's worker has done every job queued so far: each measurement starts
     from quiet servers, so none carries another's (or its own last round's) after-ack work."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while left := ledger.unfinished():
-        if time.monotonic() > deadline:
-            print(f"warning: {left} jobs still unfinished after {SETTLE_SECONDS:g} s", flush=True)
-            return
-        time.sleep(0.1)
+    if left := ledger.wait_finished(SETTLE_SECONDS):
+        print(f"warning: {left} jobs still unfinished after {SETTLE_SECONDS:g} s", flush=True)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -11,6 +11,7 @@ Payloads are opaque JSON text here; their models live with the job kinds.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -207,6 +208,14 @@ class SqlAlchemyJobLedger:
                 )
                 or 0
             )
+
+    def wait_finished(self, timeout: float) -> int:
+        """Until no job is pending or claimed, or ``timeout`` seconds have passed; how many
+        are left (0: all done). For tests and benchmarks that wait for the after-ack work."""
+        deadline = time.monotonic() + timeout
+        while (left := self.unfinished()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return left
 
     def states(self) -> dict[str, str]:
         """Every job's state by key; for tests, benchmarks and diagnostics."""

@@ -66,11 +66,8 @@ def wait_for_cards(sessions: sessionmaker[Session], count: int, timeout: float =
 def wait_jobs_finished(sessions: sessionmaker[Session], timeout: float = 60.0) -> None:
     """Until no job row is pending or claimed: a stopping worker claims nothing more (what
     is still queued waits for the next one), so a test that closes its bots waits first."""
-    ledger, deadline = SqlAlchemyJobLedger(sessions), time.monotonic() + timeout
-    while left := ledger.unfinished():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{left} jobs still queued or running")
-        time.sleep(0.05)
+    left = SqlAlchemyJobLedger(sessions).wait_finished(timeout)
+    assert not left, f"{left} jobs still queued or running"
 
 
 def cards_of(sessions: sessionmaker[Session]) -> list[TaskCardRow]:

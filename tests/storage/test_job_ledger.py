@@ -157,3 +157,13 @@ def test_a_task_taken_in_is_stored_with_the_job_that_tells_its_people(
     task = store.adopt("T1", "struct:9", build, effect=effect)
     assert task.handle == "T-1"
     assert SqlAlchemyJobLedger(sessions).states() == {effect.notice_key: PENDING}
+
+
+def test_wait_finished_says_how_many_jobs_are_left(sessions: sessionmaker[Session]) -> None:
+    ledger = SqlAlchemyJobLedger(sessions)
+    ledger.enqueue(job("a"), NOW)
+    assert ledger.wait_finished(0) == 1  # pending: still to do
+    (claimed,) = ledger.claim(NOW, limit=1, claimer="w", lease=LEASE)
+    assert ledger.wait_finished(0) == 1  # claimed: still running
+    ledger.mark_done(claimed.id, "w", NOW)
+    assert ledger.wait_finished(30) == 0  # at once: nothing left to wait for
