@@ -58,6 +58,7 @@ def drop(admin: Engine, name: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.mark.timeout(180)  # ten rounds of 1-3 s; a stuck round is cut at 25 s with its stacks
 def test_five_processes_started_at_once_on_an_empty_database_all_come_up(
     postgres_server: str, admin: Engine, stub: SlackApiStub, tmp_path: Path
 ) -> None:
