@@ -98,11 +98,8 @@ def ops_status(sessions: sessionmaker[Session], now: datetime, stale_after: floa
     sync pass per backend, and the processes that beat within ``stale_after`` seconds."""
     hour_ago = now - timedelta(hours=1)
     with sessions() as session:
-        states = dict(
-            session.execute(select(JobRow.state, func.count(JobRow.id)).group_by(JobRow.state))
-            .tuples()
-            .all()
-        )
+        counted = select(JobRow.state, func.count(JobRow.id)).group_by(JobRow.state)
+        states = {state: count for state, count in session.execute(counted)}
         sent = session.execute(
             select(ReminderRow.due_at, ReminderRow.sent_at).where(
                 ReminderRow.state == REMINDER_SENT, ReminderRow.sent_at >= hour_ago
