@@ -157,11 +157,13 @@ def test_a_job_that_cant_be_saved_is_logged_without_its_payload(
     """Before: the database error logged with it carried the insert's parameters, so the payload
     (what the person typed, their response_url) reached the log."""
     engine = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no jobs table: insert fails
+    intake = GroupCommit(engine)
     try:
-        jobs = DurableJobs(GroupCommit(engine))  # what listeners write to
+        jobs = DurableJobs(intake)  # what listeners write to
         with caplog.at_level(logging.INFO):
             saved = jobs.submit(CommandJob(**{**COMMAND, "text": "add Quarterly"}), "c:T1:3")
     finally:
+        intake.close()
         engine.dispose()
     assert not saved
     written = "\n".join(caplog.text.splitlines())

@@ -6,19 +6,38 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.engine import make_engine, make_sessionmaker
 from storage.job_intake import GroupCommit, IntakeClosed
-from storage.job_ledger import PENDING, SqlAlchemyJobLedger
+from storage.job_ledger import PENDING, NewJob, SqlAlchemyJobLedger
+from tests.conftest import SharedPostgres
 
 WAIT = 30.0  # a bound for a hang, never a timing guess
+
+
+@pytest.fixture
+def intakes(engine: Engine) -> Iterator[Callable[..., GroupCommit]]:
+    """``GroupCommit(engine, ...)``, closed after the test and before the engine is disposed: a
+    writer keeps its connection until then (on the shared PostgreSQL database the next test
+    would find it connected; returned to a disposed pool, it would never be closed)."""
+    made: list[GroupCommit] = []
+
+    def make(**kwargs: Any) -> GroupCommit:
+        made.append(GroupCommit(engine, **kwargs))
+        return made[-1]
+
+    yield make
+    for intake in made:
+        intake.close()
 
 
 @contextmanager
@@ -29,7 +48,7 @@ def inserts_held(engine: Engine) -> Iterator[tuple[threading.Event, list[int]]]:
 
     def hold(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
-            sizes.append(statement.count("(?") + statement.count("(%("))
+            sizes.append(statement.count("(?") + statement.count("(%s"))
             began.set()
             assert release.wait(WAIT)
 
@@ -75,10 +94,10 @@ def wait_for_backlog(intake: GroupCommit, count: int) -> None:
 
 
 def test_an_add_is_committed_when_it_returns_and_a_replay_is_not_new(
-    engine: Engine, sessions: sessionmaker[Session]
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     nudges: list[int] = []
-    intake = GroupCommit(engine, after_commit=lambda: nudges.append(1))
+    intake = intakes(after_commit=lambda: nudges.append(1))
     assert intake.add("test", "a", "{}")
     assert SqlAlchemyJobLedger(sessions).states() == {"a": PENDING}
     assert not intake.add("test", "a", "{}")
@@ -86,10 +105,10 @@ def test_an_add_is_committed_when_it_returns_and_a_replay_is_not_new(
 
 
 def test_jobs_that_arrive_during_a_commit_share_the_next_one(
-    engine: Engine, sessions: sessionmaker[Session]
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     nudges: list[int] = []
-    intake = GroupCommit(engine, after_commit=lambda: nudges.append(1))
+    intake = intakes(after_commit=lambda: nudges.append(1))
     keys = [f"k{i}" for i in range(20)]
     with inserts_held(engine) as (began, sizes):
         first = add_in_threads(intake, ["first"])
@@ -105,10 +124,32 @@ def test_jobs_that_arrive_during_a_commit_share_the_next_one(
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", *keys}
 
 
-def test_a_row_that_cannot_be_written_fails_alone(
-    engine: Engine, sessions: sessionmaker[Session]
+def test_a_group_of_new_jobs_and_replays_tells_each_which_it_is(
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    intake = GroupCommit(engine)
+    """On SQLite the INSERT returns no rows (``DriverJobsInsert``): a group that mixes new keys
+    and keys already there is sorted out by the rows it wrote."""
+    ledger = SqlAlchemyJobLedger(sessions)
+    for key in ("k1", "k4"):
+        ledger.enqueue(NewJob("test", key, "{}"), datetime.now(UTC))
+    intake = intakes()
+    keys = [f"k{i}" for i in range(6)]
+    with inserts_held(engine) as (began, sizes):
+        first = add_in_threads(intake, ["first"])
+        assert began.wait(WAIT)
+        rest = add_in_threads(intake, keys)
+        wait_for_backlog(intake, len(keys))
+    join(first)
+    assert dict(join(rest)) == {key: key not in ("k1", "k4") for key in keys}
+    assert sizes == [1, 6]  # one group
+    assert intake.add("test", "k9", "{}") and not intake.add("test", "k9", "{}")
+    intake.close()
+
+
+def test_a_row_that_cannot_be_written_fails_alone(
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    intake = intakes()
     keys = [f"k{i}" for i in range(5)]
     with inserts_held(engine) as (began, _):
         first = add_in_threads(intake, ["first"])
@@ -123,9 +164,9 @@ def test_a_row_that_cannot_be_written_fails_alone(
 
 
 def test_close_writes_what_is_queued_then_refuses(
-    engine: Engine, sessions: sessionmaker[Session]
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    intake = GroupCommit(engine)
+    intake = intakes()
     with inserts_held(engine) as (began, _):
         first = add_in_threads(intake, ["first"])
         assert began.wait(WAIT)
@@ -142,10 +183,12 @@ def test_close_writes_what_is_queued_then_refuses(
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"first", "queued"}
 
 
-def test_a_database_error_fails_the_whole_group_at_once(engine: Engine) -> None:
+def test_a_database_error_fails_the_whole_group_at_once(
+    intakes: Callable[..., GroupCommit], engine: Engine
+) -> None:
     """Not row by row: with the database down or locked, each retry would wait out its own
     timeout, and the last ack of a group would be answered after one timeout per job."""
-    intake = GroupCommit(engine)
+    intake = intakes()
     attempts: list[int] = []
 
     def down(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -172,9 +215,9 @@ class WriterKilled(BaseException):
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_writer_that_dies_fails_its_jobs_and_those_queued_and_the_next_add_starts_another(
-    engine: Engine, sessions: sessionmaker[Session]
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    intake = GroupCommit(engine)
+    intake = intakes()
     kill = threading.Event()
 
     def die(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -198,13 +241,71 @@ def test_a_writer_that_dies_fails_its_jobs_and_those_queued_and_the_next_add_sta
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_an_ack_whose_job_was_written_is_told_so_even_if_the_wake_up_kills_the_writer(
-    engine: Engine, sessions: sessionmaker[Session]
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     def wake() -> None:
         raise WriterKilled()
 
-    intake = GroupCommit(engine, after_commit=wake)
+    intake = intakes(after_commit=wake)
     assert intake.add("test", "a", "{}") is True  # written: not "not written"
     assert intake.add("test", "b", "{}") is True  # by a new writer
     assert set(SqlAlchemyJobLedger(sessions).states()) == {"a", "b"}
     intake.close()
+
+
+def test_a_row_the_intake_writes_reads_back_as_one_the_ledger_writes(
+    intakes: Callable[..., GroupCommit], engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """The intake writes the driver's own SQL; the values still go through the columns' types."""
+    ledger = SqlAlchemyJobLedger(sessions)
+    before = datetime.now(UTC)
+    intake = intakes()
+    assert intake.add("test", "by-intake", '{"n": 1}', version=3, request_id="r1")
+    intake.close()
+    ledger.enqueue(NewJob("test", "by-ledger", '{"n": 1}', 3, "r1"), datetime.now(UTC))
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT key, created_at FROM jobs")).all()
+    stored = {key: at for key, at in rows}
+    assert type(stored["by-intake"]) is type(stored["by-ledger"])
+    assert len(str(stored["by-intake"])) == len(str(stored["by-ledger"]))  # one format
+    claimed = ledger.claim(
+        datetime.now(UTC) + timedelta(seconds=1), limit=5, claimer="t", lease=timedelta(60)
+    )
+    rows = {job.key: job for job in claimed}
+    assert set(rows) == {"by-intake", "by-ledger"}
+    for job in rows.values():
+        assert (job.kind, job.payload, job.payload_version, job.request_id) == (
+            "test",
+            '{"n": 1}',
+            3,
+            "r1",
+        )
+        assert before <= job.created_at <= datetime.now(UTC)
+
+
+@pytest.mark.postgres
+def test_a_connection_the_database_cut_is_replaced_and_the_group_written(
+    shared_postgres: SharedPostgres,
+) -> None:
+    """The writer keeps its connection between groups; a restart or an idle cut kills it, and
+    the next group is written on a new one, not failed."""
+    engine = make_engine(shared_postgres.fresh())
+    intake = GroupCommit(engine)
+    try:
+        assert intake.add("test", "before", "{}")
+        with engine.connect() as connection:
+            cut = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert cut  # the intake's connection was among them
+        assert intake.add("test", "after", "{}") is True
+        assert set(SqlAlchemyJobLedger(make_sessionmaker(engine)).states()) == {
+            "before",
+            "after",
+        }
+    finally:
+        intake.close()
+        engine.dispose()
