@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from storage.engine import wal_checkpoints, without_automatic_checkpoints
 from storage.job_ledger import DriverJobsInsert, NewJob, job_row
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 MOST = 256
 """Jobs per transaction at most: a burst's worth, in one statement of a few hundred kB."""
 
+
+CHECKPOINT_EVERY = 64
+"""Transactions between two WAL checkpoints on a SQLite file (``storage.engine.WalCheckpoints``):
+a few hundred pages, well under SQLite's automatic 1,000."""
 
 CLOSE_SECONDS = 5.0
 """How long a stopping process waits for the jobs still queued (within its 10 s to stop)."""
@@ -85,7 +90,12 @@ class GroupCommit:
     """What listeners write their jobs to (``bot.slack.background.JobQueue``)."""
 
     def __init__(
-        self, engine: Engine, *, most: int = MOST, after_commit: Callable[[], None] = lambda: None
+        self,
+        engine: Engine,
+        *,
+        most: int = MOST,
+        after_commit: Callable[[], None] = lambda: None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self._engine, self._most = engine, most
         self.after_commit = after_commit
@@ -93,10 +103,16 @@ class GroupCommit:
         group, where one per job cost the acks 5% of their CPU in pipe writes)."""
         self._insert = DriverJobsInsert(engine)
         self._connection: Connection | None = None  # the writer's, kept between groups
+        self._checkpoints = wal_checkpoints(engine, every=checkpoint_every)  # SQLite file
         self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()  # C: cheap
         self._opening = threading.Lock()  # an add and a close never cross
         self._writer: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def checkpoints_done(self) -> int:
+        """WAL checkpoints run apart from the commits (SQLite file; 0 otherwise)."""
+        return self._checkpoints.done if self._checkpoints is not None else 0
 
     @property
     def waiting(self) -> int:
@@ -140,6 +156,8 @@ class GroupCommit:
             self._queue.put(_STOP)
         if writer is not None:
             writer.join(timeout)
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         left = self._take_queued()
         if writer is not None and writer.is_alive():  # still writing: it stops after that
             self._queue.put(_STOP)
@@ -244,5 +262,10 @@ class GroupCommit:
     def _insert_rows(self, rows: list[dict[str, Any]]) -> set[str]:
         if self._connection is None:
             self._connection = self._engine.connect()
+            if self._checkpoints is not None:
+                without_automatic_checkpoints(self._connection)
         with self._connection.begin():
-            return self._insert.write(self._connection, rows)
+            new = self._insert.write(self._connection, rows)
+        if self._checkpoints is not None:
+            self._checkpoints.committed()
+        return new

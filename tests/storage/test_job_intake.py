@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,6 +282,30 @@ def test_a_row_the_intake_writes_reads_back_as_one_the_ledger_writes(
             "r1",
         )
         assert before <= job.created_at <= datetime.now(UTC)
+
+
+def test_on_a_sqlite_file_the_acks_commits_never_checkpoint_the_wal_a_thread_does(
+    intakes: Callable[..., GroupCommit], engine: Engine
+) -> None:
+    """SQLite's automatic checkpoint ran inside the commit that took the WAL past 1,000 pages,
+    and every ack of that group waited for it."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL checkpoints of ours")
+    wal = Path(str(engine.url.database) + "-wal")
+    payload = '{"pad": "' + "x" * 16_000 + '"}'  # a few pages a job
+    quiet = intakes(checkpoint_every=10**9)
+    for i in range(400):
+        quiet.add("test", f"q{i}", payload)
+    assert wal.stat().st_size > 1_200 * 4096  # past 1,000 pages, never checkpointed
+    quiet.close()
+    checkpointing = intakes(checkpoint_every=5)
+    for i in range(10):
+        checkpointing.add("test", f"c{i}", "{}")
+    deadline = time.monotonic() + WAIT
+    while not checkpointing.checkpoints_done:  # a counter, not a guess
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    checkpointing.close()  # and its checkpoint thread, which may have been woken again
 
 
 @pytest.mark.postgres
