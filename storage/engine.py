@@ -186,6 +186,10 @@ def write_turns(engine: Engine) -> WriteTurns | None:
     return _TURNS.get(engine)
 
 
+CHECKPOINT_CLOSE_SECONDS = 5.0
+"""How long a stopping intake waits for a checkpoint under way (it is safe to cut)."""
+
+
 class WalCheckpoints:
     """Checkpoints of a SQLite file's WAL on a thread of their own, for a connection that must
     not run them inside its commits: the acks' group commit (``storage.job_intake``) turns its
@@ -235,9 +239,6 @@ class WalCheckpoints:
         self._due.set()
         if self._thread is not None:
             self._thread.join(CHECKPOINT_CLOSE_SECONDS)
-
-
-CHECKPOINT_CLOSE_SECONDS = 5.0
 
 
 def wal_checkpoints(engine: Engine, *, every: int) -> WalCheckpoints | None:
