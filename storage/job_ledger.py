@@ -104,10 +104,10 @@ class DriverJobsInsert:
     Under a burst its writer thread waits for the GIL after each call into the driver, so what
     counts is CPU and calls: compiling, binding and reading back the Core statement cost a third
     of its CPU per job. On SQLite it also reads no RETURNING rows: sqlite3 hands each back in a
-    step of its own and lets go of the GIL for each, and with 16 acks and 8 busy threads a
-    group's write took 7.4 ms of wall time with RETURNING and 4.5 ms without (1.3 and 0.85 ms of
-    CPU). The values go through the columns' own bind processors, so a row reads back as one the
-    Core statement wrote."""
+    step of its own and lets go of the GIL for each. With 16 acks and 8 busy threads, the writer
+    spent 1.07-1.32 ms of CPU and 4.7-6.5 ms of wall time per group of 8 before (p99 20-27 ms),
+    0.57-0.82 ms and 4.1-4.5 ms after (p99 11-14 ms). The values go through the columns' own
+    bind processors, so a row reads back as one the Core statement wrote."""
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
