@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -112,16 +113,31 @@ class PromptServer(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         state = self.server_state
-        for connection in list(state.connections):
-            connection.shutdown()  # closes idle ones, ends the others after their response
+        told: set[object] = set()
         try:
             async with asyncio.timeout(self.config.timeout_graceful_shutdown):
-                while state.connections or state.tasks:
+                for _ in range(2):  # once more after a poll: a late-registered connection
+                    while _tell_to_close(state.connections, told) or state.tasks:
+                        await asyncio.sleep(SHUTDOWN_POLL)
                     await asyncio.sleep(SHUTDOWN_POLL)
         except TimeoutError:
             log.error("cancelled %d request(s) still running at shutdown", len(state.tasks))
             for task in state.tasks:
                 task.cancel()
+        for connection in list(state.connections):  # cut short: its socket closed, not leaked
+            connection.transport.close()
         for server in self.servers:
             await server.wait_closed()
         await self.lifespan.shutdown()
+
+
+def _tell_to_close(connections: set[Any], told: set[object]) -> bool:
+    """Ask each open connection not asked yet to close (an idle one closes at once, a busy one
+    after its response); whether any is still open. A connection the loop accepted just before
+    the listening socket closed registers only a few loop turns later, after the first pass:
+    unasked, an idle one stayed open until the loop ended, and its socket was never closed."""
+    for connection in list(connections):
+        if connection not in told:
+            told.add(connection)
+            connection.shutdown()
+    return bool(connections)

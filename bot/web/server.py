@@ -292,6 +292,11 @@ class HttpServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def open_connections(self) -> int:
+        """Connections the loop holds now (idle, reading or answering)."""
+        return len(self._server.server_state.connections)
+
+    @property
     def port(self) -> int:
         assert self._socket is not None, "start() first"
         return int(self._socket.getsockname()[1])
