@@ -9,7 +9,7 @@ request costs a place in a queue and a lock; a transaction carries all jobs wait
 ``MOST``. A job whose row can't be written fails alone: a failed group is written again row by
 row, so the others are still saved.
 
-The writer keeps one connection and writes with the driver's own SQL (``DriverJobsInsert``):
+The writer keeps one connection and writes with the driver's own SQL (``jobs_insert``):
 this is the one write on the path of every ack, and the web process's CPU per request is what
 its acks queue for under a burst.
 """
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from storage.engine import wal_checkpoints, without_automatic_checkpoints
-from storage.job_ledger import DriverJobsInsert, NewJob, job_row
+from storage.job_ledger import NewJob, job_row, jobs_insert
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class GroupCommit:
         self.after_commit = after_commit
         """Called once per transaction that added a job: a worker's wake-up (one nudge for a
         group, where one per job cost the acks 5% of their CPU in pipe writes)."""
-        self._insert = DriverJobsInsert(engine)
+        self._insert = jobs_insert(engine)
         self._connection: Connection | None = None  # the writer's, kept between groups
         self._checkpoints = wal_checkpoints(engine, every=checkpoint_every)  # SQLite file
         self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()  # C: cheap

@@ -10,8 +10,8 @@ Payloads are opaque JSON text here; their models live with the job kinds.
 
 from __future__ import annotations
 
-import functools
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import ReturningInsert
 
-from storage.dialects import dialect_insert
 from storage.engine import rowcount
 from storage.tables import JobRow
 
@@ -60,8 +58,8 @@ def insert_jobs(session: Session, jobs: Iterable[NewJob], now: datetime) -> int:
     rows = [job_row(job, now) for job in jobs]
     if not rows:
         return 0
-    statement = new_jobs_insert(session.get_bind().dialect.name)
-    return len(session.execute(statement, rows[0] if len(rows) == 1 else rows).all())
+    session.flush()  # what the ORM holds goes first, as an ORM statement would have made it
+    return len(jobs_insert(session.get_bind()).write(session.connection(), rows))
 
 
 def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
@@ -78,18 +76,6 @@ def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def new_jobs_insert(dialect: str) -> ReturningInsert[str]:
-    """INSERT of job rows that leaves a key already there alone and returns the keys it added,
-    for one row or many (each process compiles it once per dialect): the ledger's and the
-    acks' group commit (``storage.job_intake``) alike."""
-    return (
-        dialect_insert(dialect, JobRow)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(JobRow.key)
-    )
-
-
 JOB_COLUMNS = tuple(job_row(NewJob("", "", ""), datetime.min))
 """The columns a new job row sets, in ``job_row``'s order."""
 
@@ -98,8 +84,10 @@ _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class DriverJobsInsert:
-    """``new_jobs_insert`` as the driver's own SQL (``Connection.exec_driver_sql``), for the acks'
-    group commit (``storage.job_intake``), which writes every job a web process acknowledges.
+    """The INSERT of new job rows that leaves a key already there alone and tells the keys it
+    added, as the driver's own SQL (``Connection.exec_driver_sql``): one way to write a job, for
+    the ledger, a change's notices and the acks' group commit (``storage.job_intake``), which
+    writes every job a web process acknowledges. One per engine: ``jobs_insert``.
 
     Under a burst its writer thread waits for the GIL after each call into the driver, so what
     counts is CPU and calls: compiling, binding and reading back the Core statement cost a third
@@ -127,7 +115,7 @@ class DriverJobsInsert:
         self._statements: dict[int, str] = {}
 
     def write(self, connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert ``rows`` (distinct keys) in the caller's transaction; the keys that were new."""
+        """Insert ``rows`` in the caller's transaction; the keys that were new."""
         result = connection.exec_driver_sql(self.statement(len(rows)), self.parameters(rows))
         if self._returning:
             return set(result.scalars())
@@ -156,6 +144,18 @@ class DriverJobsInsert:
                 value = row[name]
                 values.append(value if process is None or value is None else process(value))
         return tuple(values)
+
+
+_INSERTS: weakref.WeakKeyDictionary[Engine, DriverJobsInsert] = weakref.WeakKeyDictionary()
+
+
+def jobs_insert(engine: Engine | Connection) -> DriverJobsInsert:
+    """The engine's ``DriverJobsInsert`` (its statements are kept per group size)."""
+    engine = engine if isinstance(engine, Engine) else engine.engine
+    found = _INSERTS.get(engine)
+    if found is None:
+        found = _INSERTS[engine] = DriverJobsInsert(engine)
+    return found
 
 
 def job_exists(session: Session, key: str) -> bool:
